@@ -1,0 +1,1 @@
+"""Built-in connectors, each a package registered through the ``crmbridge.connectors`` entry-point group."""

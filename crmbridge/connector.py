@@ -1,0 +1,200 @@
+"""The Connector protocol: the one seam between the engine and any outside system.
+
+A connector reads pages of changes since a cursor and writes batches of
+records, one result per record. It knows nothing of the hub; the engine maps,
+matches and merges. Built-in connectors and third-party ones register the
+same way, through the ``crmbridge.connectors`` entry-point group::
+
+    [project.entry-points."crmbridge.connectors"]
+    mycrm = "mypackage:MyCrmConnector"
+
+A connector class has
+
+- ``type_name``: the ``type:`` used in the config;
+- ``capabilities``: what it can do (:class:`Capabilities`);
+- ``settings_model``: the pydantic model of its config section;
+- a constructor ``(name, settings, context)`` building an instance for one
+  config entry (``settings`` an instance of ``settings_model``, ``context`` a
+  :class:`ConnectorContext`),
+
+and its instances implement the async methods of :class:`Connector`.
+``crmbridge.testing`` holds an in-memory connector and the contract suite
+every connector passes.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "Capabilities",
+    "Connector",
+    "ConnectorContext",
+    "ConnectorSettings",
+    "Cursor",
+    "Deletion",
+    "Page",
+    "RemoteRecord",
+    "WriteOp",
+    "WriteOutcome",
+    "WriteRequest",
+    "WriteResult",
+]
+
+Cursor = dict[str, Any]
+"""A connector's position in its change feed: JSON-ready, opaque to the engine."""
+
+
+class Capabilities(BaseModel):
+    """What a connector can do; shown by ``crmbridge connectors`` and checked by the engine."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entities: tuple[str, ...]
+    read: bool = True
+    write: bool = True
+    delete: bool = False
+    incremental: bool = False
+    push_notifications: bool = False
+    fetch_by_ids: bool = False
+
+
+class ConnectorSettings(BaseModel):
+    """Base of every connector's config model: ``type`` and an optional ``mapping`` path.
+
+    Subclasses add their own keys; unknown keys are refused so typos are caught.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    mapping: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorContext:
+    """What the engine hands a connector when it builds one.
+
+    ``base_dir`` is the config file's folder (relative paths in a connector's
+    settings are taken from there); ``phone_region`` and ``timezone`` are the
+    config's defaults.
+    """
+
+    base_dir: str = "."
+    phone_region: str | None = None
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteRecord:
+    """One record as the remote system holds it, in the remote's own field names."""
+
+    external_id: str
+    data: Mapping[str, Any]
+    modified_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """A record the remote reports deleted (from an explicit deletion feed, never inferred)."""
+
+    external_id: str
+    deleted_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class Page:
+    """One page of changes. ``cursor`` is where the next read starts once this page is committed."""
+
+    records: list[RemoteRecord] = field(default_factory=list)
+    deletions: list[Deletion] = field(default_factory=list)
+    cursor: Cursor | None = None
+
+
+class WriteOp(enum.StrEnum):
+    """What a write asks the remote to do."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+class WriteOutcome(enum.StrEnum):
+    """What happened to one record of a write batch."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteRequest:
+    """One record to write. ``key`` is the crmbridge id: stable, so a retried create is recognisable."""
+
+    key: str
+    op: WriteOp
+    data: Mapping[str, Any] = field(default_factory=dict)
+    external_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """The remote's answer for one :class:`WriteRequest`, matched by ``key``."""
+
+    key: str
+    outcome: WriteOutcome
+    external_id: str | None = None
+    modified_at: datetime | None = None
+    code: str | None = None
+    field: str | None = None
+    message: str | None = None
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """An instance of a connector, built from one config entry.
+
+    Errors follow :mod:`crmbridge.errors`: ``AuthError`` for refused
+    credentials, ``TransientError`` for what a retry may fix,
+    ``PermanentError`` for the rest. A bad record is not an exception: it is a
+    rejected :class:`WriteResult`.
+    """
+
+    type_name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+    settings_model: ClassVar[type[ConnectorSettings]]
+
+    name: str
+    batch_size: int
+    """The largest write batch the remote takes."""
+    concurrency: int
+    """How many calls may run at once."""
+
+    async def open(self) -> None:
+        """Acquire clients and credentials; called once before any read or write."""
+
+    async def close(self) -> None:
+        """Release what :meth:`open` acquired."""
+
+    def read_changes(self, entity: str, cursor: Cursor | None) -> AsyncIterator[Page]:
+        """Yield pages of records and deletions changed since ``cursor`` (``None``: everything).
+
+        Bounds are inclusive: a record modified at the cursor's instant comes
+        again, and the engine drops what it has already applied.
+        """
+        ...
+
+    async def write(self, entity: str, requests: Sequence[WriteRequest]) -> list[WriteResult]:
+        """Write one batch (at most ``batch_size``); one result per request, in any order."""
+        ...
+
+    async def fetch(self, entity: str, external_ids: Sequence[str]) -> list[RemoteRecord]:
+        """Fetch records by id (when ``capabilities.fetch_by_ids``); missing ids are left out."""
+        ...

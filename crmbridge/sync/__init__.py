@@ -1,0 +1,1 @@
+"""The sync engine: matching, merging, conflict policies, the runner and the outbox."""

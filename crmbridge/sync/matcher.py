@@ -1,0 +1,155 @@
+"""Matching remote records to hub records: by link, else by ordered identity rules.
+
+A pure decision over what the store found. A remote record is
+
+- ``linked`` when a link already ties its external id to a hub record;
+- ``matched`` when the first identity rule that finds anything finds exactly
+  one hub record not yet linked to another record of this connector;
+- ``new`` when no rule finds anything: it will be created in the hub;
+- ``ambiguous`` when a rule finds several hub records, when the hub record it
+  finds is linked to another remote record already, or when several remote
+  records of one batch find the same hub record or share a key while new.
+  Ambiguous matches go to the inbox; nothing is merged or created blindly.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Candidate", "Match", "MatchKind", "decide_matches", "identity_keys", "normalize_key"]
+
+
+class MatchKind(enum.StrEnum):
+    """How a remote record was tied to the hub."""
+
+    LINKED = "linked"
+    MATCHED = "matched"
+    NEW = "new"
+    AMBIGUOUS = "ambiguous"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A remote record waiting to be matched: its external id and its identity keys, in rule order."""
+
+    external_id: str
+    keys: Sequence[tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The decision for one remote record; ``record_id`` is set for linked and matched ones."""
+
+    external_id: str
+    kind: MatchKind
+    record_id: str | None = None
+    rule: str | None = None
+    candidates: tuple[str, ...] = field(default_factory=tuple)
+    reason: str | None = None
+
+
+def normalize_key(rule: str, value: Any) -> str | None:
+    """The comparable form of an identity value: emails case-folded, others as trimmed text."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    return text.casefold() if "email" in rule else text
+
+
+def identity_keys(rules: Iterable[str], record: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A record's ``(rule, normalised value)`` pairs, in rule order, skipping empty values."""
+    keys: list[tuple[str, str]] = []
+    for rule in rules:
+        key = normalize_key(rule, record.get(rule))
+        if key is not None:
+            keys.append((rule, key))
+    return keys
+
+
+def decide_matches(
+    candidates: Sequence[Candidate],
+    *,
+    linked: Mapping[str, str],
+    index: Mapping[tuple[str, str], set[str]],
+    linked_elsewhere: Mapping[str, str],
+) -> dict[str, Match]:
+    """Decide every candidate of one batch.
+
+    ``linked`` maps external ids to hub ids for records already linked;
+    ``index`` maps identity keys to the hub records holding them;
+    ``linked_elsewhere`` maps hub ids to the external id they are linked to in
+    this connector (a hub record can be linked to one remote record only).
+    """
+    decisions: dict[str, Match] = {}
+    claims: dict[str, list[str]] = defaultdict(list)
+    new_keys: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for cand in candidates:
+        if cand.external_id in linked:
+            decisions[cand.external_id] = Match(
+                cand.external_id, MatchKind.LINKED, linked[cand.external_id]
+            )
+            continue
+        decision = _by_identity(cand, index, linked_elsewhere)
+        decisions[cand.external_id] = decision
+        if decision.kind is MatchKind.MATCHED and decision.record_id is not None:
+            claims[decision.record_id].append(cand.external_id)
+        elif decision.kind is MatchKind.NEW:
+            for key in cand.keys:
+                new_keys[key].append(cand.external_id)
+    for record_id, external_ids in claims.items():
+        if len(external_ids) > 1:
+            for ext in external_ids:
+                decisions[ext] = Match(
+                    ext,
+                    MatchKind.AMBIGUOUS,
+                    candidates=(record_id,),
+                    reason=f"{len(external_ids)} remote records match hub record {record_id}",
+                )
+    for (rule, _value), external_ids in new_keys.items():
+        if len(external_ids) > 1:
+            for ext in external_ids:
+                decisions[ext] = Match(
+                    ext,
+                    MatchKind.AMBIGUOUS,
+                    rule=rule,
+                    reason=f"{len(external_ids)} new remote records share one {rule}",
+                )
+    return decisions
+
+
+def _by_identity(
+    cand: Candidate,
+    index: Mapping[tuple[str, str], set[str]],
+    linked_elsewhere: Mapping[str, str],
+) -> Match:
+    for key in cand.keys:
+        found = index.get(key)
+        if not found:
+            continue
+        rule = key[0]
+        if len(found) > 1:
+            return Match(
+                cand.external_id,
+                MatchKind.AMBIGUOUS,
+                rule=rule,
+                candidates=tuple(sorted(found)),
+                reason=f"{len(found)} hub records share this {rule}",
+            )
+        (record_id,) = found
+        other = linked_elsewhere.get(record_id)
+        if other is not None and other != cand.external_id:
+            return Match(
+                cand.external_id,
+                MatchKind.AMBIGUOUS,
+                rule=rule,
+                candidates=(record_id,),
+                reason=f"hub record {record_id} is already linked to remote record {other}",
+            )
+        return Match(cand.external_id, MatchKind.MATCHED, record_id, rule)
+    return Match(cand.external_id, MatchKind.NEW)
