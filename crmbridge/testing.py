@@ -55,7 +55,9 @@ class InMemoryConnector:
 
     Its cursor is ``{"seq": N}``: the last change it has handed out. Tests edit
     it directly with :meth:`put` and :meth:`delete`, as a person would edit the
-    remote CRM.
+    remote CRM. A create carrying a key it has seen before updates the record
+    that key created (an upsert on the crmbridge id), so a replayed batch never
+    duplicates.
     """
 
     type_name: ClassVar[str] = "memory"
@@ -89,6 +91,7 @@ class InMemoryConnector:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.tables: dict[str, dict[str, MemoryRecord]] = {e: {} for e in ENTITY_ORDER}
         self.calls = 0
+        self.by_key: dict[tuple[str, str], str] = {}
         self._seq = itertools.count(1)
         self._ids = itertools.count(1)
 
@@ -140,7 +143,14 @@ class InMemoryConnector:
         for req in requests:
             now = self.clock()
             if req.op is WriteOp.CREATE:
+                known = self.by_key.get((entity, req.key))
+                if known is not None and not table[known].deleted:
+                    # a replayed create: upsert on the crmbridge id, as Zoho does
+                    self.put(entity, {**table[known].data, **req.data}, known)
+                    results.append(WriteResult(req.key, WriteOutcome.UPDATED, known, now))
+                    continue
                 ext = self.put(entity, dict(req.data))
+                self.by_key[(entity, req.key)] = ext
                 results.append(WriteResult(req.key, WriteOutcome.CREATED, ext, now))
                 continue
             current = table.get(req.external_id or "")

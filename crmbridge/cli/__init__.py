@@ -1,0 +1,73 @@
+"""The ``crmbridge`` command line: thin faces over the service functions.
+
+Each command group lives in its own module and is registered here.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from crmbridge import __version__
+from crmbridge.cli import basics_cmd, config_cmd, db_cmd
+from crmbridge.cli.common import err
+from crmbridge.errors import CrmBridgeError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="crmbridge",
+    help=(
+        "Keep your own record of customer stakeholders in step with the CRMs your teams use "
+        "(Zoho CRM, CSV files, webhooks)."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"crmbridge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log debug detail on stderr.")
+    ] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+basics_cmd.register(app)
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(db_cmd.app, name="db")
+
+
+def main() -> None:
+    """Entry point of the ``crmbridge`` script; a foreseeable error never shows a traceback."""
+    try:
+        app()
+    except CrmBridgeError as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,93 @@
+"""What every command shares: the ``--config``/``--json`` options, output and failure helpers.
+
+Conventions: a listing or report goes to stdout, as a rich table for people
+or, with ``--json``, as exactly one JSON document; logs and errors go to
+stderr. Exit 0 on success, 1 on a failure the user must act on, 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from crmbridge.config import Config, load_config
+from crmbridge.errors import CrmBridgeError
+from crmbridge.registry import discover, settings_models
+
+__all__ = [
+    "ConfigOption",
+    "JsonOption",
+    "config_path",
+    "emit_json",
+    "err",
+    "fail",
+    "load",
+    "out",
+    "store_url",
+]
+
+DEFAULT_CONFIG = "crmbridge.yaml"
+DEFAULT_STORE_URL = "sqlite:///crmbridge.db"
+
+out = Console(soft_wrap=True)
+"""Rich console on stdout, for listings and reports."""
+err = Console(stderr=True, soft_wrap=True)
+"""Rich console on stderr, for progress, warnings and errors."""
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Config file [default: $CRMBRIDGE_CONFIG, else crmbridge.yaml].",
+        show_default=False,
+        dir_okay=False,
+    ),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")
+]
+
+
+def config_path(option: Path | None) -> Path:
+    """The config file to use: the option, else ``$CRMBRIDGE_CONFIG``, else ``crmbridge.yaml``."""
+    if option is not None:
+        return option
+    return Path(os.environ.get("CRMBRIDGE_CONFIG") or DEFAULT_CONFIG)
+
+
+def emit_json(document: Any) -> None:
+    """Print one JSON document on stdout (non-ASCII kept as is)."""
+    sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def fail(error: CrmBridgeError | str, code: int = 1) -> NoReturn:
+    """Print a one-line error on stderr and exit with ``code`` (1: the user must act)."""
+    err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
+    raise typer.Exit(code)
+
+
+def load(option: Path | None, *, required: bool = True) -> Config | None:
+    """Load and validate the config (connector settings included).
+
+    With ``required=False`` a missing default config file gives ``None`` (the
+    command then runs on the embedded defaults); a file named explicitly must exist.
+    """
+    path = config_path(option)
+    explicit = option is not None or bool(os.environ.get("CRMBRIDGE_CONFIG"))
+    if not required and not explicit and not path.exists():
+        return None
+    return load_config(path, os.environ, settings_models(discover()))
+
+
+def store_url(config: Config | None) -> str:
+    """The hub store's URL from the config, or the embedded default."""
+    return config.store.url if config is not None else DEFAULT_STORE_URL

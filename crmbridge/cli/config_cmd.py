@@ -1,0 +1,54 @@
+"""``crmbridge config``: check a config file, or show it with its secrets hidden."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+from rich.markup import escape
+
+from crmbridge.cli.common import ConfigOption, JsonOption, config_path, emit_json, err, out
+from crmbridge.config import check_config, load_config
+from crmbridge.registry import discover, settings_models
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Check or show the config file.", no_args_is_help=True)
+
+
+@app.command("check")
+def check(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Print every problem in the config with its key path and line; exit 1 if there is any."""
+    path = config_path(config)
+    problems = check_config(path, os.environ, settings_models(discover()))
+    if as_json:
+        emit_json(
+            {
+                "file": str(path),
+                "ok": not problems,
+                "problems": [
+                    {"key": p.key, "message": p.message, "line": p.line, "file": p.file}
+                    for p in problems
+                ],
+            }
+        )
+    elif problems:
+        for problem in problems:
+            err.print(
+                f"{escape(problem.file or str(path))}: {escape(str(problem))}", highlight=False
+            )
+        err.print(f"{len(problems)} problem(s) in {escape(str(path))}", highlight=False)
+    else:
+        out.print(f"{escape(str(path))}: ok", highlight=False)
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command("show")
+def show(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Print the config as crmbridge reads it, defaults filled in and secrets hidden."""
+    loaded = load_config(config_path(config), os.environ, settings_models(discover()))
+    if as_json:
+        emit_json(loaded.redacted())
+    else:
+        out.print(loaded.redacted_yaml(), highlight=False, markup=False)

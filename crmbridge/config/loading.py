@@ -1,0 +1,156 @@
+"""From a file to a :class:`Config`: every step run, every problem gathered."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Container, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from crmbridge.config.models import Config
+from crmbridge.config.problems import ConfigProblem, Report, add_validation_errors, did_you_mean
+from crmbridge.config.reading import read_yaml, substitute
+
+__all__ = ["check_config", "load_config", "validate_connector_settings"]
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def check_config(
+    path: str | os.PathLike[str],
+    environ: Mapping[str, str],
+    connector_models: Mapping[str, type[BaseModel]] | None = None,
+) -> list[ConfigProblem]:
+    """Every problem in the config file at ``path``, in file order; empty when it is good.
+
+    With ``connector_models`` (connector type -> its settings model) every
+    connector section is validated too, and an unknown type is a problem;
+    without, connector types and settings are not checked.
+    """
+    return _analyse(Path(path), environ, connector_models)[1]
+
+
+def load_config(
+    path: str | os.PathLike[str],
+    environ: Mapping[str, str],
+    connector_models: Mapping[str, type[BaseModel]] | None = None,
+) -> Config:
+    """Load and validate the config file at ``path``.
+
+    Raises :class:`ConfigError` with the file, key path and line of the first
+    problem (and how many more there are); it never lets a parser traceback out.
+    """
+    config, problems = _analyse(Path(path), environ, connector_models)
+    if problems or config is None:
+        first = problems[0]
+        error = first.to_error()
+        if len(problems) > 1:
+            more = len(problems) - 1
+            error.message = error.message + (
+                f"; {more} more problem{'s' if more > 1 else ''}: "
+                "`crmbridge config check` lists them all"
+            )
+        raise error
+    return config
+
+
+def validate_connector_settings(
+    config: Config, models: Mapping[str, type[BaseModel]]
+) -> list[ConfigProblem]:
+    """Validate each connector section with the model registered for its ``type``.
+
+    Problems carry key paths such as ``connectors.crm.client_id`` and lines
+    from the file; a type with no model is a problem naming the known types.
+    """
+    report = Report(str(config.source_path) if config.source_path else None, config._lines)
+    for name, section in config.connectors.items():
+        _check_connector(name, section.type, section.settings(), models, report)
+    return report.problems
+
+
+def _analyse(
+    path: Path,
+    environ: Mapping[str, str],
+    connector_models: Mapping[str, type[BaseModel]] | None,
+) -> tuple[Config | None, list[ConfigProblem]]:
+    report = Report(str(path))
+    data = read_yaml(path, report)
+    if data is None:
+        return None, report.problems
+    unset: set[str] = set()
+    data = substitute(data, (), environ, report, unset)
+    _cross_check(data, report)
+    config: Config | None = None
+    try:
+        config = Config.model_validate(data, context={"base_dir": path.absolute().parent})
+    except ValidationError as exc:
+        # An unset variable is already reported; its empty stand-in would be reported twice.
+        add_validation_errors(exc, Config, (), report, skip=unset)
+    if connector_models is not None:
+        _check_raw_connectors(data.get("connectors"), connector_models, report, unset)
+    problems = sorted(report.problems, key=lambda problem: problem.line or 0)
+    if config is None or problems:
+        return None, problems
+    config._source_path = path.absolute()
+    config._lines = report.lines
+    return config, []
+
+
+def _cross_check(data: Mapping[str, Any], report: Report) -> None:
+    """Names usable in URLs and commands; every job names a configured connector."""
+    for section in ("connectors", "jobs"):
+        names = data.get(section)
+        for name in names if isinstance(names, dict) else {}:
+            if not _NAME.fullmatch(name):
+                report.add(
+                    (section, name),
+                    f"{name!r} cannot be a name; use letters, digits, '-' and '_' "
+                    "(names appear in commands and URLs)",
+                )
+    connectors = data.get("connectors")
+    jobs = data.get("jobs")
+    known = list(connectors) if isinstance(connectors, dict) else []
+    for name, job in jobs.items() if isinstance(jobs, dict) else ():
+        target = job.get("connector") if isinstance(job, dict) else None
+        if isinstance(target, str) and target not in known:
+            choices = f"configured: {', '.join(known)}" if known else "none configured"
+            fix = did_you_mean(target, known) or f"add connectors.{target}"
+            report.add(
+                ("jobs", name, "connector"), f"no connector named {target!r} ({choices}); {fix}"
+            )
+
+
+def _check_raw_connectors(
+    sections: Any, models: Mapping[str, type[BaseModel]], report: Report, skip: Container[str]
+) -> None:
+    for name, section in sections.items() if isinstance(sections, dict) else ():
+        if isinstance(section, dict) and isinstance(section.get("type"), str):
+            settings = {k: v for k, v in section.items() if k not in ("type", "mapping")}
+            _check_connector(name, section["type"], settings, models, report, skip)
+
+
+def _check_connector(
+    name: str,
+    kind: str,
+    settings: dict[str, Any],
+    models: Mapping[str, type[BaseModel]],
+    report: Report,
+    skip: Container[str] = (),
+) -> None:
+    model = models.get(kind)
+    if model is None:
+        known = ", ".join(sorted(models)) or "none installed"
+        hint = did_you_mean(kind, models)
+        report.add(
+            ("connectors", name, "type"),
+            f"unknown connector type {kind!r}; known types: {known}"
+            + (f"; {hint}" if hint else ""),
+        )
+        return
+    try:
+        model.model_validate(settings)
+    except ValidationError as exc:
+        add_validation_errors(exc, model, ("connectors", name), report, skip)

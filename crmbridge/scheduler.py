@@ -1,0 +1,22 @@
+"""The scheduler lives here: the only module that imports APScheduler.
+
+For now it only checks cron expressions for the config loader; the daemon
+(`crmbridge run`) will build its in-memory APScheduler here from the config's
+jobs, with leases for replicas and a graceful shutdown.
+"""
+
+from __future__ import annotations
+
+from apscheduler.triggers.cron import CronTrigger
+
+__all__ = ["validate_cron"]
+
+
+def validate_cron(expr: str) -> str | None:
+    """Check a 5-field crontab expression; return what is wrong with it, or ``None``."""
+    try:
+        # A fixed zone keeps the check from consulting the host's local zone.
+        CronTrigger.from_crontab(expr, timezone="UTC")
+    except (ValueError, TypeError) as exc:
+        return str(exc)
+    return None

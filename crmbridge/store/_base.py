@@ -1,0 +1,84 @@
+"""What every part of the repository shares: how it gets a connection, and small SQL helpers."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import fields
+from datetime import datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from crmbridge.store.tables import hub_sequence
+
+T = TypeVar("T")
+
+# Well under SQLite's bound-parameter limit, and keeps PostgreSQL plans simple.
+CHUNK = 500
+
+
+class Scope(ABC):
+    """A place store methods run: the :class:`Store` itself (one transaction per call)
+    or a :class:`Transaction` (every call in the caller's transaction)."""
+
+    _now: Callable[[], datetime]
+
+    @abstractmethod
+    def _read(self) -> AbstractContextManager[Connection]:
+        """A connection in a transaction for reading."""
+
+    @abstractmethod
+    def _write(self) -> AbstractContextManager[Connection]:
+        """A connection in a transaction that will write (``BEGIN IMMEDIATE`` on SQLite)."""
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    """``items`` in consecutive slices of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def upsert_insert(connection: Connection, table: sa.Table) -> Any:
+    """An ``INSERT`` for ``table`` that supports ``ON CONFLICT`` on the connection's backend."""
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def columns_for(table: sa.Table, row_type: type[Any]) -> list[sa.Column[Any]]:
+    """``table``'s columns in the order of the dataclass ``row_type``'s fields."""
+    return [table.c[f.name] for f in fields(row_type)]
+
+
+def lock_sequence(connection: Connection) -> int:
+    """Lock the change-feed counter for this transaction and return its value.
+
+    On PostgreSQL the row lock makes concurrent writers queue here, so the
+    numbers they take are handed out in commit order.
+    """
+    return int(
+        connection.execute(
+            sa.select(hub_sequence.c.value).where(hub_sequence.c.id == 1).with_for_update()
+        ).scalar_one()
+    )
+
+
+def take_seqs(connection: Connection, count: int) -> int:
+    """Reserve ``count`` change-feed numbers and return the last; the first is ``last - count + 1``."""
+    return int(
+        connection.execute(
+            sa.update(hub_sequence)
+            .where(hub_sequence.c.id == 1)
+            .values(value=hub_sequence.c.value + count)
+            .returning(hub_sequence.c.value)
+        ).scalar_one()
+    )
+
+
+def as_dict(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A plain dict copy of ``value`` (JSON columns want a dict), keeping ``None``."""
+    return None if value is None else dict(value)

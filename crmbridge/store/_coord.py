@@ -1,0 +1,156 @@
+"""Coordination between replicas (leases) and the inbound webhook inbox."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from crmbridge.store._base import Scope, columns_for, upsert_insert
+from crmbridge.store.rows import Lease, WebhookEvent
+from crmbridge.store.tables import UTCDateTime, leases, webhook_inbox
+
+_LEASE_COLUMNS = columns_for(leases, Lease)
+_WEBHOOK_COLUMNS = columns_for(webhook_inbox, WebhookEvent)
+
+
+class CoordMixin(Scope):
+    """Leases and the webhook inbox."""
+
+    # -- leases -----------------------------------------------------------------------------
+
+    def try_acquire_lease(self, name: str, holder: str, ttl: timedelta) -> bool:
+        """Take the lease ``name`` for ``ttl`` if it is free, expired or already ``holder``'s.
+
+        Returns False, without waiting, while another holder's lease is live.
+        """
+        now = self._now()
+        values = {"holder": holder, "heartbeat_at": now, "expires_at": now + ttl}
+        with self._write() as conn:
+            if conn.dialect.name == "postgresql":
+                # SKIP LOCKED: a replica acquiring the same lease right now makes us
+                # give up at once instead of queueing behind it.
+                row = conn.execute(
+                    sa.select(leases.c.holder, leases.c.expires_at)
+                    .where(leases.c.name == name)
+                    .with_for_update(skip_locked=True)
+                ).first()
+                if row is not None:
+                    if row.holder != holder and row.expires_at > now:
+                        return False
+                    conn.execute(
+                        sa.update(leases)
+                        .where(leases.c.name == name)
+                        .values(acquired_at=_keep_if_same(holder, now), **values)
+                    )
+                    return True
+            else:
+                taken = conn.execute(
+                    sa.update(leases)
+                    .where(
+                        leases.c.name == name,
+                        sa.or_(leases.c.holder == holder, leases.c.expires_at <= now),
+                    )
+                    .values(acquired_at=_keep_if_same(holder, now), **values)
+                ).rowcount
+                if taken:
+                    return True
+            # RETURNING, not rowcount: PostgreSQL reports no rowcount for a skipped insert.
+            inserted = conn.execute(
+                upsert_insert(conn, leases)
+                .values(name=name, acquired_at=now, **values)
+                .on_conflict_do_nothing(index_elements=[leases.c.name])
+                .returning(leases.c.name)
+            ).first()
+            return inserted is not None
+
+    def heartbeat_lease(self, name: str, holder: str, ttl: timedelta) -> bool:
+        """Extend ``holder``'s lease by ``ttl`` from now; False if it is no longer theirs."""
+        now = self._now()
+        stmt = (
+            sa.update(leases)
+            .where(leases.c.name == name, leases.c.holder == holder)
+            .values(heartbeat_at=now, expires_at=now + ttl)
+        )
+        with self._write() as conn:
+            return conn.execute(stmt).rowcount == 1
+
+    def release_lease(self, name: str, holder: str) -> bool:
+        """Give up ``holder``'s lease; False if they did not hold it."""
+        stmt = sa.delete(leases).where(leases.c.name == name, leases.c.holder == holder)
+        with self._write() as conn:
+            return conn.execute(stmt).rowcount == 1
+
+    def get_lease(self, name: str) -> Lease | None:
+        """The lease row (live or expired), or ``None``."""
+        with self._read() as conn:
+            row = conn.execute(sa.select(*_LEASE_COLUMNS).where(leases.c.name == name)).first()
+        return None if row is None else Lease(*row)
+
+    # -- webhook inbox ----------------------------------------------------------------------
+
+    def add_webhook(
+        self,
+        connector: str,
+        webhook_id: str,
+        body: bytes | str,
+        headers: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Store an inbound webhook for the runner; False if this id was already received."""
+        row = {
+            "connector": connector,
+            "webhook_id": webhook_id,
+            "received_at": self._now(),
+            "headers": None if headers is None else dict(headers),
+            "body": body.encode() if isinstance(body, str) else bytes(body),
+            "status": "pending",
+            "processed_at": None,
+            "error": None,
+        }
+        with self._write() as conn:
+            stmt = (
+                upsert_insert(conn, webhook_inbox)
+                .on_conflict_do_nothing(
+                    index_elements=[webhook_inbox.c.connector, webhook_inbox.c.webhook_id]
+                )
+                .returning(webhook_inbox.c.id)
+            )
+            return conn.execute(stmt, row).first() is not None
+
+    def list_pending_webhooks(
+        self, connector: str | None = None, limit: int = 100
+    ) -> list[WebhookEvent]:
+        """Webhooks not yet processed, in the order they arrived."""
+        query = (
+            sa.select(*_WEBHOOK_COLUMNS)
+            .where(webhook_inbox.c.status == "pending")
+            .order_by(webhook_inbox.c.id)
+            .limit(limit)
+        )
+        if connector is not None:
+            query = query.where(webhook_inbox.c.connector == connector)
+        with self._read() as conn:
+            return [WebhookEvent(*row) for row in conn.execute(query)]
+
+    def mark_webhook_processed(self, event_id: int, *, error: str | None = None) -> None:
+        """Mark a webhook ``processed``, or ``failed`` with ``error``."""
+        stmt = (
+            sa.update(webhook_inbox)
+            .where(webhook_inbox.c.id == event_id)
+            .values(
+                status="failed" if error else "processed",
+                processed_at=self._now(),
+                error=error,
+            )
+        )
+        with self._write() as conn:
+            conn.execute(stmt)
+
+
+def _keep_if_same(holder: str, now: datetime) -> sa.ColumnElement[datetime]:
+    # A holder re-acquiring its own lease keeps its original acquisition time.
+    return sa.case(
+        (leases.c.holder == holder, leases.c.acquired_at),
+        else_=sa.literal(now, UTCDateTime()),
+    )

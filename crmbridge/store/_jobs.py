@@ -1,0 +1,322 @@
+"""What jobs leave behind: runs, per-record rejects, the conflict inbox and the outbox."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from crmbridge.errors import StoreError
+from crmbridge.store._base import Scope, as_dict, chunks, columns_for, upsert_insert
+from crmbridge.store.rows import (
+    InboxItem,
+    InboxKind,
+    NewInboxItem,
+    NewReject,
+    OutboxItem,
+    Reject,
+    RejectStatus,
+    Run,
+    RunKind,
+    RunStatus,
+)
+from crmbridge.store.tables import inbox_items, outbox, rejects, runs
+
+_RUN_COLUMNS = columns_for(runs, Run)
+_REJECT_COLUMNS = columns_for(rejects, Reject)
+_INBOX_COLUMNS = columns_for(inbox_items, InboxItem)
+_OUTBOX_COLUMNS = columns_for(outbox, OutboxItem)
+
+
+class JobsMixin(Scope):
+    """Runs, rejects, inbox items and outbox batches."""
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        job: str,
+        kind: RunKind,
+        *,
+        run_id: str | None = None,
+        host: str | None = None,
+        pid: int | None = None,
+    ) -> Run:
+        """Record that a run of ``job`` has started; returns it with status ``running``."""
+        run = Run(
+            id=run_id or uuid.uuid4().hex,
+            job=job,
+            kind=kind,
+            status="running",
+            started_at=self._now(),
+            finished_at=None,
+            counts=None,
+            report=None,
+            host=host,
+            pid=pid,
+        )
+        with self._write() as conn:
+            conn.execute(
+                sa.insert(runs).values({c.name: getattr(run, c.name) for c in _RUN_COLUMNS})
+            )
+        return run
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: RunStatus,
+        *,
+        counts: Mapping[str, Any] | None = None,
+        report: Mapping[str, Any] | None = None,
+    ) -> Run:
+        """Record how a run ended, with its counts and report; returns the updated run."""
+        stmt = (
+            sa.update(runs)
+            .where(runs.c.id == run_id)
+            .values(
+                status=status,
+                finished_at=self._now(),
+                counts=as_dict(counts),
+                report=as_dict(report),
+            )
+            .returning(*_RUN_COLUMNS)
+        )
+        with self._write() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            raise StoreError(f"there is no run {run_id!r} to finish")
+        return Run(*row)
+
+    def get_run(self, run_id: str) -> Run | None:
+        """One run, or ``None``."""
+        with self._read() as conn:
+            row = conn.execute(sa.select(*_RUN_COLUMNS).where(runs.c.id == run_id)).first()
+        return None if row is None else Run(*row)
+
+    def list_runs(self, job: str | None = None, limit: int = 20) -> list[Run]:
+        """The most recent runs (of ``job``, or of every job), newest first."""
+        query = sa.select(*_RUN_COLUMNS).order_by(runs.c.started_at.desc(), runs.c.id).limit(limit)
+        if job is not None:
+            query = query.where(runs.c.job == job)
+        with self._read() as conn:
+            return [Run(*row) for row in conn.execute(query)]
+
+    def interrupt_runs(self, host: str | None = None) -> int:
+        """Mark runs still ``running`` (on ``host``, or anywhere) as ``interrupted``.
+
+        Call at start-up: a run left ``running`` by a process that died never finished.
+        """
+        stmt = (
+            sa.update(runs)
+            .where(runs.c.status == "running")
+            .values(status="interrupted", finished_at=self._now())
+        )
+        if host is not None:
+            stmt = stmt.where(runs.c.host == host)
+        with self._write() as conn:
+            return conn.execute(stmt).rowcount
+
+    def prune_runs(self, older_than_days: float) -> int:
+        """Delete finished runs started more than ``older_than_days`` ago; returns how many.
+
+        Their resolved rejects go with them; open or set-aside rejects stay
+        (detached from the run) until someone deals with them.
+        """
+        cutoff = self._now() - timedelta(days=older_than_days)
+        old = sa.select(runs.c.id).where(runs.c.started_at < cutoff, runs.c.status != "running")
+        with self._write() as conn:
+            conn.execute(
+                sa.delete(rejects).where(rejects.c.run_id.in_(old), rejects.c.status == "resolved")
+            )
+            return conn.execute(sa.delete(runs).where(runs.c.id.in_(old))).rowcount
+
+    # -- rejects ----------------------------------------------------------------------------
+
+    def add_rejects(self, items: Sequence[NewReject]) -> int:
+        """Record rejected records (status ``open``, one attempt); returns how many."""
+        if not items:
+            return 0
+        now = self._now()
+        rows = [
+            {
+                "run_id": r.run_id,
+                "job": r.job,
+                "connector": r.connector,
+                "entity": r.entity,
+                "external_id": r.external_id,
+                "record_id": r.record_id,
+                "field": r.field,
+                "code": r.code,
+                "reason": r.reason,
+                "payload": as_dict(r.payload),
+                "attempts": 1,
+                "status": "open",
+                "first_seen": now,
+                "last_seen": now,
+            }
+            for r in items
+        ]
+        with self._write() as conn:
+            conn.execute(sa.insert(rejects), rows)
+        return len(rows)
+
+    def list_rejects(self, run_id: str) -> list[Reject]:
+        """The rejects recorded by one run, oldest first."""
+        query = sa.select(*_REJECT_COLUMNS).where(rejects.c.run_id == run_id).order_by(rejects.c.id)
+        with self._read() as conn:
+            return [Reject(*row) for row in conn.execute(query)]
+
+    def list_open_rejects(
+        self, job: str, *, connector: str | None = None, entity: str | None = None
+    ) -> list[Reject]:
+        """A job's rejects still ``open`` (not set aside, not resolved), oldest first."""
+        query = (
+            sa.select(*_REJECT_COLUMNS)
+            .where(rejects.c.job == job, rejects.c.status == "open")
+            .order_by(rejects.c.id)
+        )
+        if connector is not None:
+            query = query.where(rejects.c.connector == connector)
+        if entity is not None:
+            query = query.where(rejects.c.entity == entity)
+        with self._read() as conn:
+            return [Reject(*row) for row in conn.execute(query)]
+
+    def bump_reject_attempts(self, ids: Sequence[int]) -> None:
+        """Count one more failed attempt for these rejects and note when it was."""
+        now = self._now()
+        with self._write() as conn:
+            for part in chunks(ids):
+                conn.execute(
+                    sa.update(rejects)
+                    .where(rejects.c.id.in_(part))
+                    .values(attempts=rejects.c.attempts + 1, last_seen=now)
+                )
+
+    def set_reject_status(self, ids: Sequence[int], status: RejectStatus) -> None:
+        """Set aside, resolve or reopen these rejects."""
+        with self._write() as conn:
+            for part in chunks(ids):
+                conn.execute(sa.update(rejects).where(rejects.c.id.in_(part)).values(status=status))
+
+    # -- conflict inbox ---------------------------------------------------------------------
+
+    def add_inbox_item(self, item: NewInboxItem) -> InboxItem:
+        """Park a decision for a person; returns the stored, ``open`` item."""
+        values = {
+            "kind": item.kind,
+            "job": item.job,
+            "connector": item.connector,
+            "entity": item.entity,
+            "record_id": item.record_id,
+            "external_id": item.external_id,
+            "fields": None if item.fields is None else list(item.fields),
+            "base": as_dict(item.base),
+            "hub": as_dict(item.hub),
+            "remote": as_dict(item.remote),
+            "status": "open",
+            "resolution": None,
+            "created_at": self._now(),
+            "resolved_at": None,
+        }
+        with self._write() as conn:
+            row = conn.execute(sa.insert(inbox_items).values(values).returning(*_INBOX_COLUMNS))
+            return InboxItem(*row.one())
+
+    def list_open_inbox(
+        self, job: str | None = None, *, kind: InboxKind | None = None, limit: int = 100
+    ) -> list[InboxItem]:
+        """Open inbox items (of ``job`` and ``kind`` if given), oldest first."""
+        query = (
+            sa.select(*_INBOX_COLUMNS)
+            .where(inbox_items.c.status == "open")
+            .order_by(inbox_items.c.id)
+            .limit(limit)
+        )
+        if job is not None:
+            query = query.where(inbox_items.c.job == job)
+        if kind is not None:
+            query = query.where(inbox_items.c.kind == kind)
+        with self._read() as conn:
+            return [InboxItem(*row) for row in conn.execute(query)]
+
+    def get_inbox_item(self, item_id: int) -> InboxItem | None:
+        """One inbox item, or ``None``."""
+        query = sa.select(*_INBOX_COLUMNS).where(inbox_items.c.id == item_id)
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else InboxItem(*row)
+
+    def resolve_inbox_item(
+        self,
+        item_id: int,
+        resolution: Mapping[str, Any] | None,
+        *,
+        dismiss: bool = False,
+    ) -> bool:
+        """Close an open item as resolved (or dismissed); False if it was not open."""
+        stmt = (
+            sa.update(inbox_items)
+            .where(inbox_items.c.id == item_id, inbox_items.c.status == "open")
+            .values(
+                status="dismissed" if dismiss else "resolved",
+                resolution=as_dict(resolution),
+                resolved_at=self._now(),
+            )
+        )
+        with self._write() as conn:
+            return conn.execute(stmt).rowcount == 1
+
+    # -- outbox -----------------------------------------------------------------------------
+
+    def add_outbox(
+        self, job: str, connector: str, entity: str, idempotency_key: str, payload: Any
+    ) -> OutboxItem:
+        """Record a batch before sending it; with a key seen before, returns the earlier item.
+
+        Check the returned item's ``status``: ``sent`` means the batch already went.
+        """
+        row = {
+            "job": job,
+            "connector": connector,
+            "entity": entity,
+            "idempotency_key": idempotency_key,
+            "payload": payload,
+            "status": "pending",
+            "created_at": self._now(),
+            "sent_at": None,
+        }
+        with self._write() as conn:
+            stmt = upsert_insert(conn, outbox).on_conflict_do_nothing(
+                index_elements=[outbox.c.idempotency_key]
+            )
+            conn.execute(stmt, row)
+            query = sa.select(*_OUTBOX_COLUMNS).where(outbox.c.idempotency_key == idempotency_key)
+            return OutboxItem(*conn.execute(query).one())
+
+    def list_pending_outbox(
+        self, *, job: str | None = None, connector: str | None = None, entity: str | None = None
+    ) -> list[OutboxItem]:
+        """Batches recorded but not yet marked sent, oldest first."""
+        query = (
+            sa.select(*_OUTBOX_COLUMNS).where(outbox.c.status == "pending").order_by(outbox.c.id)
+        )
+        filters = ((outbox.c.job, job), (outbox.c.connector, connector), (outbox.c.entity, entity))
+        for column, value in filters:
+            if value is not None:
+                query = query.where(column == value)
+        with self._read() as conn:
+            return [OutboxItem(*row) for row in conn.execute(query)]
+
+    def mark_outbox_sent(self, item_id: int) -> bool:
+        """Mark a batch sent; False if it was not pending."""
+        stmt = (
+            sa.update(outbox)
+            .where(outbox.c.id == item_id, outbox.c.status == "pending")
+            .values(status="sent", sent_at=self._now())
+        )
+        with self._write() as conn:
+            return conn.execute(stmt).rowcount == 1

@@ -1,0 +1,145 @@
+"""Turning a store URL into a configured SQLAlchemy engine, and database errors into ours.
+
+SQLite connections get WAL, foreign keys and a busy timeout, and crmbridge
+issues ``BEGIN`` itself (the ``sqlite3`` module's implicit transactions
+would let a read-then-write unit of work interleave with another writer).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.pool import StaticPool
+
+from crmbridge.errors import ConfigError, StoreError
+
+__all__ = [
+    "DEFAULT_URL",
+    "IMMEDIATE",
+    "create_store_engine",
+    "describe",
+    "normalize_url",
+    "translate_errors",
+]
+
+#: Used when the config names no store.
+DEFAULT_URL = "sqlite:///crmbridge.db"
+
+#: Execution option asking for ``BEGIN IMMEDIATE`` on SQLite (take the write lock up front).
+IMMEDIATE = "crmbridge_sqlite_immediate"
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+_URL_HELP = "expected sqlite:///path/to/file.db or postgresql://user@host:5432/dbname"
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse a store URL, mapping bare ``postgresql://`` (and ``postgres://``) to psycopg 3.
+
+    Raises :class:`ConfigError` for anything that is not a SQLite or PostgreSQL URL.
+    """
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError:
+        raise ConfigError(
+            f"the store URL is not a database URL; {_URL_HELP}", key="store.url"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "postgres" or (backend == "postgresql" and "+" not in parsed.drivername):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"the store must be SQLite or PostgreSQL, not {parsed.get_backend_name()!r}; "
+            f"{_URL_HELP}",
+            key="store.url",
+        )
+    return parsed
+
+
+def describe(url: URL) -> str:
+    """The URL for messages, with any password hidden."""
+    return url.render_as_string(hide_password=True)
+
+
+# One encoder for every value: json.dumps with options builds a new encoder per call.
+_json_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def create_store_engine(url: str | URL) -> Engine:
+    """Create an engine for ``url`` with crmbridge's connection settings.
+
+    No connection is made yet; the first statement that fails to connect
+    raises :class:`StoreError` through :func:`translate_errors`.
+    """
+    parsed = normalize_url(url)
+    kwargs: dict[str, Any] = {"json_serializer": _json_dumps}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+        else:
+            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    else:
+        kwargs.update(pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    try:
+        engine = sa.create_engine(parsed, **kwargs)
+    except (exc.ArgumentError, ImportError) as error:
+        raise ConfigError(f"cannot use the store URL {describe(parsed)}: {error}") from None
+    if parsed.get_backend_name() == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA cache_size=-65536")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get(IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+@contextmanager
+def translate_errors(engine: Engine) -> Iterator[None]:
+    """Turn driver errors raised inside the block into a one-line :class:`StoreError`."""
+    try:
+        yield
+    except exc.OperationalError as error:
+        if error.connection_invalidated or _is_connect_error(error):
+            raise StoreError(
+                f"cannot reach the hub database at {describe(engine.url)}: {_first_line(error)}"
+            ) from error
+        raise StoreError(f"the hub database failed: {_first_line(error)}") from error
+    except exc.IntegrityError as error:
+        raise StoreError(f"the hub database refused a write: {_first_line(error)}") from error
+    except exc.DBAPIError as error:
+        raise StoreError(f"the hub database failed: {_first_line(error)}") from error
+
+
+def _is_connect_error(error: exc.OperationalError) -> bool:
+    text = str(error.orig).lower()
+    return any(
+        hint in text
+        for hint in ("connection", "could not connect", "unable to open", "timeout expired")
+    )

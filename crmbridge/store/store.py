@@ -1,0 +1,164 @@
+"""The :class:`Store` (the hub's repository), its unit of work and :func:`open_store`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from types import TracebackType
+
+from sqlalchemy.engine import Connection, Engine
+
+from crmbridge.errors import StoreError
+from crmbridge.store._coord import CoordMixin
+from crmbridge.store._jobs import JobsMixin
+from crmbridge.store._links import LinksMixin
+from crmbridge.store._records import RecordsMixin
+from crmbridge.store.engine import (
+    DEFAULT_URL,
+    IMMEDIATE,
+    create_store_engine,
+    describe,
+    translate_errors,
+)
+from crmbridge.store.schema import current_revision, head_revision, upgrade
+
+__all__ = ["Clock", "Store", "Transaction", "open_store"]
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class _Methods(RecordsMixin, LinksMixin, JobsMixin, CoordMixin):
+    """Every repository method; where they run is up to the subclass."""
+
+
+class Transaction(_Methods):
+    """A unit of work: every method runs in one transaction, committed when the
+    ``with store.transaction()`` block ends and rolled back if it raises.
+
+    Not to be used after its block, nor shared between threads.
+    """
+
+    def __init__(self, connection: Connection, engine: Engine, now: Clock) -> None:
+        self._connection = connection
+        self._engine = engine
+        self._now = now
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with translate_errors(self._engine):
+            yield self._connection
+
+    def _write(self) -> AbstractContextManager[Connection]:
+        return self._read()
+
+
+class Store(_Methods):
+    """The hub store: canonical records, change feed, links, cursors, runs, rejects,
+    the conflict inbox, the outbox, leases and the webhook inbox.
+
+    Each method runs in its own transaction; use :meth:`transaction` to run
+    several in one. Thread-safe: share one store per process. Datetimes go in
+    and come out aware, in UTC; ``now`` is the clock every timestamp comes from.
+    """
+
+    def __init__(self, engine: Engine, *, now: Clock = utc_now) -> None:
+        self._engine = engine
+        self._now = now
+
+    @property
+    def url(self) -> str:
+        """The database URL, password hidden."""
+        return describe(self._engine.url)
+
+    @property
+    def backend(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._engine.dialect.name
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, for the store's own tools (migrations, tests)."""
+        return self._engine
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """A unit of work: ``with store.transaction() as tx:`` runs ``tx``'s methods in one
+        transaction, committed at the end of the block or rolled back if it raises."""
+        with self._write() as connection:
+            yield Transaction(connection, self._engine, self._now)
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with (
+            translate_errors(self._engine),
+            self._engine.connect() as connection,
+            connection.begin(),
+        ):
+            yield connection
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with translate_errors(self._engine), self._engine.connect() as connection:
+            connection.execution_options(**{IMMEDIATE: True})
+            with connection.begin():
+                yield connection
+
+    def current_revision(self) -> str | None:
+        """The schema revision the database is at."""
+        return current_revision(self._engine)
+
+    def is_current(self) -> bool:
+        """Whether the schema is the one this crmbridge needs (for readiness checks)."""
+        return self.current_revision() == head_revision()
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_store(url: str | None = None, *, now: Clock = utc_now) -> Store:
+    """Open the hub store at ``url`` (default ``sqlite:///crmbridge.db``).
+
+    A SQLite database is created or upgraded on the spot. A PostgreSQL one must
+    already be current: otherwise :class:`StoreError` says to run
+    ``crmbridge db upgrade``. A bad URL raises :class:`ConfigError`; an
+    unreachable database, :class:`StoreError`.
+    """
+    engine = create_store_engine(url or DEFAULT_URL)
+    try:
+        if engine.dialect.name == "sqlite":
+            upgrade(engine)
+        else:
+            _check_current(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return Store(engine, now=now)
+
+
+def _check_current(engine: Engine) -> None:
+    found, needed = current_revision(engine), head_revision()
+    if found == needed:
+        return
+    state = "has no crmbridge schema" if found is None else f"is at schema revision {found}"
+    raise StoreError(
+        f"the hub database at {describe(engine.url)} {state}, this crmbridge needs {needed}: "
+        "run `crmbridge db upgrade`"
+    )

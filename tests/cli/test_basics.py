@@ -1,0 +1,58 @@
+"""The command line's basics: help, version, connectors and schema, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from crmbridge import __version__
+from crmbridge.cli import app
+
+runner = CliRunner()
+
+
+def test_version_prints_the_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"crmbridge {__version__}"
+
+
+def test_help_lists_the_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("connectors", "schema", "config", "db"):
+        assert command in result.stdout
+
+
+def test_installed_script_runs() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "crmbridge", "--version"], capture_output=True, text=True, check=True
+    )
+    assert __version__ in done.stdout
+
+
+def test_connectors_lists_built_ins_with_capabilities_as_json() -> None:
+    result = runner.invoke(app, ["connectors", "--json"])
+    assert result.exit_code == 0
+    listed = {row["type"]: row for row in json.loads(result.stdout)["connectors"]}
+    memory = listed["memory"]
+    assert memory["loaded"] is True
+    assert "stakeholders" in memory["entities"]
+    assert memory["incremental"] is True
+
+
+def test_schema_of_one_entity_is_json_schema() -> None:
+    result = runner.invoke(app, ["schema", "stakeholders", "--json"])
+    assert result.exit_code == 0
+    document = json.loads(result.stdout)
+    assert document["title"] == "Stakeholder"
+    assert {"power", "interest", "influence", "phone", "email"} <= set(document["properties"])
+
+
+def test_schema_of_unknown_entity_is_a_usage_error() -> None:
+    result = runner.invoke(app, ["schema", "contacts"])
+    assert result.exit_code == 2
+    assert "choose one of" in result.stderr

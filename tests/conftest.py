@@ -1,0 +1,109 @@
+"""Fixtures shared by the whole test suite.
+
+Store tests run against SQLite and, when ``CRMBRIDGE_TEST_POSTGRES_URL`` is set
+(e.g. ``postgresql+psycopg://postgres@127.0.0.1:5432/test``), PostgreSQL too: a
+throwaway database is created for the session and every test gets an empty
+schema in it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from crmbridge.store import Store, open_store, upgrade
+
+POSTGRES_ENV = "CRMBRIDGE_TEST_POSTGRES_URL"
+
+
+class FakeClock:
+    """A clock frozen at ``start`` that moves only when told to; pass it as ``now=``."""
+
+    def __init__(self, start: datetime = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)) -> None:
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float = 0, **kwargs: float) -> datetime:
+        """Move the clock forward (``advance(30)``, ``advance(days=2)``) and return the new time."""
+        self.current += timedelta(seconds=seconds, **kwargs)
+        return self.current
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A frozen, advanceable UTC clock."""
+    return FakeClock()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str | None]:
+    """A fresh PostgreSQL database for this session (dropped afterwards), or None if unset."""
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        yield None
+        return
+    admin_url = make_url(base).set(drivername="postgresql+psycopg")
+    name = f"crmbridge_t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+def _empty_postgres_schema(url: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
+            conn.exec_driver_sql("CREATE SCHEMA public")
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str | None) -> str:
+    """The URL of an empty PostgreSQL schema; skips when ``CRMBRIDGE_TEST_POSTGRES_URL`` is unset.
+
+    Mark tests using it ``@pytest.mark.postgres``.
+    """
+    if postgres_database is None:
+        pytest.skip(f"{POSTGRES_ENV} is not set")
+    _empty_postgres_schema(postgres_database)
+    return postgres_database
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty, not yet upgraded hub database: a SQLite file, or PostgreSQL.
+
+    The postgres case is skipped only when ``CRMBRIDGE_TEST_POSTGRES_URL`` is unset.
+    """
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hub.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def store(store_url: str, clock: FakeClock) -> Iterator[Store]:
+    """An upgraded hub :class:`Store` on ``store_url`` whose clock is ``clock``."""
+    upgrade(store_url)
+    opened = open_store(store_url, now=clock)
+    try:
+        yield opened
+    finally:
+        opened.close()

@@ -1,0 +1,104 @@
+"""Leases between replicas and the webhook inbox."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from crmbridge.store import Store
+
+if TYPE_CHECKING:
+    from tests.conftest import FakeClock
+
+TTL = timedelta(seconds=30)
+
+
+def test_a_lease_is_held_by_one_holder_at_a_time(store: Store) -> None:
+    assert store.try_acquire_lease("job:nightly", "replica-a", TTL)
+    assert not store.try_acquire_lease("job:nightly", "replica-b", TTL)
+    assert store.try_acquire_lease("job:nightly", "replica-a", TTL)
+    assert store.try_acquire_lease("job:other", "replica-b", TTL)
+    lease = store.get_lease("job:nightly")
+    assert lease is not None
+    assert lease.holder == "replica-a"
+
+
+def test_an_expired_lease_is_taken_over(store: Store, clock: FakeClock) -> None:
+    assert store.try_acquire_lease("job:nightly", "replica-a", TTL)
+    clock.advance(29)
+    assert not store.try_acquire_lease("job:nightly", "replica-b", TTL)
+    clock.advance(1)
+    assert store.try_acquire_lease("job:nightly", "replica-b", TTL)
+    assert not store.heartbeat_lease("job:nightly", "replica-a", TTL)
+    lease = store.get_lease("job:nightly")
+    assert lease is not None
+    assert (lease.holder, lease.acquired_at, lease.expires_at) == (
+        "replica-b",
+        clock(),
+        clock() + TTL,
+    )
+
+
+def test_heartbeats_keep_a_lease_alive(store: Store, clock: FakeClock) -> None:
+    started = clock()
+    assert store.try_acquire_lease("job:nightly", "replica-a", TTL)
+    for _ in range(5):
+        clock.advance(20)
+        assert store.heartbeat_lease("job:nightly", "replica-a", TTL)
+        assert not store.try_acquire_lease("job:nightly", "replica-b", TTL)
+    assert store.try_acquire_lease("job:nightly", "replica-a", TTL)
+    lease = store.get_lease("job:nightly")
+    assert lease is not None
+    assert lease.acquired_at == started
+    assert lease.heartbeat_at == clock()
+
+
+def test_a_released_lease_is_free(store: Store) -> None:
+    assert store.try_acquire_lease("job:nightly", "replica-a", TTL)
+    assert not store.release_lease("job:nightly", "replica-b")
+    assert store.release_lease("job:nightly", "replica-a")
+    assert store.get_lease("job:nightly") is None
+    assert store.try_acquire_lease("job:nightly", "replica-b", TTL)
+
+
+def test_a_duplicate_webhook_is_refused_quietly(store: Store) -> None:
+    assert store.add_webhook("zoho", "evt-1", b'{"id": 1}', {"X-Signature": "abc"})
+    assert not store.add_webhook("zoho", "evt-1", b'{"id": 1}')
+    assert store.add_webhook("csv", "evt-1", "{}")
+    (event,) = store.list_pending_webhooks("zoho")
+    assert (event.webhook_id, event.body, event.headers) == (
+        "evt-1",
+        b'{"id": 1}',
+        {"X-Signature": "abc"},
+    )
+
+
+def test_webhooks_are_processed_or_failed(store: Store, clock: FakeClock) -> None:
+    store.add_webhook("zoho", "evt-1", "名字".encode())
+    store.add_webhook("zoho", "evt-2", b"{}")
+    first, second = store.list_pending_webhooks()
+    assert first.body.decode() == "名字"
+    assert first.received_at == clock()
+    store.mark_webhook_processed(first.id)
+    store.mark_webhook_processed(second.id, error="mapping failed")
+    assert store.list_pending_webhooks() == []
+
+
+def test_a_lease_being_taken_over_right_now_is_not_given_twice(
+    store: Store, clock: FakeClock
+) -> None:
+    assert store.try_acquire_lease("job:nightly", "replica-a", TTL)
+    clock.advance(60)
+    results: list[bool] = []
+    with store.transaction() as tx:
+        assert tx.try_acquire_lease("job:nightly", "replica-b", TTL)
+        # On PostgreSQL the row is locked and skipped; on SQLite the call waits for us.
+        rival = threading.Thread(
+            target=lambda: results.append(store.try_acquire_lease("job:nightly", "c", TTL))
+        )
+        rival.start()
+        rival.join(0.2)
+    rival.join()
+    assert results == [False]
+    assert store.get_lease("job:nightly").holder == "replica-b"  # type: ignore[union-attr]

@@ -1,0 +1,96 @@
+"""Links, shadows and cursors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from crmbridge.errors import StoreError
+from crmbridge.store import LinkWrite, RecordWrite, Store
+
+
+def make_records(store: Store, count: int) -> list[str]:
+    writes = [RecordWrite({"n": i}, f"h{i}") for i in range(count)]
+    return [r.id for r in store.upsert_records("stakeholders", writes)]
+
+
+def test_links_are_found_by_external_id_and_by_record_id(store: Store) -> None:
+    a, b = make_records(store, 2)
+    modified = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    store.upsert_links(
+        "zoho",
+        "stakeholders",
+        [LinkWrite(a, "Z-A", {"n": 0}, "h0", modified, 1), LinkWrite(b, "Z-B")],
+    )
+    by_external = store.get_links_by_external_ids("zoho", "stakeholders", ["Z-A", "Z-X"])
+    assert list(by_external) == ["Z-A"]
+    link = by_external["Z-A"]
+    assert (link.record_id, link.shadow, link.shadow_hash) == (a, {"n": 0}, "h0")
+    assert link.remote_modified_at == modified
+    by_record = store.get_links_by_record_ids("zoho", "stakeholders", [a, b])
+    assert by_record[b].external_id == "Z-B"
+    assert store.get_links_by_record_ids("csv", "stakeholders", [a, b]) == {}
+
+
+def test_relinking_replaces_the_shadow_and_never_moves_last_seen_back(store: Store) -> None:
+    (a,) = make_records(store, 1)
+    store.upsert_links("zoho", "stakeholders", [LinkWrite(a, "Z-A", {"v": 1}, "h1", None, 9)])
+    store.add_link_failures("zoho", "stakeholders", [a])
+    store.upsert_links("zoho", "stakeholders", [LinkWrite(a, "Z-A2", {"v": 2}, "h2", None, 3)])
+    link = store.get_links_by_record_ids("zoho", "stakeholders", [a])[a]
+    assert (link.external_id, link.shadow, link.last_seen_seq, link.failures) == (
+        "Z-A2",
+        {"v": 2},
+        9,
+        0,
+    )
+    store.mark_links_seen("zoho", "stakeholders", {a: 5})
+    assert store.get_links_by_record_ids("zoho", "stakeholders", [a])[a].last_seen_seq == 9
+    store.mark_links_seen("zoho", "stakeholders", {a: 12})
+    assert store.get_links_by_record_ids("zoho", "stakeholders", [a])[a].last_seen_seq == 12
+
+
+def test_update_shadow_and_failures(store: Store) -> None:
+    (a,) = make_records(store, 1)
+    assert not store.update_shadow("zoho", "stakeholders", a, {"x": 1}, "hx")
+    store.upsert_links("zoho", "stakeholders", [LinkWrite(a, "Z-A")])
+    assert store.update_shadow("zoho", "stakeholders", a, {"名字": "李四"}, "hx")
+    store.add_link_failures("zoho", "stakeholders", [a])
+    store.add_link_failures("zoho", "stakeholders", [a])
+    link = store.get_links_by_record_ids("zoho", "stakeholders", [a])[a]
+    assert (link.shadow, link.shadow_hash, link.failures) == ({"名字": "李四"}, "hx", 2)
+
+
+def test_an_external_id_belongs_to_one_record_per_connector(store: Store) -> None:
+    a, b = make_records(store, 2)
+    store.upsert_links("zoho", "stakeholders", [LinkWrite(a, "Z-1")])
+    store.upsert_links("csv", "stakeholders", [LinkWrite(b, "Z-1")])
+    with pytest.raises(StoreError, match="refused a write"):
+        store.upsert_links("zoho", "stakeholders", [LinkWrite(b, "Z-1")])
+
+
+def test_delete_links(store: Store) -> None:
+    a, b = make_records(store, 2)
+    store.upsert_links("zoho", "stakeholders", [LinkWrite(a, "Z-A"), LinkWrite(b, "Z-B")])
+    assert store.delete_links("zoho", "stakeholders", [a, "nope"]) == 1
+    assert list(store.get_links_by_record_ids("zoho", "stakeholders", [a, b])) == [b]
+
+
+def test_many_links_in_one_call(store: Store) -> None:
+    ids = make_records(store, 1200)
+    store.upsert_links("zoho", "stakeholders", [LinkWrite(i, f"Z{n}") for n, i in enumerate(ids)])
+    found = store.get_links_by_external_ids("zoho", "stakeholders", [f"Z{n}" for n in range(1200)])
+    assert len(found) == 1200
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"modified_since": "2025-01-01T00:00:00Z", "page": 3}, "opaque-token", 42, ["a", "中文"]],
+)
+def test_cursors_hold_any_json_value(store: Store, value: object) -> None:
+    assert store.get_cursor("nightly", "zoho", "stakeholders") is None
+    store.set_cursor("nightly", "zoho", "stakeholders", {"old": True})
+    store.set_cursor("nightly", "zoho", "stakeholders", value)
+    assert store.get_cursor("nightly", "zoho", "stakeholders") == value
+    assert store.get_cursor("nightly", "zoho", "organizations") is None
