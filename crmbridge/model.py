@@ -43,6 +43,7 @@ from crmbridge.errors import InvalidTransition
 __all__ = [
     "ENTITIES",
     "ENTITY_ORDER",
+    "IDENTITY_FIELDS",
     "CanonicalRecord",
     "ChangeStatus",
     "Channel",
@@ -59,6 +60,8 @@ __all__ = [
     "Transition",
     "content_hash",
     "entity_model",
+    "identity_index_keys",
+    "identity_value",
     "normalize_email",
     "normalize_phone",
     "quadrant_for",
@@ -474,6 +477,44 @@ def relation_fields(entity: str) -> dict[str, str]:
         if isinstance(extra, dict) and isinstance(extra.get("x-relation"), str):
             found[name] = str(extra["x-relation"])
     return found
+
+
+IDENTITY_FIELDS: Final[Mapping[str, Mapping[str, str]]] = {
+    "organizations": {"name": "name", "email": "email", "phone": "phone"},
+    "stakeholders": {
+        "email": "email",
+        "secondary_email": "email",
+        "mobile": "phone",
+        "phone": "phone",
+    },
+}
+"""Fields that identify a record, by entity, each with the *kind* of key it gives.
+
+The hub indexes these so a first sync can find a remote record's existing
+twin: a remote email is looked for among both ``email`` and
+``secondary_email``. A mapping's identity rules name fields from here, or
+``id`` (the crmbridge id itself).
+"""
+
+
+def identity_value(kind: str, value: Any) -> str | None:
+    """The comparable form of an identity value: emails and names case-folded, phones as E.164."""
+    if value is None:
+        return None
+    text = " ".join(str(value).split())
+    if not text:
+        return None
+    return text if kind in ("phone", "id") else text.casefold()
+
+
+def identity_index_keys(entity: str, content: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The ``(kind, value)`` keys the hub indexes for one record's content."""
+    keys: list[tuple[str, str]] = []
+    for name, kind in IDENTITY_FIELDS.get(entity, {}).items():
+        value = identity_value(kind, content.get(name))
+        if value is not None and (kind, value) not in keys:
+            keys.append((kind, value))
+    return keys
 
 
 def content_hash(content: Mapping[str, Any]) -> str:

@@ -14,7 +14,8 @@ from sqlalchemy.engine import Connection
 
 from crmbridge.store._base import Scope, chunks, columns_for, lock_sequence, take_seqs
 from crmbridge.store.rows import Change, Link, Record, RecordWrite, WriteResult
-from crmbridge.store.tables import changes, links, records
+from crmbridge.model import identity_index_keys
+from crmbridge.store.tables import changes, identities, links, records
 
 _RECORD_COLUMNS = columns_for(records, Record)
 _CHANGE_COLUMNS = columns_for(changes, Change)
@@ -150,6 +151,31 @@ class RecordsMixin(Scope):
         with self._read() as conn:
             return int(conn.execute(sa.select(sa.func.max(changes.c.seq))).scalar() or 0)
 
+    def find_by_identity(
+        self, entity: str, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], set[str]]:
+        """The live records of ``entity`` holding each identity key ``(kind, value)``.
+
+        Keys come from :func:`crmbridge.model.identity_index_keys`; keys no
+        record holds are left out.
+        """
+        wanted = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str], set[str]] = {}
+        by_kind: dict[str, list[str]] = {}
+        for kind, value in wanted:
+            by_kind.setdefault(kind, []).append(value)
+        with self._read() as conn:
+            for kind, values in by_kind.items():
+                for part in chunks(values):
+                    query = sa.select(identities.c.value, identities.c.record_id).where(
+                        identities.c.entity == entity,
+                        identities.c.kind == kind,
+                        identities.c.value.in_(part),
+                    )
+                    for value, record_id in conn.execute(query):
+                        found.setdefault((kind, value), set()).add(record_id)
+        return found
+
     def unpushed_records(
         self, connector: str, entity: str, after_seq: int = 0, limit: int = 1000
     ) -> list[tuple[Record, Link | None]]:
@@ -255,6 +281,12 @@ def _apply_upserts(
     if updates:
         conn.execute(_UPDATE_RECORD, updates)
     conn.execute(sa.insert(changes), change_rows)
+    _reindex(
+        conn,
+        entity,
+        [record_id for record_id, _, _, created in planned if not created],
+        [(record_id, write.data) for record_id, write, _, _ in planned],
+    )
     return [
         r if r is not None else done[record_id]
         for (record_id, _), r in zip(items, results, strict=True)
@@ -280,6 +312,7 @@ def _apply_tombstones(
     if live:
         conn.execute(_TOMBSTONE_RECORD, updates)
         conn.execute(sa.insert(changes), change_rows)
+        _reindex(conn, entity, [old.id for old in live], [])
     for record_id in ids:
         if record_id in done:
             results.append(done[record_id])
@@ -287,6 +320,24 @@ def _apply_tombstones(
             old = existing[record_id]
             results.append(WriteResult(record_id, old.version, old.seq, False, False))
     return results
+
+
+def _reindex(
+    conn: Connection,
+    entity: str,
+    stale: Sequence[str],
+    fresh: Sequence[tuple[str, Any]],
+) -> None:
+    """Replace the identity keys of ``stale`` records and add those of ``fresh`` content."""
+    for part in chunks(stale):
+        conn.execute(sa.delete(identities).where(identities.c.record_id.in_(part)))
+    rows = [
+        {"entity": entity, "kind": kind, "value": value[:512], "record_id": record_id}
+        for record_id, data in fresh
+        for kind, value in identity_index_keys(entity, data)
+    ]
+    if rows:
+        conn.execute(sa.insert(identities), rows)
 
 
 def _change(

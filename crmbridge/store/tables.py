@@ -20,6 +20,7 @@ __all__ = [
     "changes",
     "cursors",
     "hub_sequence",
+    "identities",
     "inbox_items",
     "leases",
     "links",
@@ -136,6 +137,19 @@ records = sa.Table(
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Index(None, "entity", "id"),
     sa.Index(None, "entity", "seq"),
+)
+
+# Identity keys of live records (normalised emails, E.164 phones, names), so a
+# first sync finds a remote record's existing twin without scanning the hub.
+identities = sa.Table(
+    "identities",
+    metadata,
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("value", sa.String(512), nullable=False),
+    sa.Column("record_id", sa.String(64), nullable=False),
+    sa.PrimaryKeyConstraint("entity", "kind", "value", "record_id"),
+    sa.Index(None, "record_id"),
 )
 
 changes = sa.Table(

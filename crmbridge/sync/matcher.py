@@ -20,7 +20,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Candidate", "Match", "MatchKind", "decide_matches", "identity_keys", "normalize_key"]
+from crmbridge.model import IDENTITY_FIELDS, identity_value
+
+__all__ = ["Candidate", "Match", "MatchKind", "decide_matches", "identity_keys"]
 
 
 class MatchKind(enum.StrEnum):
@@ -52,23 +54,23 @@ class Match:
     reason: str | None = None
 
 
-def normalize_key(rule: str, value: Any) -> str | None:
-    """The comparable form of an identity value: emails case-folded, others as trimmed text."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    if not text:
-        return None
-    return text.casefold() if "email" in rule else text
+def identity_keys(
+    entity: str, rules: Iterable[str], record: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """A record's ``(kind, value)`` identity keys in rule order, skipping empty values.
 
-
-def identity_keys(rules: Iterable[str], record: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """A record's ``(rule, normalised value)`` pairs, in rule order, skipping empty values."""
+    A rule names a field of :data:`~crmbridge.model.IDENTITY_FIELDS` (an email
+    rule finds a hub record by its email or secondary email), or ``id``.
+    """
+    fields = IDENTITY_FIELDS.get(entity, {})
     keys: list[tuple[str, str]] = []
     for rule in rules:
-        key = normalize_key(rule, record.get(rule))
-        if key is not None:
-            keys.append((rule, key))
+        kind = "id" if rule == "id" else fields.get(rule)
+        if kind is None:
+            continue
+        value = identity_value(kind, record.get(rule))
+        if value is not None and (kind, value) not in keys:
+            keys.append((kind, value))
     return keys
 
 

@@ -256,3 +256,23 @@ def test_unpushed_records_are_those_the_connector_has_not_seen(store: Store) -> 
     ]
     store.mark_links_seen("zoho", "stakeholders", {a.id: a2.seq})
     assert store.unpushed_records("zoho", "stakeholders", after_seq=c.seq) == []
+
+
+def test_identity_index_follows_record_content(store: Store) -> None:
+    from crmbridge.model import content_hash
+
+    def write(data: dict[str, object], record_id: str | None = None) -> str:
+        (result,) = store.upsert_records(
+            "stakeholders", [RecordWrite(data, content_hash(data), record_id)]
+        )
+        return result.id
+
+    first = write({"full_name": "李娜", "email": "Li.Na@Example.cn", "mobile": "+8613800138000"})
+    found = store.find_by_identity("stakeholders", [("email", "li.na@example.cn")])
+    assert found == {("email", "li.na@example.cn"): {first}}
+    write({"full_name": "李娜", "email": "na.li@example.cn"}, first)
+    assert store.find_by_identity("stakeholders", [("email", "li.na@example.cn")]) == {}
+    assert store.find_by_identity("stakeholders", [("phone", "+8613800138000")]) == {}
+    assert store.find_by_identity("stakeholders", [("email", "na.li@example.cn")])
+    store.tombstone_records("stakeholders", [first])
+    assert store.find_by_identity("stakeholders", [("email", "na.li@example.cn")]) == {}

@@ -8,7 +8,7 @@ RULES = ["email", "mobile"]
 
 
 def cand(ext: str, **values: str) -> Candidate:
-    return Candidate(ext, identity_keys(RULES, values))
+    return Candidate(ext, identity_keys("stakeholders", RULES, values))
 
 
 def test_link_wins_over_identity() -> None:
@@ -22,7 +22,7 @@ def test_link_wins_over_identity() -> None:
 
 
 def test_email_matches_case_insensitively_then_phone_is_tried() -> None:
-    index = {("email", "li.na@example.cn"): {"h1"}, ("mobile", "+8613800138000"): {"h2"}}
+    index = {("email", "li.na@example.cn"): {"h1"}, ("phone", "+8613800138000"): {"h2"}}
     result = decide_matches(
         [
             cand("z1", email="Li.Na@Example.CN"),
@@ -37,7 +37,7 @@ def test_email_matches_case_insensitively_then_phone_is_tried() -> None:
         "h1",
         "email",
     )
-    assert (result["z2"].record_id, result["z2"].rule) == ("h2", "mobile")
+    assert (result["z2"].record_id, result["z2"].rule) == ("h2", "phone")
 
 
 def test_one_remote_matching_two_hub_records_is_ambiguous() -> None:
@@ -55,7 +55,7 @@ def test_two_remote_records_matching_one_hub_record_are_both_ambiguous() -> None
     result = decide_matches(
         [cand("z1", email="a@x.cn"), cand("z2", mobile="+8613800138000")],
         linked={},
-        index={("email", "a@x.cn"): {"h1"}, ("mobile", "+8613800138000"): {"h1"}},
+        index={("email", "a@x.cn"): {"h1"}, ("phone", "+8613800138000"): {"h1"}},
         linked_elsewhere={},
     )
     assert {m.kind for m in result.values()} == {MatchKind.AMBIGUOUS}
@@ -84,4 +84,4 @@ def test_unmatched_records_are_new_unless_they_share_a_key() -> None:
 
 
 def test_empty_identity_values_are_ignored() -> None:
-    assert identity_keys(RULES, {"email": "  ", "mobile": None}) == []
+    assert identity_keys("stakeholders", RULES, {"email": "  ", "mobile": None}) == []

@@ -62,6 +62,16 @@ def upgrade() -> None:
     op.create_index(op.f("ix_records_entity_seq"), "records", ["entity", "seq"])
 
     op.create_table(
+        "identities",
+        sa.Column("entity", sa.String(64), nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("value", sa.String(512), nullable=False),
+        sa.Column("record_id", sa.String(64), nullable=False),
+        sa.PrimaryKeyConstraint("entity", "kind", "value", "record_id", name=op.f("pk_identities")),
+    )
+    op.create_index(op.f("ix_identities_record_id"), "identities", ["record_id"])
+
+    op.create_table(
         "changes",
         sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("entity", sa.String(64), nullable=False),
@@ -250,6 +260,7 @@ def downgrade() -> None:
         "cursors",
         "links",
         "changes",
+        "identities",
         "records",
         "hub_sequence",
     ):
