@@ -225,6 +225,10 @@ class CanonicalRecord(BaseModel):
     created_at: datetime = Field(default_factory=_now)
     updated_at: datetime = Field(default_factory=_now)
     custom: dict[str, Any] = Field(default_factory=dict)
+    archived: bool = Field(
+        default=False,
+        description="Deleted in a connected system under a job's `archive` policy; kept for history.",
+    )
 
     @field_validator("created_at", "updated_at")
     @classmethod

@@ -8,10 +8,10 @@ registers as connector type ``memory``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, ClassVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Literal
 
 from crmbridge.connector import (
     Capabilities,
@@ -26,17 +26,46 @@ from crmbridge.connector import (
     WriteRequest,
     WriteResult,
 )
-from crmbridge.model import ENTITY_ORDER
+from crmbridge.model import ENTITY_ORDER, relation_fields
+from crmbridge.sync.ports import RelationPending
 
-__all__ = ["InMemoryConnector", "InMemorySettings", "MemoryRecord"]
+__all__ = [
+    "FakeClock",
+    "InMemoryConnector",
+    "InMemorySettings",
+    "MemoryRecord",
+    "PassThroughMapper",
+]
+
+
+class FakeClock:
+    """A clock frozen at ``start`` that moves only when told to; pass it as ``now=`` or ``clock=``."""
+
+    def __init__(self, start: datetime = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)) -> None:
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float = 0, **kwargs: float) -> datetime:
+        """Move the clock forward (``advance(30)``, ``advance(days=2)``) and return the new time."""
+        self.current += timedelta(seconds=seconds, **kwargs)
+        return self.current
 
 
 class InMemorySettings(ConnectorSettings):
-    """Settings of the in-memory connector: page and batch sizes."""
+    """Settings of the in-memory connector.
+
+    ``cursor: modified_time`` makes it behave like a CRM read by modified time
+    at one-second resolution (as Zoho's ``Modified_Time`` is): inclusive
+    bounds, ``overlap_s`` seconds read again, so the engine must dedupe.
+    """
 
     page_size: int = 100
     batch_size: int = 100
     concurrency: int = 4
+    cursor: Literal["seq", "modified_time"] = "seq"
+    overlap_s: int = 0
 
 
 @dataclass(slots=True)
@@ -88,9 +117,11 @@ class InMemoryConnector:
         self.page_size = conf.page_size
         self.batch_size = conf.batch_size
         self.concurrency = conf.concurrency
+        self.cursor_mode = conf.cursor
+        self.overlap = timedelta(seconds=conf.overlap_s)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.tables: dict[str, dict[str, MemoryRecord]] = {e: {} for e in ENTITY_ORDER}
-        self.calls = 0
+        self.api_calls = 0
         self.by_key: dict[tuple[str, str], str] = {}
         self._seq = itertools.count(1)
         self._ids = itertools.count(1)
@@ -104,30 +135,50 @@ class InMemoryConnector:
     def put(self, entity: str, data: dict[str, Any], external_id: str | None = None) -> str:
         """Create or replace a record as a remote user would; returns its external id."""
         ext = external_id or f"m{next(self._ids)}"
-        self.tables[entity][ext] = MemoryRecord(ext, dict(data), self.clock(), next(self._seq))
+        self.tables[entity][ext] = MemoryRecord(ext, dict(data), self._stamp(), next(self._seq))
         return ext
+
+    def _stamp(self) -> datetime:
+        now = self.clock()
+        return now.replace(microsecond=0) if self.cursor_mode == "modified_time" else now
 
     def delete(self, entity: str, external_id: str) -> None:
         """Delete a record as a remote user would; it shows in the deletion feed."""
         record = self.tables[entity][external_id]
         record.deleted = True
         record.seq = next(self._seq)
-        record.modified_at = self.clock()
+        record.modified_at = self._stamp()
 
     def live(self, entity: str) -> dict[str, dict[str, Any]]:
         """The records not deleted, by external id."""
         return {k: r.data for k, r in self.tables[entity].items() if not r.deleted}
 
     async def read_changes(self, entity: str, cursor: Cursor | None) -> AsyncIterator[Page]:
-        """Pages of changes after ``cursor["seq"]``, oldest first."""
-        after = int((cursor or {}).get("seq", 0))
-        changed = sorted(
-            (r for r in self.tables[entity].values() if r.seq > after), key=lambda r: r.seq
-        )
+        """Pages of changes since ``cursor``, oldest first."""
+        if self.cursor_mode == "modified_time":
+            since_text = (cursor or {}).get("since")
+            since = datetime.fromisoformat(since_text) - self.overlap if since_text else None
+            changed = sorted(
+                (
+                    r
+                    for r in self.tables[entity].values()
+                    if since is None or r.modified_at >= since
+                ),
+                key=lambda r: (r.modified_at, r.external_id),
+            )
+        else:
+            after = int((cursor or {}).get("seq", 0))
+            changed = sorted(
+                (r for r in self.tables[entity].values() if r.seq > after), key=lambda r: r.seq
+            )
         for start in range(0, len(changed), self.page_size):
             chunk = changed[start : start + self.page_size]
-            self.calls += 1
-            page = Page(cursor={"seq": chunk[-1].seq})
+            self.api_calls += 1
+            if self.cursor_mode == "modified_time":
+                # inclusive: the last second may have more records on the next page or run
+                page = Page(cursor={"since": chunk[-1].modified_at.isoformat()})
+            else:
+                page = Page(cursor={"seq": chunk[-1].seq})
             for r in chunk:
                 if r.deleted:
                     page.deletions.append(Deletion(r.external_id, r.modified_at))
@@ -137,7 +188,7 @@ class InMemoryConnector:
 
     async def write(self, entity: str, requests: Sequence[WriteRequest]) -> list[WriteResult]:
         """Apply a batch; an update or delete of an unknown id is rejected with ``NOT_FOUND``."""
-        self.calls += 1
+        self.api_calls += 1
         table = self.tables[entity]
         results: list[WriteResult] = []
         for req in requests:
@@ -177,10 +228,94 @@ class InMemoryConnector:
 
     async def fetch(self, entity: str, external_ids: Sequence[str]) -> list[RemoteRecord]:
         """The live records among ``external_ids``."""
-        self.calls += 1
+        self.api_calls += 1
         table = self.tables[entity]
         return [
             RemoteRecord(r.external_id, dict(r.data), r.modified_at)
             for ext in external_ids
             if (r := table.get(ext)) is not None and not r.deleted
         ]
+
+
+class PassThroughMapper:
+    """An :class:`~crmbridge.sync.ports.EntityMapper` whose remote names are the canonical ones.
+
+    Relation fields hold external ids on the remote side and crmbridge ids in
+    the hub, translated through the resolver; a reference not linked yet
+    raises :class:`~crmbridge.sync.ports.RelationPending`. With the in-memory
+    connector it lets tests drive the engine without a mapping file.
+    """
+
+    def __init__(
+        self,
+        entity: str,
+        fields: Sequence[str],
+        identity: Sequence[str] = ("email", "mobile"),
+        *,
+        pull_only: frozenset[str] = frozenset(),
+        push_only: frozenset[str] = frozenset(),
+    ) -> None:
+        self.entity = entity
+        self.fields = list(fields)
+        self.identity = list(identity)
+        self.pull_only = pull_only
+        self.push_only = push_only
+        self.relations = {f: e for f, e in relation_fields(entity).items() if f in self.fields}
+
+    def references(self, data: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """External ids this remote record points at."""
+        return [
+            (target, str(value))
+            for name, target in self.relations.items()
+            for value in _listed(data.get(name))
+        ]
+
+    def to_canonical(self, data: Mapping[str, Any], resolver: Any) -> dict[str, Any]:
+        """The record's mapped fields, relations translated to hub ids."""
+        flat = {name: data.get(name) for name in self.fields}
+        if data.get("id"):
+            flat["id"] = data["id"]
+        missing: list[tuple[str, str]] = []
+        for name, target in self.relations.items():
+            value = data.get(name)
+            ids = [resolver.to_canonical(target, str(v)) for v in _listed(value)]
+            missing += [
+                (target, str(v)) for v, i in zip(_listed(value), ids, strict=True) if i is None
+            ]
+            flat[name] = ids if isinstance(value, list) else (ids[0] if ids else None)
+        if missing:
+            raise RelationPending(
+                f"refers to records not linked yet: {missing}", missing=missing, entity=self.entity
+            )
+        return flat
+
+    def to_remote(
+        self, values: Mapping[str, Any], resolver: Any, only: Collection[str] | None = None
+    ) -> dict[str, Any]:
+        """The record's fields as the remote keeps them, relations as external ids."""
+        names = [f for f in self.fields if f not in self.pull_only and (only is None or f in only)]
+        data = {name: values.get(name) for name in names}
+        if "id" in values:
+            data["id"] = values["id"]
+        for name, target in self.relations.items():
+            if name not in data:
+                continue
+            value = values.get(name)
+            ext = [resolver.to_remote(target, str(v)) for v in _listed(value)]
+            missing = [
+                (target, str(v)) for v, e in zip(_listed(value), ext, strict=True) if e is None
+            ]
+            if missing:
+                raise RelationPending(
+                    f"refers to records not pushed yet: {missing}",
+                    missing=missing,
+                    entity=self.entity,
+                )
+            data[name] = ext if isinstance(value, list) else (ext[0] if ext else None)
+        return data
+
+
+def _listed(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,23 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from crmbridge.store import Store, open_store, upgrade
+from crmbridge.testing import FakeClock
 
 POSTGRES_ENV = "CRMBRIDGE_TEST_POSTGRES_URL"
-
-
-class FakeClock:
-    """A clock frozen at ``start`` that moves only when told to; pass it as ``now=``."""
-
-    def __init__(self, start: datetime = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)) -> None:
-        self.current = start
-
-    def __call__(self) -> datetime:
-        return self.current
-
-    def advance(self, seconds: float = 0, **kwargs: float) -> datetime:
-        """Move the clock forward (``advance(30)``, ``advance(days=2)``) and return the new time."""
-        self.current += timedelta(seconds=seconds, **kwargs)
-        return self.current
 
 
 @pytest.fixture

@@ -176,6 +176,16 @@ class LinksMixin(Scope):
                 ).rowcount
         return removed
 
+    def count_links(self, connector: str, entity: str) -> int:
+        """How many records of ``entity`` are linked to ``connector``."""
+        query = (
+            sa.select(sa.func.count())
+            .select_from(links)
+            .where(links.c.connector == connector, links.c.entity == entity)
+        )
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
     def get_cursor(self, job: str, connector: str, entity: str) -> Any:
         """The saved cursor of a job's connector and entity (any JSON value), or ``None``."""
         query = sa.select(cursors.c.value).where(

@@ -12,9 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from crmbridge.model import identity_index_keys
 from crmbridge.store._base import Scope, chunks, columns_for, lock_sequence, take_seqs
 from crmbridge.store.rows import Change, Link, Record, RecordWrite, WriteResult
-from crmbridge.model import identity_index_keys
 from crmbridge.store.tables import changes, identities, links, records
 
 _RECORD_COLUMNS = columns_for(records, Record)
@@ -29,6 +29,16 @@ _UPDATE_RECORD = (
         content_hash=sa.bindparam("content_hash"),
         data=sa.bindparam("data"),
         deleted=sa.bindparam("deleted"),
+        updated_at=sa.bindparam("updated_at"),
+        seq=sa.bindparam("seq"),
+    )
+)
+_TOUCHED = ("b_id", "version", "updated_at", "seq")
+_TOUCH_RECORD = (
+    sa.update(records)
+    .where(records.c.id == sa.bindparam("b_id"))
+    .values(
+        version=sa.bindparam("version"),
         updated_at=sa.bindparam("updated_at"),
         seq=sa.bindparam("seq"),
     )
@@ -90,6 +100,23 @@ class RecordsMixin(Scope):
         _check_unique(record_id for record_id, _ in items)
         with self._write() as conn:
             return _apply_upserts(conn, entity, items, self._now())
+
+    def touch_records(self, entity: str, ids: Sequence[str]) -> list[WriteResult]:
+        """Give live records a new version and seq without changing their content.
+
+        Used when a connector must be sent a record again (a sync decided the
+        hub's value wins): the change feed then carries it to the push stage.
+        Unknown ids and tombstones are left out.
+        """
+        _check_unique(ids)
+        with self._write() as conn:
+            existing = _existing(conn, entity, ids)
+            live = [
+                (record_id, RecordWrite({}, existing[record_id].content_hash, record_id))
+                for record_id in ids
+                if record_id in existing and not existing[record_id].deleted
+            ]
+            return _apply_upserts(conn, entity, live, self._now(), touch=True)
 
     def tombstone_records(self, entity: str, ids: Sequence[str]) -> list[WriteResult]:
         """Mark records deleted (their data is kept) and append ``delete`` changes.
@@ -238,15 +265,27 @@ def _existing(conn: Connection, entity: str, ids: Sequence[str]) -> dict[str, An
 
 
 def _apply_upserts(
-    conn: Connection, entity: str, items: Sequence[tuple[str, RecordWrite]], now: datetime
+    conn: Connection,
+    entity: str,
+    items: Sequence[tuple[str, RecordWrite]],
+    now: datetime,
+    *,
+    touch: bool = False,
 ) -> list[WriteResult]:
+    if not items:
+        return []
     lock_sequence(conn)
     existing = _existing(conn, entity, [record_id for record_id, _ in items])
     planned: list[tuple[str, RecordWrite, int, bool]] = []
     results: list[WriteResult | None] = []
     for record_id, write in items:
         old = existing.get(record_id)
-        if old is not None and not old.deleted and old.content_hash == write.content_hash:
+        if (
+            not touch
+            and old is not None
+            and not old.deleted
+            and old.content_hash == write.content_hash
+        ):
             results.append(WriteResult(record_id, old.version, old.seq, False, False))
             continue
         version = 1 if old is None else old.version + 1
@@ -276,6 +315,10 @@ def _apply_upserts(
             updates.append({"b_id": record_id, **values})
         change_rows.append(_change(seq, entity, record_id, version, "upsert", now))
         done[record_id] = WriteResult(record_id, version, seq, created, True)
+    if touch:
+        conn.execute(_TOUCH_RECORD, [{k: u[k] for k in _TOUCHED} for u in updates])
+        conn.execute(sa.insert(changes), change_rows)
+        return [done[record_id] for record_id, _ in items]
     if inserts:
         conn.execute(sa.insert(records), inserts)
     if updates:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from crmbridge.store import Store
 
 if TYPE_CHECKING:
-    from tests.conftest import FakeClock
+    from crmbridge.testing import FakeClock
 
 TTL = timedelta(seconds=30)
 

@@ -10,7 +10,7 @@ from crmbridge.errors import StoreError
 from crmbridge.store import NewInboxItem, NewReject, Store
 
 if TYPE_CHECKING:
-    from tests.conftest import FakeClock
+    from crmbridge.testing import FakeClock
 
 
 def test_a_run_is_started_and_finished_with_counts(store: Store, clock: FakeClock) -> None:

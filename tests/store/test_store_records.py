@@ -13,7 +13,7 @@ from crmbridge.errors import StoreError
 from crmbridge.store import LinkWrite, RecordWrite, Store
 
 if TYPE_CHECKING:
-    from tests.conftest import FakeClock
+    from crmbridge.testing import FakeClock
 
 CJK = {
     "name": "王小明",
@@ -276,3 +276,17 @@ def test_identity_index_follows_record_content(store: Store) -> None:
     assert store.find_by_identity("stakeholders", [("email", "na.li@example.cn")])
     store.tombstone_records("stakeholders", [first])
     assert store.find_by_identity("stakeholders", [("email", "na.li@example.cn")]) == {}
+
+
+def test_touch_gives_a_new_seq_without_changing_content(store: Store) -> None:
+    from crmbridge.model import content_hash
+
+    data = {"name": "华为"}
+    (made,) = store.upsert_records("organizations", [RecordWrite(data, content_hash(data))])
+    (touched,) = store.touch_records("organizations", [made.id])
+    assert touched.seq > made.seq
+    assert touched.version == made.version + 1
+    record = store.get_record("organizations", made.id)
+    assert record is not None
+    assert record.data == data
+    assert [c.record_id for c in store.changes_since("organizations", made.seq)] == [made.id]

@@ -1,0 +1,156 @@
+"""What one run carries through its stages: the job, the connector, the store and the plan.
+
+Every hub read and write of a run goes through :meth:`RunContext.unit`: in a
+normal run each unit is its own transaction (a page's records, links,
+shadows and cursor commit together); in a dry run every unit is the same
+outer transaction, rolled back at the end, so the plan sees its own effects
+and the hub keeps none of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from crmbridge.connector import Connector
+from crmbridge.store import Store, Transaction
+from crmbridge.sync.job import Counts, SyncJob
+from crmbridge.sync.ports import EntityMapper
+
+__all__ = ["LinkResolver", "Plan", "RunContext"]
+
+
+@dataclass(slots=True)
+class Plan:
+    """What a dry run would do, per entity and side, record by record."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, entity: str, side: str, action: str, **detail: Any) -> None:
+        """Record one planned action (``side`` is ``hub`` or ``remote``)."""
+        self.items.append({"entity": entity, "side": side, "action": action, **detail})
+
+    def summary(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Counts by entity, side and action."""
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        for item in self.items:
+            side = out.setdefault(item["entity"], {}).setdefault(item["side"], {})
+            side[item["action"]] = side.get(item["action"], 0) + 1
+        return out
+
+
+class LinkResolver:
+    """Relations through the hub's links for one connector, cached for the run."""
+
+    def __init__(self, connector: str) -> None:
+        self.connector = connector
+        self.tx: Transaction | None = None
+        self._remote: dict[tuple[str, str], str | None] = {}
+        self._hub: dict[tuple[str, str], str | None] = {}
+
+    def learn(self, entity: str, record_id: str, external_id: str) -> None:
+        """Remember a link made during this run."""
+        self._remote[(entity, record_id)] = external_id
+        self._hub[(entity, external_id)] = record_id
+
+    def forget(self, entity: str, record_id: str, external_id: str | None) -> None:
+        """Drop a link removed during this run."""
+        self._remote.pop((entity, record_id), None)
+        if external_id is not None:
+            self._hub.pop((entity, external_id), None)
+
+    def prefetch_external(self, refs: Iterable[tuple[str, str]]) -> None:
+        """Load the links of many external ids at once."""
+        for entity, ids in _group(r for r in refs if r not in self._hub).items():
+            assert self.tx is not None
+            found = self.tx.get_links_by_external_ids(self.connector, entity, ids)
+            for ext in ids:
+                link = found.get(ext)
+                self._hub[(entity, ext)] = link.record_id if link else None
+                if link:
+                    self._remote[(entity, link.record_id)] = ext
+
+    def prefetch_records(self, refs: Iterable[tuple[str, str]]) -> None:
+        """Load the links of many hub ids at once."""
+        for entity, ids in _group(r for r in refs if r not in self._remote).items():
+            assert self.tx is not None
+            found = self.tx.get_links_by_record_ids(self.connector, entity, ids)
+            for rid in ids:
+                link = found.get(rid)
+                self._remote[(entity, rid)] = link.external_id if link else None
+                if link:
+                    self._hub[(entity, link.external_id)] = rid
+
+    def to_remote(self, entity: str, record_id: str) -> str | None:
+        """The external id linked to ``record_id``, or ``None``."""
+        if (entity, record_id) not in self._remote:
+            self.prefetch_records([(entity, record_id)])
+        return self._remote.get((entity, record_id))
+
+    def to_canonical(self, entity: str, external_id: str) -> str | None:
+        """The hub id linked to ``external_id``, or ``None``."""
+        if (entity, external_id) not in self._hub:
+            self.prefetch_external([(entity, external_id)])
+        return self._hub.get((entity, external_id))
+
+
+def _group(refs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for entity, ident in refs:
+        bucket = grouped.setdefault(entity, [])
+        if ident not in bucket:
+            bucket.append(ident)
+    return grouped
+
+
+@dataclass(slots=True)
+class RunContext:
+    """One run of one job."""
+
+    job: SyncJob
+    connector: Connector
+    store: Store
+    mappers: Mapping[str, EntityMapper]
+    run_id: str
+    now: Any
+    dry_run: bool = False
+    counts: Counts = field(default_factory=Counts)
+    plan: Plan = field(default_factory=Plan)
+    warnings: list[str] = field(default_factory=list)
+    resolver: LinkResolver = field(init=False)
+    _outer: Transaction | None = None
+
+    def __post_init__(self) -> None:
+        self.resolver = LinkResolver(self.job.connector)
+
+    @contextmanager
+    def unit(self) -> Iterator[Transaction]:
+        """A unit of work: its own transaction, or the dry run's one outer transaction."""
+        if self._outer is not None:
+            self.resolver.tx = self._outer
+            yield self._outer
+            return
+        with self.store.transaction() as tx:
+            self.resolver.tx = tx
+            try:
+                yield tx
+            finally:
+                self.resolver.tx = None
+
+    def state(self, tx: Transaction, entity: str) -> dict[str, Any]:
+        """The job's saved position for ``entity``: remote cursor, push seq, pending deletes."""
+        value = tx.get_cursor(self.job.name, self.job.connector, entity)
+        return dict(value) if isinstance(value, dict) else {}
+
+    def save_state(self, tx: Transaction, entity: str, state: Mapping[str, Any]) -> None:
+        """Save the position, in the same transaction as the records it covers."""
+        tx.set_cursor(self.job.name, self.job.connector, entity, dict(state))
+
+    def clock(self) -> datetime:
+        """The run's clock (injectable, so tests freeze it)."""
+        value = self.now()
+        assert isinstance(value, datetime)
+        return value

@@ -1,0 +1,105 @@
+"""Deletes under the job's policy, behind the mass-delete guard.
+
+Deletes come only from a connector's explicit deletion feed (pull) or from
+hub tombstones (push), never from a record missing in a partial read. When
+one run would delete more than the guard allows (default: more than 20% of
+the linked records, or more than 500), none of them happens: each is parked
+in the inbox as a *blocked delete* for a person to confirm.
+
+Policies for a record deleted remotely: ``propagate`` tombstones the hub
+record (and so, through the change feed, deletes it wherever other jobs
+propagate deletes); ``archive`` keeps it with ``archived: true``; ``ignore``
+keeps it untouched. In every case the link to the deleted remote record is
+dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from crmbridge.model import content_hash
+from crmbridge.store import NewInboxItem, Transaction
+from crmbridge.store.rows import Link, RecordWrite
+from crmbridge.sync.context import RunContext
+
+__all__ = ["apply_remote_deletions", "delete_in_hub", "over_guard"]
+
+
+def over_guard(ctx: RunContext, count: int, linked: int) -> bool:
+    """Whether ``count`` deletes out of ``linked`` records is more than the job allows."""
+    job = ctx.job
+    return count > job.mass_delete_count or (
+        linked > 0 and count > job.mass_delete_fraction * linked
+    )
+
+
+def apply_remote_deletions(ctx: RunContext, tx: Transaction, entity: str) -> None:
+    """Apply (or block) the deletions this run queued for ``entity``, then clear the queue."""
+    state = ctx.state(tx, entity)
+    queued: list[str] = list(state.get("deletes") or [])
+    if not queued:
+        return
+    links = tx.get_links_by_external_ids(ctx.job.connector, entity, queued)
+    targets = [links[ext] for ext in queued if ext in links]
+    linked = tx.count_links(ctx.job.connector, entity)
+    if targets and over_guard(ctx, len(targets), linked):
+        block_deletes(ctx, tx, entity, targets, side="hub")
+    elif targets:
+        delete_in_hub(ctx, tx, entity, targets)
+    state["deletes"] = []
+    ctx.save_state(tx, entity, state)
+
+
+def block_deletes(
+    ctx: RunContext, tx: Transaction, entity: str, targets: Sequence[Link], *, side: str
+) -> None:
+    """Park deletes in the inbox instead of applying them, and say so in the run's report."""
+    open_items = {
+        i.record_id for i in tx.list_open_inbox(ctx.job.name, kind="blocked_delete", limit=100_000)
+    }
+    for link in targets:
+        ctx.plan.add(entity, side, "blocked_delete", record_id=link.record_id)
+        if link.record_id in open_items:
+            continue
+        tx.add_inbox_item(
+            NewInboxItem(
+                "blocked_delete",
+                ctx.job.name,
+                ctx.job.connector,
+                entity,
+                record_id=link.record_id,
+                external_id=link.external_id,
+                remote={"_side": side},
+            )
+        )
+    ctx.counts.add(entity, "conflicts", len(targets))
+    ctx.warnings.append(
+        f"{len(targets)} deletes of {entity} ({'in the hub' if side == 'hub' else 'in ' + ctx.job.connector}) "
+        f"blocked by the mass-delete guard (more than {ctx.job.mass_delete_count} or "
+        f"{ctx.job.mass_delete_fraction:.0%} of linked records); review them with `crmbridge conflicts list`"
+    )
+
+
+def delete_in_hub(ctx: RunContext, tx: Transaction, entity: str, targets: Sequence[Link]) -> None:
+    """Apply the job's delete policy to hub records whose remote twin was deleted."""
+    ids = [link.record_id for link in targets]
+    policy = ctx.job.deletes
+    if policy == "propagate":
+        done = tx.tombstone_records(entity, ids)
+        ctx.counts.add(entity, "deleted", sum(1 for r in done if r.changed))
+    elif policy == "archive":
+        records = tx.get_records(entity, ids)
+        writes = []
+        for rid in ids:
+            record = records.get(rid)
+            if record is None or record.deleted or record.data.get("archived"):
+                continue
+            data = {**record.data, "archived": True}
+            writes.append(RecordWrite(data, content_hash(data), rid))
+        if writes:
+            tx.upsert_records(entity, writes)
+        ctx.counts.add(entity, "deleted", len(writes))
+    for link in targets:
+        ctx.plan.add(entity, "hub", f"delete ({policy})", record_id=link.record_id)
+        ctx.resolver.forget(entity, link.record_id, link.external_id)
+    tx.delete_links(ctx.job.connector, entity, ids)

@@ -1,0 +1,413 @@
+"""The pull stage: remote changes into the hub, one page per transaction.
+
+For each page: map every record (a bad one is rejected alone; one whose
+parent is not linked yet waits), match it (link, else identity keys), merge it
+three ways with the hub, and commit records, links, shadows, inbox items,
+rejects and the new cursor together. Deletions are only ever taken from the
+connector's deletion feed; they are parked with the cursor and applied at the
+end of the entity, after the mass-delete guard has seen them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from crmbridge.connector import Deletion, RemoteRecord
+from crmbridge.errors import RecordRejected
+from crmbridge.model import content_hash
+from crmbridge.store import LinkWrite, NewInboxItem, NewReject, Transaction
+from crmbridge.store.rows import RecordWrite, Reject
+from crmbridge.sync.context import RunContext
+from crmbridge.sync.matcher import Candidate, Match, MatchKind, decide_matches, identity_keys
+from crmbridge.sync.merge import merge
+from crmbridge.sync.ports import EntityMapper, RelationPending
+from crmbridge.sync.values import flatten, project, validated_content
+
+__all__ = ["apply_page", "pull_entity", "retry_parked"]
+
+PULL = "pull"
+
+
+@dataclass(slots=True)
+class _New:
+    external_id: str
+    content: dict[str, Any]
+    digest: str
+    modified_at: datetime | None
+    record_id: str | None
+
+
+@dataclass(slots=True)
+class _Merged:
+    record_id: str
+    external_id: str
+    seq: int
+    shadow: dict[str, Any]
+    content: dict[str, Any] | None
+    digest: str
+    modified_at: datetime | None
+    to_push: bool
+
+
+@dataclass(slots=True)
+class _Pending:
+    """Hub writes of one page, applied together at its end."""
+
+    new: list[_New] = field(default_factory=list)
+    merged: list[_Merged] = field(default_factory=list)
+
+
+async def pull_entity(ctx: RunContext, entity: str) -> None:
+    """Bring ``entity``'s remote changes into the hub, then apply its remote deletions."""
+    with ctx.unit() as tx:
+        retry_parked(ctx, tx, entity)
+        cursor = ctx.state(tx, entity).get("remote")
+    async for page in ctx.connector.read_changes(entity, cursor):
+        with ctx.unit() as tx:
+            apply_page(ctx, tx, entity, page.records, page.deletions, page.cursor, [])
+    from crmbridge.sync.deletes import apply_remote_deletions
+
+    with ctx.unit() as tx:
+        apply_remote_deletions(ctx, tx, entity)
+
+
+def retry_parked(ctx: RunContext, tx: Transaction, entity: str) -> None:
+    """Map again the records parked on earlier runs (bad values, parents not linked yet)."""
+    parked = _parked(ctx, tx, entity)
+    if parked:
+        apply_page(ctx, tx, entity, [_from_payload(r) for r in parked], [], None, parked)
+
+
+def _parked(ctx: RunContext, tx: Transaction, entity: str) -> list[Reject]:
+    return [
+        r
+        for r in tx.list_open_rejects(ctx.job.name, connector=ctx.job.connector, entity=entity)
+        if r.payload and r.payload.get("side") == PULL and r.external_id
+    ]
+
+
+def _from_payload(reject: Reject) -> RemoteRecord:
+    payload = reject.payload or {}
+    modified = payload.get("modified_at")
+    return RemoteRecord(
+        str(reject.external_id),
+        payload.get("data") or {},
+        datetime.fromisoformat(modified) if modified else None,
+    )
+
+
+def apply_page(
+    ctx: RunContext,
+    tx: Transaction,
+    entity: str,
+    records: Sequence[RemoteRecord],
+    deletions: Sequence[Deletion],
+    cursor: dict[str, Any] | None,
+    retried: Sequence[Reject],
+) -> None:
+    """Merge one page into the hub inside ``tx``; the caller's unit commits it."""
+    mapper = ctx.mappers[entity]
+    latest: dict[str, RemoteRecord] = {}
+    for record in records:
+        latest[record.external_id] = record
+    if not retried:
+        ctx.counts.add(entity, "pulled", len(latest))
+    ctx.resolver.prefetch_external(
+        ref for record in latest.values() for ref in mapper.references(record.data)
+    )
+    mapped: dict[str, dict[str, Any]] = {}
+    validated: dict[str, tuple[dict[str, Any], str]] = {}
+    failures: dict[str, tuple[RemoteRecord, RecordRejected]] = {}
+    for ext, record in latest.items():
+        try:
+            flat = mapper.to_canonical(record.data, ctx.resolver)
+            content, digest = validated_content(entity, flat, phone_region=ctx.job.phone_region)
+        except RecordRejected as exc:
+            failures[ext] = (record, exc)
+            continue
+        # compare what the hub would store, so a value the model normalises is no change
+        normal = flatten(content)
+        if flat.get("id"):
+            normal["id"] = flat["id"]
+        mapped[ext] = normal
+        validated[ext] = (content, digest)
+
+    links = tx.get_links_by_external_ids(ctx.job.connector, entity, list(mapped))
+    decisions = _match(ctx, tx, entity, mapper, mapped, links)
+    hub_ids = [m.record_id for m in decisions.values() if m.record_id is not None]
+    hub = tx.get_records(entity, hub_ids)
+    open_items: set[tuple[str, str | None]] = {
+        (i.kind, i.record_id if i.kind == "conflict" else i.external_id)
+        for i in tx.list_open_inbox(ctx.job.name, limit=100_000)
+        if i.connector == ctx.job.connector and i.entity == entity
+    }
+    pending = _Pending()
+    for ext, flat in mapped.items():
+        record = latest[ext]
+        try:
+            _decide(
+                ctx,
+                tx,
+                entity,
+                mapper,
+                record,
+                flat,
+                decisions[ext],
+                links,
+                hub,
+                open_items,
+                pending,
+                validated[ext],
+            )
+        except RecordRejected as exc:
+            failures[ext] = (record, exc)
+    _write(ctx, tx, entity, mapper, pending)
+    _settle_rejects(ctx, tx, entity, failures, retried, latest)
+    if deletions or cursor is not None:
+        state = ctx.state(tx, entity)
+        if deletions:
+            queued = list(state.get("deletes", []))
+            queued.extend(d.external_id for d in deletions if d.external_id not in queued)
+            state["deletes"] = queued
+        if cursor is not None:
+            state["remote"] = cursor
+        ctx.save_state(tx, entity, state)
+
+
+def _match(
+    ctx: RunContext,
+    tx: Transaction,
+    entity: str,
+    mapper: EntityMapper,
+    mapped: dict[str, dict[str, Any]],
+    links: dict[str, Any],
+) -> dict[str, Match]:
+    candidates = [
+        Candidate(ext, [] if ext in links else identity_keys(entity, mapper.identity, flat))
+        for ext, flat in mapped.items()
+    ]
+    keys = {key for cand in candidates for key in cand.keys}
+    index = tx.find_by_identity(entity, [k for k in keys if k[0] != "id"])
+    id_keys = [value for kind, value in keys if kind == "id"]
+    if id_keys:
+        for rid, rec in tx.get_records(entity, id_keys).items():
+            if not rec.deleted:
+                index[("id", rid)] = {rid}
+    found = {rid for ids in index.values() for rid in ids}
+    taken = tx.get_links_by_record_ids(ctx.job.connector, entity, list(found))
+    return decide_matches(
+        candidates,
+        linked={ext: link.record_id for ext, link in links.items()},
+        index=index,
+        linked_elsewhere={rid: link.external_id for rid, link in taken.items()},
+    )
+
+
+def _decide(
+    ctx: RunContext,
+    tx: Transaction,
+    entity: str,
+    mapper: EntityMapper,
+    record: RemoteRecord,
+    flat: dict[str, Any],
+    decision: Match,
+    links: dict[str, Any],
+    hub: dict[str, Any],
+    open_items: set[tuple[str, str | None]],
+    pending: _Pending,
+    checked: tuple[dict[str, Any], str],
+) -> None:
+    ext = record.external_id
+    remote = project(flat, mapper.fields)
+    remote_hash = content_hash(remote)
+    if decision.kind is MatchKind.AMBIGUOUS:
+        ctx.counts.add(entity, "conflicts")
+        if ("ambiguous_match", ext) not in open_items:
+            tx.add_inbox_item(
+                NewInboxItem(
+                    "ambiguous_match",
+                    ctx.job.name,
+                    ctx.job.connector,
+                    entity,
+                    external_id=ext,
+                    fields=list(decision.candidates),
+                    remote={**remote, "_reason": decision.reason},
+                )
+            )
+            open_items.add(("ambiguous_match", ext))
+        ctx.plan.add(entity, "hub", "ambiguous", external_id=ext, reason=decision.reason)
+        return
+    if decision.kind is MatchKind.NEW:
+        content, digest = checked
+        pending.new.append(_New(ext, content, digest, record.modified_at, flat.get("id")))
+        ctx.plan.add(entity, "hub", "create", external_id=ext)
+        return
+    assert decision.record_id is not None
+    current = hub.get(decision.record_id)
+    link = links.get(ext)
+    if current is None or current.deleted:
+        ctx.counts.add(entity, "unchanged")
+        return
+    if link is not None and link.shadow_hash == remote_hash:
+        ctx.counts.add(entity, "unchanged")
+        return
+    base = link.shadow if link is not None else None
+    hub_flat = flatten(current.data)
+    result = merge(
+        base,
+        hub_flat,
+        remote,
+        fields=mapper.fields,
+        policy=ctx.job.conflicts,
+        hub_modified_at=current.updated_at,
+        remote_modified_at=record.modified_at,
+        pull_only=mapper.pull_only,
+        push_only=mapper.push_only,
+    )
+    held = {c.field for c in result.held}
+    if result.conflicts:
+        ctx.counts.add(entity, "conflicts")
+    if held and ("conflict", current.id) not in open_items:
+        fields = sorted(held)
+        tx.add_inbox_item(
+            NewInboxItem(
+                "conflict",
+                ctx.job.name,
+                ctx.job.connector,
+                entity,
+                record_id=current.id,
+                external_id=ext,
+                fields=fields,
+                base={f: (base or {}).get(f) for f in fields},
+                hub={f: hub_flat.get(f) for f in fields},
+                remote={f: remote.get(f) for f in fields},
+            )
+        )
+        open_items.add(("conflict", current.id))
+        ctx.plan.add(entity, "hub", "conflict", record_id=current.id, fields=fields)
+    shadow = {
+        f: v
+        for f, v in result.shadow.items()
+        if f not in result.to_remote and (f not in held or (base and f in base))
+    }
+    write: dict[str, Any] | None = None
+    digest = current.content_hash
+    if result.to_hub:
+        write, digest = validated_content(
+            entity, {**hub_flat, **result.to_hub}, phone_region=ctx.job.phone_region
+        )
+        ctx.plan.add(entity, "hub", "update", record_id=current.id, fields=sorted(result.to_hub))
+    else:
+        ctx.counts.add(entity, "unchanged")
+    if result.to_remote:
+        ctx.plan.add(
+            entity, "remote", "update", record_id=current.id, fields=sorted(result.to_remote)
+        )
+    pending.merged.append(
+        _Merged(
+            current.id,
+            ext,
+            current.seq,
+            shadow,
+            write,
+            digest,
+            record.modified_at,
+            bool(result.to_remote),
+        )
+    )
+
+
+def _write(
+    ctx: RunContext, tx: Transaction, entity: str, mapper: EntityMapper, pending: _Pending
+) -> None:
+    changed = [m for m in pending.merged if m.content is not None]
+    writes = [RecordWrite(n.content, n.digest, n.record_id) for n in pending.new]
+    writes += [RecordWrite(m.content or {}, m.digest, m.record_id) for m in changed]
+    results = tx.upsert_records(entity, writes) if writes else []
+    seqs = {r.id: r.seq for r in results}
+    links: list[LinkWrite] = []
+    for new, result in zip(pending.new, results, strict=False):
+        shadow = project(flatten(new.content), mapper.fields)
+        links.append(
+            LinkWrite(
+                result.id,
+                new.external_id,
+                shadow,
+                content_hash(shadow),
+                new.modified_at,
+                result.seq,
+            )
+        )
+        ctx.resolver.learn(entity, result.id, new.external_id)
+        ctx.counts.add(entity, "created")
+    touch: list[str] = []
+    for m in pending.merged:
+        if m.content is not None:
+            ctx.counts.add(entity, "updated")
+        elif m.to_push:
+            touch.append(m.record_id)
+        # a link left behind the record's seq makes the push stage send the hub's values
+        seen = 0 if m.to_push else seqs.get(m.record_id, m.seq)
+        links.append(
+            LinkWrite(
+                m.record_id, m.external_id, m.shadow, content_hash(m.shadow), m.modified_at, seen
+            )
+        )
+        ctx.resolver.learn(entity, m.record_id, m.external_id)
+    if links:
+        tx.upsert_links(ctx.job.connector, entity, links)
+    if touch:
+        tx.touch_records(entity, touch)
+
+
+def _settle_rejects(
+    ctx: RunContext,
+    tx: Transaction,
+    entity: str,
+    failures: dict[str, tuple[RemoteRecord, RecordRejected]],
+    retried: Sequence[Reject],
+    latest: dict[str, RemoteRecord],
+) -> None:
+    earlier = {
+        r.external_id: r
+        for r in tx.list_open_rejects(ctx.job.name, connector=ctx.job.connector, entity=entity)
+        if r.payload and r.payload.get("side") == PULL
+    }
+    fresh: list[NewReject] = []
+    for ext, (record, exc) in failures.items():
+        ctx.counts.add(entity, "rejected")
+        ctx.plan.add(entity, "hub", "reject", external_id=ext, field=exc.field, reason=exc.message)
+        old = earlier.get(ext)
+        if old is not None:
+            tx.bump_reject_attempts([old.id])
+            if old.attempts + 1 >= ctx.job.max_record_failures > 0:
+                tx.set_reject_status([old.id], "set_aside")
+            continue
+        fresh.append(
+            NewReject(
+                ctx.job.name,
+                ctx.job.connector,
+                entity,
+                exc.code,
+                exc.message,
+                run_id=ctx.run_id,
+                external_id=ext,
+                field=exc.field,
+                payload={
+                    "side": PULL,
+                    "data": dict(record.data),
+                    "modified_at": record.modified_at.isoformat() if record.modified_at else None,
+                    "missing": getattr(exc, "missing", None)
+                    if isinstance(exc, RelationPending)
+                    else None,
+                },
+            )
+        )
+    if fresh:
+        tx.add_rejects(fresh)
+    settled = [r.id for ext, r in earlier.items() if ext in latest and ext not in failures]
+    if settled:
+        tx.set_reject_status(settled, "resolved")

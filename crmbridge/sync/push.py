@@ -1,0 +1,364 @@
+"""The push stage: hub changes out to the connector, through the outbox.
+
+It reads the change feed from the job's last pushed seq, so its cost follows
+the number of changes, not the size of the hub. Each window of records
+becomes batches of the connector's size; every batch is written to the
+outbox with an idempotency key *before* it is sent, the batches go out up to
+the connector's concurrency, and their results (links, shadows, rejects, the
+new push position) commit together. A run that dies between sending and
+committing replays its outbox first next time; creates carry the crmbridge id
+as their key, so a replayed create updates instead of duplicating.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from crmbridge.connector import WriteOp, WriteOutcome, WriteRequest, WriteResult
+from crmbridge.errors import RecordRejected
+from crmbridge.model import content_hash
+from crmbridge.store import LinkWrite, NewReject, Transaction
+from crmbridge.store.rows import Link, OutboxItem, Record
+from crmbridge.sync.context import RunContext
+from crmbridge.sync.deletes import block_deletes, over_guard
+from crmbridge.sync.ports import EntityMapper, RelationPending
+from crmbridge.sync.values import flatten, project
+
+__all__ = ["commit_results", "push_entity", "replay_outbox"]
+
+PUSH = "push"
+
+
+async def replay_outbox(ctx: RunContext) -> None:
+    """Send again every batch a previous run recorded but did not see answered."""
+    pending = ctx.store.list_pending_outbox(job=ctx.job.name, connector=ctx.job.connector)
+    for item in pending:
+        if ctx.dry_run:
+            ctx.plan.add(item.entity, "remote", "replay", batch=item.idempotency_key)
+            continue
+        requests = _requests(item.payload)
+        results = await ctx.connector.write(item.entity, requests)
+        with ctx.unit() as tx:
+            commit_results(ctx, tx, item.entity, item, results)
+
+
+async def push_entity(ctx: RunContext, entity: str) -> None:
+    """Push every hub change of ``entity`` this connector has not seen."""
+    mapper = ctx.mappers[entity]
+    size = ctx.job.batch_size or ctx.connector.batch_size
+    window = size * max(1, ctx.connector.concurrency)
+    retry_parked = True
+    while True:
+        with ctx.unit() as tx:
+            state = ctx.state(tx, entity)
+            after = int(state.get("push_seq", 0))
+            rows = tx.unpushed_records(ctx.job.connector, entity, after, limit=window)
+            if retry_parked:
+                rows = _parked_rows(ctx, tx, entity, rows) + rows
+                retry_parked = False
+            if not rows:
+                return
+            last_seq = max([after, *(record.seq for record, _ in rows if record.seq > after)])
+            items = _prepare(ctx, tx, entity, mapper, rows, size)
+            if not items:
+                state["push_seq"] = last_seq
+                ctx.save_state(tx, entity, state)
+        if items:
+            await _send(ctx, entity, items, last_seq)
+        if len(rows) < window:
+            return
+
+
+def _parked_rows(
+    ctx: RunContext, tx: Transaction, entity: str, rows: Sequence[tuple[Record, Link | None]]
+) -> list[tuple[Record, Link | None]]:
+    parked = [
+        r
+        for r in tx.list_open_rejects(ctx.job.name, connector=ctx.job.connector, entity=entity)
+        if r.payload and r.payload.get("side") == PUSH and r.record_id
+    ]
+    already = {record.id for record, _ in rows}
+    ids = [str(r.record_id) for r in parked if r.record_id not in already]
+    if not ids:
+        return []
+    records = tx.get_records(entity, ids)
+    links = tx.get_links_by_record_ids(ctx.job.connector, entity, ids)
+    return [(records[i], links.get(i)) for i in ids if i in records]
+
+
+def _prepare(
+    ctx: RunContext,
+    tx: Transaction,
+    entity: str,
+    mapper: EntityMapper,
+    rows: Sequence[tuple[Record, Link | None]],
+    size: int,
+) -> list[OutboxItem]:
+    """Turn changed records into outbox batches; records with nothing to send are marked seen."""
+    held = _held_fields(ctx, tx, entity)
+    ctx.resolver.prefetch_records(
+        (target, str(value))
+        for record, _ in rows
+        for name, target in _relations(entity).items()
+        for value in _as_list(record.data.get(name))
+    )
+    requests: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    failures: list[tuple[Record, RecordRejected]] = []
+    deletes: list[tuple[Record, Link]] = []
+    for record, link in rows:
+        if record.deleted:
+            if link is not None and ctx.job.deletes == "propagate":
+                deletes.append((record, link))
+            elif link is not None:
+                seen[record.id] = record.seq
+            continue
+        if link is None and record.data.get("archived"):
+            continue
+        flat = flatten(record.data)
+        flat["id"] = record.id
+        try:
+            request = _request(ctx, mapper, record, link, flat, held.get(record.id, set()))
+        except RecordRejected as exc:
+            failures.append((record, exc))
+            continue
+        if request is None:
+            if link is not None:
+                seen[record.id] = record.seq
+            continue
+        requests.append(request)
+    if deletes:
+        linked = tx.count_links(ctx.job.connector, entity)
+        if over_guard(ctx, len(deletes), linked):
+            block_deletes(ctx, tx, entity, [link for _, link in deletes], side="remote")
+            seen.update({record.id: record.seq for record, _ in deletes})
+        else:
+            requests += [
+                {
+                    "key": record.id,
+                    "op": WriteOp.DELETE.value,
+                    "data": {},
+                    "external_id": link.external_id,
+                    "record_id": record.id,
+                    "seq": record.seq,
+                    "shadow": None,
+                }
+                for record, link in deletes
+            ]
+    if seen:
+        tx.mark_links_seen(ctx.job.connector, entity, seen)
+    _park(ctx, tx, entity, failures)
+    items: list[OutboxItem] = []
+    for start in range(0, len(requests), size):
+        batch = requests[start : start + size]
+        for req in batch:
+            ctx.plan.add(entity, "remote", req["op"], record_id=req["record_id"])
+        key = _batch_key(ctx, entity, batch)
+        items.append(
+            tx.add_outbox(ctx.job.name, ctx.job.connector, entity, key, {"requests": batch})
+        )
+    return [item for item in items if item.status == "pending"]
+
+
+def _request(
+    ctx: RunContext,
+    mapper: EntityMapper,
+    record: Record,
+    link: Link | None,
+    flat: dict[str, Any],
+    held: set[str],
+) -> dict[str, Any] | None:
+    pushable = [f for f in mapper.fields if f not in mapper.pull_only and f not in held]
+    if link is None:
+        data = mapper.to_remote(flat, ctx.resolver)
+        shadow = project(flat, pushable)
+        op, external_id = WriteOp.CREATE, None
+    else:
+        base = link.shadow or {}
+        changed = [
+            f
+            for f in pushable
+            if (flat.get(f) != base[f] if f in base else flat.get(f) is not None)
+        ]
+        if not changed:
+            return None
+        data = mapper.to_remote(flat, ctx.resolver, only=changed)
+        shadow = {**base, **{f: flat.get(f) for f in changed}}
+        op, external_id = WriteOp.UPDATE, link.external_id
+    return {
+        "key": record.id,
+        "op": op.value,
+        "data": data,
+        "external_id": external_id,
+        "record_id": record.id,
+        "seq": record.seq,
+        "shadow": shadow,
+    }
+
+
+async def _send(ctx: RunContext, entity: str, items: Sequence[OutboxItem], last_seq: int) -> None:
+    limit = asyncio.Semaphore(max(1, ctx.connector.concurrency))
+
+    async def send(item: OutboxItem) -> list[WriteResult]:
+        requests = _requests(item.payload)
+        if ctx.dry_run:
+            return [_simulated(r) for r in requests]
+        async with limit:
+            return await ctx.connector.write(entity, requests)
+
+    outcomes = await asyncio.gather(*(send(item) for item in items), return_exceptions=True)
+    failed: BaseException | None = None
+    with ctx.unit() as tx:
+        for item, outcome in zip(items, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                failed = failed or outcome
+                continue
+            commit_results(ctx, tx, entity, item, outcome)
+        if failed is None:
+            state = ctx.state(tx, entity)
+            state["push_seq"] = max(int(state.get("push_seq", 0)), last_seq)
+            ctx.save_state(tx, entity, state)
+    if failed is not None:
+        raise failed
+
+
+def commit_results(
+    ctx: RunContext, tx: Transaction, entity: str, item: OutboxItem, results: Sequence[WriteResult]
+) -> None:
+    """Record what the remote answered for one batch: links, shadows, rejects; the batch is done."""
+    by_key = {r.key: r for r in results}
+    links: list[LinkWrite] = []
+    dropped: list[str] = []
+    failures: list[tuple[str, str | None, RecordRejected]] = []
+    for req in item.payload["requests"]:
+        result = by_key.get(req["key"])
+        record_id = req["record_id"]
+        if result is None:
+            reason = RecordRejected("the remote gave no result for this record", code="NO_RESULT")
+            failures.append((record_id, req["external_id"], reason))
+            continue
+        if result.outcome is WriteOutcome.REJECTED:
+            if result.code == "NOT_FOUND" and req["op"] != WriteOp.CREATE.value:
+                dropped.append(record_id)  # gone remotely: next change re-creates it
+                continue
+            exc = RecordRejected(
+                result.message or "rejected", code=result.code or "REJECTED", field=result.field
+            )
+            failures.append((record_id, req["external_id"], exc))
+            continue
+        ctx.counts.add(entity, "pushed")
+        if result.outcome is WriteOutcome.DELETED or req["op"] == WriteOp.DELETE.value:
+            dropped.append(record_id)
+            continue
+        external_id = result.external_id or req["external_id"]
+        shadow = req["shadow"] or {}
+        links.append(
+            LinkWrite(
+                record_id, external_id, shadow, content_hash(shadow), result.modified_at, req["seq"]
+            )
+        )
+        ctx.resolver.learn(entity, record_id, external_id)
+    if links:
+        tx.upsert_links(ctx.job.connector, entity, links)
+    if dropped:
+        for record_id in dropped:
+            ctx.resolver.forget(entity, record_id, None)
+        tx.delete_links(ctx.job.connector, entity, dropped)
+    done = {link.record_id for link in links} | set(dropped)
+    parked = [
+        r.id
+        for r in tx.list_open_rejects(ctx.job.name, connector=ctx.job.connector, entity=entity)
+        if r.record_id in done and r.payload and r.payload.get("side") == PUSH
+    ]
+    if parked:
+        tx.set_reject_status(parked, "resolved")
+    records = tx.get_records(entity, [rid for rid, _, _ in failures])
+    _park(ctx, tx, entity, [(records[rid], exc) for rid, _, exc in failures if rid in records])
+    tx.mark_outbox_sent(item.id)
+
+
+def _park(
+    ctx: RunContext, tx: Transaction, entity: str, failures: Sequence[tuple[Record, RecordRejected]]
+) -> None:
+    if not failures:
+        return
+    earlier = {
+        r.record_id: r
+        for r in tx.list_open_rejects(ctx.job.name, connector=ctx.job.connector, entity=entity)
+        if r.payload and r.payload.get("side") == PUSH
+    }
+    fresh: list[NewReject] = []
+    for record, exc in failures:
+        ctx.counts.add(entity, "rejected")
+        ctx.plan.add(
+            entity, "remote", "reject", record_id=record.id, field=exc.field, reason=exc.message
+        )
+        old = earlier.get(record.id)
+        if old is not None:
+            tx.bump_reject_attempts([old.id])
+            if old.attempts + 1 >= ctx.job.max_record_failures > 0:
+                tx.set_reject_status([old.id], "set_aside")
+            continue
+        missing = exc.missing if isinstance(exc, RelationPending) else None
+        fresh.append(
+            NewReject(
+                ctx.job.name,
+                ctx.job.connector,
+                entity,
+                exc.code,
+                exc.message,
+                run_id=ctx.run_id,
+                record_id=record.id,
+                field=exc.field,
+                payload={"side": PUSH, "missing": missing},
+            )
+        )
+    if fresh:
+        tx.add_rejects(fresh)
+    tx.add_link_failures(ctx.job.connector, entity, [record.id for record, _ in failures])
+
+
+def _held_fields(ctx: RunContext, tx: Transaction, entity: str) -> dict[str, set[str]]:
+    held: dict[str, set[str]] = {}
+    for item in tx.list_open_inbox(ctx.job.name, kind="conflict", limit=100_000):
+        if item.entity == entity and item.connector == ctx.job.connector and item.record_id:
+            held.setdefault(item.record_id, set()).update(item.fields or [])
+    return held
+
+
+def _requests(payload: Mapping[str, Any]) -> list[WriteRequest]:
+    return [
+        WriteRequest(r["key"], WriteOp(r["op"]), r["data"], r["external_id"])
+        for r in payload["requests"]
+    ]
+
+
+def _simulated(request: WriteRequest) -> WriteResult:
+    outcome = {
+        WriteOp.CREATE: WriteOutcome.CREATED,
+        WriteOp.UPDATE: WriteOutcome.UPDATED,
+        WriteOp.DELETE: WriteOutcome.DELETED,
+    }[request.op]
+    return WriteResult(request.key, outcome, request.external_id or f"dry-run:{request.key}")
+
+
+def _batch_key(ctx: RunContext, entity: str, batch: Sequence[Mapping[str, Any]]) -> str:
+    digest = hashlib.sha256()
+    for req in batch:
+        digest.update(f"{req['record_id']}@{req['seq']}:{req['op']};".encode())
+    return f"{ctx.job.name}:{ctx.job.connector}:{entity}:{digest.hexdigest()[:32]}"
+
+
+def _relations(entity: str) -> dict[str, str]:
+    from crmbridge.model import relation_fields
+
+    return relation_fields(entity)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]

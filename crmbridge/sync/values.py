@@ -1,0 +1,76 @@
+"""Flat canonical values <-> the hub's stored content, validated by the canonical model.
+
+The hub stores a record's content as :meth:`CanonicalRecord.content` gives it
+(custom fields nested under ``custom``); the merge works on flat values
+(``custom.<name>`` keys). A record only enters the hub after the model has
+validated it, so the hub never holds a phone that is not E.164 or a
+requirement change with an illegal history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from crmbridge.errors import RecordRejected
+from crmbridge.model import content_hash, entity_model
+
+__all__ = ["flatten", "project", "unflatten", "validated_content"]
+
+_CUSTOM = "custom."
+
+
+def flatten(content: Mapping[str, Any]) -> dict[str, Any]:
+    """Stored content -> flat values (``custom`` spread into ``custom.<name>`` keys)."""
+    flat = {k: v for k, v in content.items() if k != "custom"}
+    for name, value in (content.get("custom") or {}).items():
+        flat[_CUSTOM + name] = value
+    return flat
+
+
+def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Flat values -> content shape (``custom.<name>`` keys gathered under ``custom``)."""
+    content: dict[str, Any] = {}
+    custom: dict[str, Any] = {}
+    for key, value in flat.items():
+        if key.startswith(_CUSTOM):
+            custom[key[len(_CUSTOM) :]] = value
+        else:
+            content[key] = value
+    if custom:
+        content["custom"] = custom
+    return content
+
+
+def project(flat: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    """Only ``fields`` of ``flat``; an absent field reads as ``None``."""
+    return {name: flat.get(name) for name in fields}
+
+
+def validated_content(
+    entity: str,
+    flat: Mapping[str, Any],
+    *,
+    phone_region: str | None = None,
+) -> tuple[dict[str, Any], str]:
+    """Validate flat values with the canonical model; return stored content and its hash.
+
+    Raises :class:`RecordRejected` naming the first bad field and why.
+    """
+    data = unflatten(flat)
+    data.pop("id", None)
+    try:
+        record = entity_model(entity).model_validate(data, context={"phone_region": phone_region})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or None
+        raise RecordRejected(
+            first["msg"].removeprefix("Value error, "),
+            code="INVALID_VALUE",
+            entity=entity,
+            field=field,
+        ) from None
+    content = record.content()
+    return content, content_hash(content)

@@ -1,0 +1,210 @@
+"""The sync cycle end to end over the in-memory connector, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from crmbridge.connector import Connector
+from crmbridge.model import content_hash
+from crmbridge.store import RecordWrite, Store
+from crmbridge.sync.job import SyncJob
+from crmbridge.sync.merge import ConflictPolicy, Policy
+from crmbridge.sync.runner import RunReport, run_job
+from crmbridge.testing import FakeClock, InMemoryConnector, InMemorySettings, PassThroughMapper
+
+PEOPLE = ["full_name", "email", "mobile", "title", "organization_id"]
+ORGS = ["name", "industry"]
+
+
+def mappers() -> dict[str, Any]:
+    return {
+        "organizations": PassThroughMapper("organizations", ORGS, identity=["name"]),
+        "stakeholders": PassThroughMapper("stakeholders", PEOPLE),
+    }
+
+
+def job(**kwargs: Any) -> SyncJob:
+    defaults: dict[str, Any] = {
+        "name": "crm-sync",
+        "connector": "crm",
+        "entities": ("organizations", "stakeholders"),
+        "conflicts": ConflictPolicy(Policy.MANUAL),
+    }
+    return SyncJob(**{**defaults, **kwargs})
+
+
+def sync(store: Store, remote: Connector, clock: FakeClock, **kwargs: Any) -> RunReport:
+    dry_run = kwargs.pop("dry_run", False)
+    return asyncio.run(run_job(store, job(**kwargs), remote, mappers(), dry_run=dry_run, now=clock))
+
+
+def remote_crm(clock: FakeClock, **settings: Any) -> InMemoryConnector:
+    return InMemoryConnector("crm", InMemorySettings(type="memory", **settings), clock=clock)
+
+
+def hub_add(store: Store, entity: str, data: dict[str, Any]) -> str:
+    (result,) = store.upsert_records(entity, [RecordWrite(data, content_hash(data))])
+    return result.id
+
+
+def live(store: Store, entity: str) -> list[dict[str, Any]]:
+    return [r.data for r in store.iter_records(entity)]
+
+
+def test_first_pull_creates_and_a_quiet_second_run_does_nothing(
+    store: Store, clock: FakeClock
+) -> None:
+    crm = remote_crm(clock)
+    org = crm.put("organizations", {"name": "华为", "industry": "telecom"})
+    crm.put(
+        "stakeholders", {"full_name": "王小明", "email": "Wang@Huawei.com", "organization_id": org}
+    )
+    crm.put("stakeholders", {"full_name": "Anna Schmidt", "mobile": "+49 30 901820"})
+    first = sync(store, crm, clock)
+    assert first.status == "succeeded", first.error
+    assert first.counts["created"] == 3
+    assert first.counts["pushed"] == 0
+    people = {p["full_name"]: p for p in live(store, "stakeholders")}
+    assert people["王小明"]["email"] == "Wang@huawei.com"
+    assert people["Anna Schmidt"]["mobile"] == "+4930901820"
+    (org_record,) = store.iter_records("organizations")
+    assert people["王小明"]["organization_id"] == org_record.id
+    second = sync(store, crm, clock)
+    assert second.counts["created"] == second.counts["updated"] == second.counts["pushed"] == 0
+
+
+def test_hub_records_are_pushed_and_coming_back_they_are_echoes(
+    store: Store, clock: FakeClock
+) -> None:
+    crm = remote_crm(clock)
+    org = hub_add(store, "organizations", {"name": "阿里巴巴", "industry": "e-commerce"})
+    for i in range(30):
+        hub_add(
+            store,
+            "stakeholders",
+            {"full_name": f"员工{i}", "email": f"e{i}@alibaba.com", "organization_id": org},
+        )
+    out = sync(store, crm, clock)
+    assert out.counts["pushed"] == 31
+    remote_people = crm.live("stakeholders")
+    assert len(remote_people) == 30
+    (remote_org,) = crm.live("organizations")
+    assert {p["organization_id"] for p in remote_people.values()} == {remote_org}
+    back = sync(store, crm, clock)
+    assert back.counts["pushed"] == back.counts["updated"] == back.counts["created"] == 0
+    assert len(crm.live("stakeholders")) == 30
+
+
+def test_first_sync_against_an_existing_hub_matches_instead_of_duplicating(
+    store: Store, clock: FakeClock
+) -> None:
+    hub_add(store, "stakeholders", {"full_name": "李娜", "email": "li.na@example.cn"})
+    hub_add(store, "stakeholders", {"full_name": "Chen Jie", "mobile": "+8613800138000"})
+    crm = remote_crm(clock)
+    crm.put("stakeholders", {"full_name": "李娜", "email": "LI.NA@example.cn", "title": "CTO"})
+    crm.put("stakeholders", {"full_name": "Chen Jie", "mobile": "+86 138 0013 8000"})
+    report = sync(store, crm, clock, conflicts=ConflictPolicy(Policy.PREFER_NON_EMPTY))
+    assert report.counts["created"] == 0
+    assert len(live(store, "stakeholders")) == 2
+    assert len(crm.live("stakeholders")) == 2
+    assert {p["full_name"]: p.get("title") for p in live(store, "stakeholders")}["李娜"] == "CTO"
+
+
+def test_ambiguous_match_goes_to_the_inbox(store: Store, clock: FakeClock) -> None:
+    hub_add(store, "stakeholders", {"full_name": "A", "email": "shared@example.cn"})
+    hub_add(store, "stakeholders", {"full_name": "B", "secondary_email": "shared@example.cn"})
+    crm = remote_crm(clock)
+    crm.put("stakeholders", {"full_name": "C", "email": "shared@example.cn"})
+    report = sync(store, crm, clock, direction="pull")
+    assert report.counts["created"] == 0
+    (item,) = store.list_open_inbox("crm-sync")
+    assert item.kind == "ambiguous_match"
+    assert len(live(store, "stakeholders")) == 2
+
+
+def test_conflict_holds_only_its_field_and_the_rest_syncs(store: Store, clock: FakeClock) -> None:
+    crm = remote_crm(clock)
+    ext = crm.put("stakeholders", {"full_name": "王伟", "email": "wang@x.cn", "title": "PM"})
+    sync(store, crm, clock)
+    (person,) = store.iter_records("stakeholders")
+    data = {**person.data, "title": "Director", "email": "wang.wei@x.cn"}
+    store.upsert_records("stakeholders", [RecordWrite(data, content_hash(data), person.id)])
+    crm.put("stakeholders", {**crm.live("stakeholders")[ext], "title": "VP"}, ext)
+    report = sync(store, crm, clock)
+    assert report.counts["conflicts"] == 1
+    (item,) = store.list_open_inbox("crm-sync", kind="conflict")
+    assert item.fields == ["title"]
+    assert (item.hub, item.remote) == ({"title": "Director"}, {"title": "VP"})
+    assert crm.live("stakeholders")[ext]["email"] == "wang.wei@x.cn", (
+        "the non-conflicting field synced"
+    )
+    assert crm.live("stakeholders")[ext]["title"] == "VP", "the held field was not pushed"
+
+
+def test_same_second_records_across_pages_and_runs_lose_nothing(
+    store: Store, clock: FakeClock
+) -> None:
+    crm = remote_crm(clock, cursor="modified_time", overlap_s=2, page_size=7)
+    for i in range(40):
+        crm.put("stakeholders", {"full_name": f"P{i}", "email": f"p{i}@x.cn"})
+    first = sync(store, crm, clock, direction="pull")
+    for i in range(40, 55):  # the same second again, after the cursor was committed
+        crm.put("stakeholders", {"full_name": f"P{i}", "email": f"p{i}@x.cn"})
+    second = sync(store, crm, clock, direction="pull")
+    names = sorted(p["full_name"] for p in live(store, "stakeholders"))
+    assert names == sorted(f"P{i}" for i in range(55))
+    assert first.counts["created"] == 40
+    assert second.counts["created"] == 15
+    assert second.counts["updated"] == 0
+
+
+def test_dry_run_writes_nothing_anywhere_and_plans_both_sides(
+    store: Store, clock: FakeClock
+) -> None:
+    crm = remote_crm(clock)
+    crm.put("stakeholders", {"full_name": "Remote Only", "email": "r@x.cn"})
+    hub_add(store, "stakeholders", {"full_name": "Hub Only", "email": "h@x.cn"})
+    seq_before = store.max_seq()
+    plan = sync(store, crm, clock, dry_run=True)
+    assert plan.plan_summary == {"stakeholders": {"hub": {"create": 1}, "remote": {"create": 1}}}
+    assert store.max_seq() == seq_before
+    assert len(live(store, "stakeholders")) == 1
+    assert len(crm.live("stakeholders")) == 1
+    assert store.list_runs() == []
+
+
+def test_remote_deletions_follow_the_policy_and_the_guard(store: Store, clock: FakeClock) -> None:
+    crm = remote_crm(clock)
+    ids = [
+        crm.put("stakeholders", {"full_name": f"P{i}", "email": f"p{i}@x.cn"}) for i in range(10)
+    ]
+    sync(store, crm, clock, deletes="propagate")
+    crm.delete("stakeholders", ids[0])
+    one = sync(store, crm, clock, deletes="propagate")
+    assert one.counts["deleted"] == 1
+    assert len(live(store, "stakeholders")) == 9
+    for ext in ids[1:6]:
+        crm.delete("stakeholders", ext)
+    many = sync(store, crm, clock, deletes="propagate")
+    assert many.counts["deleted"] == 0
+    assert len(live(store, "stakeholders")) == 9, "5 of 9 is over the 20% guard"
+    assert len(store.list_open_inbox("crm-sync", kind="blocked_delete")) == 5
+    assert any("mass-delete guard" in w for w in many.warnings)
+
+
+def test_child_waits_for_its_parent_and_is_never_dropped(store: Store, clock: FakeClock) -> None:
+    crm = remote_crm(clock)
+    crm.put("stakeholders", {"full_name": "Orphan", "email": "o@x.cn", "organization_id": "m99"})
+    first = sync(store, crm, clock, direction="pull")
+    assert first.counts["rejected"] == 1
+    assert live(store, "stakeholders") == []
+    (parked,) = store.list_open_rejects("crm-sync")
+    assert parked.code == "PENDING_RELATION"
+    crm.put("organizations", {"name": "Late Org"}, "m99")
+    second = sync(store, crm, clock, direction="pull")
+    (person,) = live(store, "stakeholders")
+    (org,) = store.iter_records("organizations")
+    assert person["organization_id"] == org.id
+    assert second.counts["rejected"] == 0
+    assert store.list_open_rejects("crm-sync") == []
