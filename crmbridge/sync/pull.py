@@ -64,7 +64,10 @@ async def pull_entity(ctx: RunContext, entity: str) -> None:
     """Bring ``entity``'s remote changes into the hub, then apply its remote deletions."""
     with ctx.unit() as tx:
         retry_parked(ctx, tx, entity)
-        cursor = ctx.state(tx, entity).get("remote")
+        state = ctx.state(tx, entity)
+        cursor, refetch = state.get("remote"), state.get("refetch")
+    if refetch:
+        await _refetch(ctx, entity, list(refetch))
     async for page in ctx.connector.read_changes(entity, cursor):
         with ctx.unit() as tx:
             apply_page(ctx, tx, entity, page.records, page.deletions, page.cursor, [])
@@ -72,6 +75,23 @@ async def pull_entity(ctx: RunContext, entity: str) -> None:
 
     with ctx.unit() as tx:
         apply_remote_deletions(ctx, tx, entity)
+
+
+async def _refetch(ctx: RunContext, entity: str, external_ids: list[str]) -> None:
+    """Fetch and merge records a resolution or a webhook hint asked for, then clear the list."""
+    records: list[RemoteRecord] = []
+    if ctx.connector.capabilities.fetch_by_ids:
+        records = await ctx.connector.fetch(entity, external_ids)
+    else:
+        ctx.warnings.append(
+            f"{ctx.job.connector} cannot fetch records by id; {len(external_ids)} {entity} "
+            "records are merged when they next change"
+        )
+    with ctx.unit() as tx:
+        apply_page(ctx, tx, entity, records, [], None, [])
+        state = ctx.state(tx, entity)
+        state.pop("refetch", None)
+        ctx.save_state(tx, entity, state)
 
 
 def retry_parked(ctx: RunContext, tx: Transaction, entity: str) -> None:

@@ -57,7 +57,8 @@ async def push_entity(ctx: RunContext, entity: str) -> None:
             after = int(state.get("push_seq", 0))
             rows = tx.unpushed_records(ctx.job.connector, entity, after, limit=window)
             if retry_parked:
-                rows = _parked_rows(ctx, tx, entity, rows) + rows
+                rows = _parked_rows(ctx, tx, entity, rows, state.pop("resend", None)) + rows
+                ctx.save_state(tx, entity, state)
                 retry_parked = False
             if not rows:
                 return
@@ -73,15 +74,20 @@ async def push_entity(ctx: RunContext, entity: str) -> None:
 
 
 def _parked_rows(
-    ctx: RunContext, tx: Transaction, entity: str, rows: Sequence[tuple[Record, Link | None]]
+    ctx: RunContext,
+    tx: Transaction,
+    entity: str,
+    rows: Sequence[tuple[Record, Link | None]],
+    resend: Sequence[str] | None,
 ) -> list[tuple[Record, Link | None]]:
+    """Records to send again whatever their seq: parked rejects, and those a resolution queued."""
     parked = [
-        r
+        str(r.record_id)
         for r in tx.list_open_rejects(ctx.job.name, connector=ctx.job.connector, entity=entity)
         if r.payload and r.payload.get("side") == PUSH and r.record_id
     ]
     already = {record.id for record, _ in rows}
-    ids = [str(r.record_id) for r in parked if r.record_id not in already]
+    ids = list(dict.fromkeys(i for i in [*parked, *(resend or [])] if i not in already))
     if not ids:
         return []
     records = tx.get_records(entity, ids)
