@@ -66,15 +66,14 @@ class Capabilities(BaseModel):
 
 
 class ConnectorSettings(BaseModel):
-    """Base of every connector's config model: ``type`` and an optional ``mapping`` path.
+    """Base of every connector's config model.
 
-    Subclasses add their own keys; unknown keys are refused so typos are caught.
+    Subclasses add their own keys; unknown keys are refused so typos are
+    caught. ``type`` and ``mapping`` belong to the config itself and are not
+    passed here.
     """
 
     model_config = ConfigDict(extra="forbid")
-
-    type: str
-    mapping: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

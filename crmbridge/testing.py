@@ -26,7 +26,7 @@ from crmbridge.connector import (
     WriteRequest,
     WriteResult,
 )
-from crmbridge.model import ENTITY_ORDER, relation_fields
+from crmbridge.model import ENTITIES, ENTITY_ORDER, IDENTITY_FIELDS, relation_fields
 from crmbridge.sync.ports import RelationPending
 
 __all__ = [
@@ -110,7 +110,7 @@ class InMemoryConnector:
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         conf = (
-            settings if isinstance(settings, InMemorySettings) else InMemorySettings(type="memory")
+            settings if isinstance(settings, InMemorySettings) else InMemorySettings()
         )
         self.name = name
         self.context = context or ConnectorContext()
@@ -125,6 +125,20 @@ class InMemoryConnector:
         self.by_key: dict[tuple[str, str], str] = {}
         self._seq = itertools.count(1)
         self._ids = itertools.count(1)
+
+    @classmethod
+    def default_mappers(cls) -> dict[str, PassThroughMapper]:
+        """Pass-through mappers for every entity, used when the config names no mapping."""
+        mappers: dict[str, PassThroughMapper] = {}
+        for entity in ENTITY_ORDER:
+            model = ENTITIES[entity]
+            fields = [
+                f for f in model.model_fields if f not in model.system_fields and f != "custom"
+            ]
+            mappers[entity] = PassThroughMapper(
+                entity, fields, identity=list(IDENTITY_FIELDS.get(entity, {}))
+            )
+        return mappers
 
     async def open(self) -> None:
         """Nothing to open."""

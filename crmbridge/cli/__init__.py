@@ -7,19 +7,33 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from crmbridge import __version__
-from crmbridge.cli import basics_cmd, config_cmd, db_cmd
+from crmbridge.cli import basics_cmd, config_cmd, db_cmd, inbox_cmd, runs_cmd, sync_cmd
 from crmbridge.cli.common import err
 from crmbridge.errors import CrmBridgeError
 
 __all__ = ["app", "main"]
 
+
+class _Group(TyperGroup):
+    """The root group: a foreseeable error becomes one line on stderr and exit 1."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CrmBridgeError as exc:
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            raise typer.Exit(1) from None
+
+
 app = typer.Typer(
+    cls=_Group,
     name="crmbridge",
     help=(
         "Keep your own record of customer stakeholders in step with the CRMs your teams use "
@@ -57,6 +71,9 @@ def _root(
 
 
 basics_cmd.register(app)
+sync_cmd.register(app)
+app.add_typer(inbox_cmd.app, name="conflicts")
+app.add_typer(runs_cmd.app, name="runs")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
 

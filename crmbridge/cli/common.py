@@ -20,10 +20,12 @@ from rich.markup import escape
 from crmbridge.config import Config, load_config
 from crmbridge.errors import CrmBridgeError
 from crmbridge.registry import discover, settings_models
+from crmbridge.service import Bridge
 
 __all__ = [
     "ConfigOption",
     "JsonOption",
+    "bridge",
     "config_path",
     "emit_json",
     "err",
@@ -86,6 +88,13 @@ def load(option: Path | None, *, required: bool = True) -> Config | None:
     if not required and not explicit and not path.exists():
         return None
     return load_config(path, os.environ, settings_models(discover()))
+
+
+def bridge(option: Path | None) -> Bridge:
+    """A :class:`Bridge` over the config (which must exist)."""
+    config = load(option)
+    assert config is not None
+    return Bridge(config)
 
 
 def store_url(config: Config | None) -> str:

@@ -43,13 +43,30 @@ class RelationResolver(Protocol):
 class EntityMapper(Protocol):
     """One entity's compiled mapping, as the runner uses it."""
 
-    entity: str
-    identity: Sequence[str]
-    """Canonical fields that identify a record, in the order they are tried."""
-    fields: Sequence[str]
-    """Every canonical field this mapping syncs (flat names)."""
-    pull_only: frozenset[str]
-    push_only: frozenset[str]
+    @property
+    def entity(self) -> str:
+        """The canonical entity mapped."""
+        ...
+
+    @property
+    def identity(self) -> Sequence[str]:
+        """Canonical fields that identify a record, in the order they are tried."""
+        ...
+
+    @property
+    def fields(self) -> Sequence[str]:
+        """Every canonical field this mapping syncs (flat names)."""
+        ...
+
+    @property
+    def pull_only(self) -> frozenset[str]:
+        """Fields that only come from the remote."""
+        ...
+
+    @property
+    def push_only(self) -> frozenset[str]:
+        """Fields that only go to the remote."""
+        ...
 
     def references(self, data: Mapping[str, Any]) -> list[tuple[str, str]]:
         """The ``(entity, external id)`` pairs a remote record refers to, for prefetching links."""

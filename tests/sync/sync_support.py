@@ -40,7 +40,7 @@ def sync(store: Store, remote: Connector, clock: FakeClock, **kwargs: Any) -> Ru
 
 
 def remote_crm(clock: FakeClock, **settings: Any) -> InMemoryConnector:
-    return InMemoryConnector("crm", InMemorySettings(type="memory", **settings), clock=clock)
+    return InMemoryConnector("crm", InMemorySettings(**settings), clock=clock)
 
 
 def hub_add(store: Store, entity: str, data: dict[str, Any]) -> str:

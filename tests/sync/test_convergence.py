@@ -49,9 +49,7 @@ class Convergence(RuleBasedStateMachine):
     def start(self) -> None:
         self.clock = FakeClock()
         self.store = open_store("sqlite://", now=self.clock)
-        self.crm = FlakyCrm(
-            "crm", InMemorySettings(type="memory", page_size=3, batch_size=2), clock=self.clock
-        )
+        self.crm = FlakyCrm("crm", InMemorySettings(page_size=3, batch_size=2), clock=self.clock)
         self.job = SyncJob(
             "j",
             "crm",

@@ -25,9 +25,7 @@ class CrashingCrm(InMemoryConnector):
     """The in-memory CRM, dying once at a chosen step boundary."""
 
     def __init__(self, crash_at: str, clock: FakeClock) -> None:
-        super().__init__(
-            "crm", InMemorySettings(type="memory", page_size=5, batch_size=4), clock=clock
-        )
+        super().__init__("crm", InMemorySettings(page_size=5, batch_size=4), clock=clock)
         self.crash_at = crash_at
         self.armed = False
 
