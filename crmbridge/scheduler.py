@@ -7,9 +7,11 @@ jobs, with leases for replicas and a graceful shutdown.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from apscheduler.triggers.cron import CronTrigger
 
-__all__ = ["validate_cron"]
+__all__ = ["next_cron_time", "validate_cron"]
 
 
 def validate_cron(expr: str) -> str | None:
@@ -20,3 +22,10 @@ def validate_cron(expr: str) -> str | None:
     except (ValueError, TypeError) as exc:
         return str(exc)
     return None
+
+
+def next_cron_time(expr: str, after: datetime, timezone: str = "UTC") -> datetime | None:
+    """When a crontab expression fires next after ``after`` (in ``timezone``), or ``None``."""
+    trigger = CronTrigger.from_crontab(expr, timezone=timezone)
+    fire: datetime | None = trigger.get_next_fire_time(None, after)
+    return fire

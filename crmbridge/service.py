@@ -15,9 +15,11 @@ from pydantic import ValidationError
 
 from crmbridge.config import Config
 from crmbridge.connector import Connector, ConnectorContext
+from crmbridge.durations import format_duration
 from crmbridge.errors import ConfigError
 from crmbridge.model import ENTITY_ORDER
 from crmbridge.registry import ConnectorType, discover
+from crmbridge.scheduler import next_cron_time
 from crmbridge.store import Store, open_store
 from crmbridge.store.rows import InboxItem
 from crmbridge.sync.job import SyncJob
@@ -25,7 +27,32 @@ from crmbridge.sync.ports import EntityMapper
 from crmbridge.sync.resolve import resolve_item
 from crmbridge.sync.runner import RunReport, run_job
 
-__all__ = ["Bridge"]
+__all__ = ["Bridge", "lease_name"]
+
+
+def lease_name(job: str) -> str:
+    """The lease row a run of ``job`` holds, so one replica at a time runs it."""
+    return f"job:{job}"
+
+
+def _schedule_text(schedule: Any) -> str:
+    if schedule is None:
+        return "manual"
+    if schedule.every is not None:
+        return f"every {format_duration(schedule.every)}"
+    return f"cron {schedule.cron}"
+
+
+def _next_run(
+    schedule: Any, last_start: datetime | None, now: datetime, timezone: str
+) -> str | None:
+    if schedule is None:
+        return None
+    if schedule.every is not None:
+        due = now if last_start is None else max(now, last_start + schedule.every)
+        return due.isoformat()
+    fire = next_cron_time(schedule.cron, now, timezone)
+    return fire.isoformat() if fire else None
 
 
 def _utc_now() -> datetime:
@@ -144,6 +171,48 @@ class Bridge:
             )
         connector = self.connector(job.connector)
         return await run_job(self.store, job, connector, mappers, dry_run=dry_run, now=self.now)
+
+    def status(self) -> list[dict[str, Any]]:
+        """Every job: schedule, last run, next run, lag, open conflicts, rejects, outbox, lease."""
+        now = self.now()
+        rows: list[dict[str, Any]] = []
+        for name, job in self.config.jobs.items():
+            runs = self.store.list_runs(name, limit=20)
+            last = runs[0] if runs else None
+            good = next((r for r in runs if r.status == "succeeded"), None)
+            lease = self.store.get_lease(lease_name(name))
+            rows.append(
+                {
+                    "job": name,
+                    "connector": job.connector,
+                    "schedule": _schedule_text(job.schedule),
+                    "last_run": None
+                    if last is None
+                    else {
+                        "run_id": last.id,
+                        "status": last.status,
+                        "started_at": last.started_at.isoformat(),
+                        "finished_at": last.finished_at.isoformat() if last.finished_at else None,
+                        "counts": last.counts,
+                    },
+                    "next_run": _next_run(
+                        job.schedule,
+                        last.started_at if last else None,
+                        now,
+                        self.config.defaults.timezone,
+                    ),
+                    "lag_s": None
+                    if good is None or good.finished_at is None
+                    else round((now - good.finished_at).total_seconds(), 1),
+                    "open_conflicts": len(self.store.list_open_inbox(name, limit=1_000_000)),
+                    "open_rejects": len(self.store.list_open_rejects(name)),
+                    "outbox_depth": len(self.store.list_pending_outbox(job=name)),
+                    "lease_holder": lease.holder
+                    if lease is not None and lease.expires_at > now
+                    else None,
+                }
+            )
+        return rows
 
     def resolve(
         self,

@@ -14,7 +14,15 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from crmbridge import __version__
-from crmbridge.cli import basics_cmd, config_cmd, db_cmd, inbox_cmd, runs_cmd, sync_cmd
+from crmbridge.cli import (
+    basics_cmd,
+    config_cmd,
+    db_cmd,
+    inbox_cmd,
+    runs_cmd,
+    status_cmd,
+    sync_cmd,
+)
 from crmbridge.cli.common import err
 from crmbridge.errors import CrmBridgeError
 
@@ -72,6 +80,7 @@ def _root(
 
 basics_cmd.register(app)
 sync_cmd.register(app)
+status_cmd.register(app)
 app.add_typer(inbox_cmd.app, name="conflicts")
 app.add_typer(runs_cmd.app, name="runs")
 app.add_typer(config_cmd.app, name="config")

@@ -242,7 +242,6 @@ def _decide(
 ) -> None:
     ext = record.external_id
     remote = project(flat, mapper.fields)
-    remote_hash = content_hash(remote)
     if decision.kind is MatchKind.AMBIGUOUS:
         ctx.counts.add(entity, "conflicts")
         if ("ambiguous_match", ext) not in open_items:
@@ -271,7 +270,7 @@ def _decide(
     if current is None or current.deleted:
         ctx.counts.add(entity, "unchanged")
         return
-    if link is not None and link.shadow_hash == remote_hash:
+    if link is not None and link.shadow_hash == content_hash(remote):
         ctx.counts.add(entity, "unchanged")
         return
     base = link.shadow if link is not None else None

@@ -123,3 +123,15 @@ def test_conflicts_listed_shown_and_resolved(config: Path) -> None:
     store = open_store(f"sqlite:///{config.parent / 'hub.db'}")
     assert store.get_record("stakeholders", person.id).data["title"] == "CFO"  # type: ignore[union-attr]
     store.close()
+
+
+def test_status_reports_every_job_after_a_run(config: Path) -> None:
+    runner.invoke(app, ["sync", "mem-sync", "-c", str(config)])
+    result = runner.invoke(app, ["status", "-c", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    (job,) = json.loads(result.stdout)["jobs"]
+    assert job["job"] == "mem-sync"
+    assert job["schedule"] == "manual"
+    assert job["last_run"]["status"] == "succeeded"
+    assert (job["open_conflicts"], job["open_rejects"], job["outbox_depth"]) == (0, 0, 0)
+    assert job["lag_s"] is not None
