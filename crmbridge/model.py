@@ -26,8 +26,6 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar, Final
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -39,6 +37,9 @@ from pydantic import (
 )
 
 from crmbridge.errors import InvalidTransition
+from crmbridge.normalize import email as _fast_email
+from crmbridge.normalize import normalize_email, normalize_phone
+from crmbridge.normalize import phone as _fast_phone
 
 __all__ = [
     "ENTITIES",
@@ -165,34 +166,6 @@ def quadrant_for(power: Level | None, interest: Level | None) -> Quadrant | None
     return Quadrant.MONITOR
 
 
-def normalize_email(value: str) -> str:
-    """Validate an address and return its normalised form (domain lower-cased, IDNA folded).
-
-    Raises :class:`ValueError` naming the value when it is not an address.
-    """
-    try:
-        return validate_email(value.strip(), check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise ValueError(f"{value!r} is not an email address: {exc}") from None
-
-
-def normalize_phone(value: str, region: str | None = None) -> str:
-    """Parse a phone number to E.164 (``138 0013 8000`` with region ``CN`` -> ``+8613800138000``).
-
-    Without ``region`` the number must start with ``+`` and its country code.
-    Raises :class:`ValueError` naming the value when it is not a valid number.
-    """
-    text = value.strip()
-    try:
-        parsed = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException as exc:
-        hint = "" if region or text.startswith("+") else " (no default phone region is set)"
-        raise ValueError(f"{value!r} is not a phone number: {exc}{hint}") from None
-    if not phonenumbers.is_valid_number(parsed):
-        raise ValueError(f"{value!r} is not a valid phone number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-
-
 def _new_id() -> str:
     return uuid.uuid4().hex
 
@@ -249,7 +222,7 @@ class _ContactDetails(CanonicalRecord):
     @field_validator("email", "secondary_email", check_fields=False)
     @classmethod
     def _email(cls, value: str | None) -> str | None:
-        return normalize_email(value) if value else None
+        return _fast_email(value.strip()) if value else None
 
     @field_validator("phone", "mobile", check_fields=False)
     @classmethod
@@ -257,7 +230,7 @@ class _ContactDetails(CanonicalRecord):
         if not value:
             return None
         region = (info.context or {}).get("phone_region")
-        return normalize_phone(value, region)
+        return _fast_phone(value.strip(), region)
 
 
 class Organization(_ContactDetails):

@@ -109,9 +109,7 @@ class InMemoryConnector:
         *,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        conf = (
-            settings if isinstance(settings, InMemorySettings) else InMemorySettings()
-        )
+        conf = settings if isinstance(settings, InMemorySettings) else InMemorySettings()
         self.name = name
         self.context = context or ConnectorContext()
         self.page_size = conf.page_size

@@ -19,6 +19,7 @@ from crmbridge.cli import (
     config_cmd,
     db_cmd,
     inbox_cmd,
+    mappings_cmd,
     runs_cmd,
     status_cmd,
     sync_cmd,
@@ -84,6 +85,7 @@ status_cmd.register(app)
 app.add_typer(inbox_cmd.app, name="conflicts")
 app.add_typer(runs_cmd.app, name="runs")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(mappings_cmd.app, name="mappings")
 app.add_typer(db_cmd.app, name="db")
 
 

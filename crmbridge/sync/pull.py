@@ -148,8 +148,9 @@ def apply_page(
         except RecordRejected as exc:
             failures[ext] = (record, exc)
             continue
-        # compare what the hub would store, so a value the model normalises is no change
-        normal = flatten(content)
+        # compare what the hub would store, so a value the model normalises is no change;
+        # only fields the remote record holds take part (a file without a column clears nothing)
+        normal = {k: v for k, v in flatten(content).items() if k in flat}
         if flat.get("id"):
             normal["id"] = flat["id"]
         mapped[ext] = normal
@@ -241,7 +242,8 @@ def _decide(
     checked: tuple[dict[str, Any], str],
 ) -> None:
     ext = record.external_id
-    remote = project(flat, mapper.fields)
+    present = [f for f in mapper.fields if f in flat]
+    remote = project(flat, present)
     if decision.kind is MatchKind.AMBIGUOUS:
         ctx.counts.add(entity, "conflicts")
         if ("ambiguous_match", ext) not in open_items:
@@ -279,7 +281,7 @@ def _decide(
         base,
         hub_flat,
         remote,
-        fields=mapper.fields,
+        fields=present,
         policy=ctx.job.conflicts,
         hub_modified_at=current.updated_at,
         remote_modified_at=record.modified_at,
@@ -307,11 +309,12 @@ def _decide(
         )
         open_items.add(("conflict", current.id))
         ctx.plan.add(entity, "hub", "conflict", record_id=current.id, fields=fields)
-    shadow = {
-        f: v
+    shadow = {f: v for f, v in (base or {}).items() if f not in present}
+    shadow.update(
+        (f, v)
         for f, v in result.shadow.items()
         if f not in result.to_remote and (f not in held or (base and f in base))
-    }
+    )
     write: dict[str, Any] | None = None
     digest = current.content_hash
     if result.to_hub:
