@@ -55,7 +55,9 @@ class StatementCounter:
         self.count += 1
 
 
-def sync(store: Store, crm: InMemoryConnector, counter: StatementCounter) -> tuple[RunReport, float, int]:
+def sync(
+    store: Store, crm: InMemoryConnector, counter: StatementCounter
+) -> tuple[RunReport, float, int]:
     job = SyncJob("bench", "crm", ("stakeholders",), direction="both")
     mappers: dict[str, Any] = {"stakeholders": PassThroughMapper("stakeholders", FIELDS)}
     before = counter.count
@@ -67,7 +69,9 @@ def sync(store: Store, crm: InMemoryConnector, counter: StatementCounter) -> tup
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--store", default=None, help="store URL (default: a fresh SQLite file)")
     args = parser.parse_args()
@@ -82,21 +86,27 @@ def main() -> None:
 
     report, took, statements = sync(store, crm, counter)
     n = report.counts["created"]
-    print(f"initial sync: {n} records in {took:.1f} s = {n / took:,.0f} records/s; "
-          f"{statements} SQL statements; peak RSS {peak_rss_mb():.0f} MB "
-          f"(of which {rss_before:.0f} MB before the sync: Python, the fake CRM's data)")
+    print(
+        f"initial sync: {n} records in {took:.1f} s = {n / took:,.0f} records/s; "
+        f"{statements} SQL statements; peak RSS {peak_rss_mb():.0f} MB "
+        f"(of which {rss_before:.0f} MB before the sync: Python, the fake CRM's data)"
+    )
 
     report, took, statements = sync(store, crm, counter)
-    print(f"quiet re-sync: {took:.3f} s, {statements} SQL statements, "
-          f"pulled {report.counts['pulled']}, pushed {report.counts['pushed']}")
+    print(
+        f"quiet re-sync: {took:.3f} s, {statements} SQL statements, "
+        f"pulled {report.counts['pulled']}, pushed {report.counts['pushed']}"
+    )
 
     changed = max(1, args.records // 100)
     for i in range(0, args.records, args.records // changed):
         ext = f"m{i + 1}"
         crm.put("stakeholders", {**crm.tables["stakeholders"][ext].data, "title": "经理"}, ext)
     report, took, statements = sync(store, crm, counter)
-    print(f"1% changed: {report.counts['updated']} updated in {took:.2f} s "
-          f"({report.counts['updated'] / took:,.0f} records/s), {statements} SQL statements")
+    print(
+        f"1% changed: {report.counts['updated']} updated in {took:.2f} s "
+        f"({report.counts['updated'] / took:,.0f} records/s), {statements} SQL statements"
+    )
     store.close()
 
 

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import json
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar, Final
 
+import orjson
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -496,5 +496,4 @@ def identity_index_keys(entity: str, content: Mapping[str, Any]) -> list[tuple[s
 
 def content_hash(content: Mapping[str, Any]) -> str:
     """A stable hash of a record's synced content (key order and spacing do not matter)."""
-    text = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]

@@ -7,11 +7,11 @@ would let a read-then-write unit of work interleave with another writer).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -68,7 +68,8 @@ def describe(url: URL) -> str:
 
 
 # One encoder for every value: json.dumps with options builds a new encoder per call.
-_json_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def create_store_engine(url: str | URL) -> Engine:
@@ -78,7 +79,7 @@ def create_store_engine(url: str | URL) -> Engine:
     raises :class:`StoreError` through :func:`translate_errors`.
     """
     parsed = normalize_url(url)
-    kwargs: dict[str, Any] = {"json_serializer": _json_dumps}
+    kwargs: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database in (None, "", ":memory:"):
             kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})

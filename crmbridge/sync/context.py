@@ -27,11 +27,13 @@ __all__ = ["LinkResolver", "Plan", "RunContext"]
 class Plan:
     """What a dry run would do, per entity and side, record by record."""
 
+    enabled: bool = False
     items: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, entity: str, side: str, action: str, **detail: Any) -> None:
-        """Record one planned action (``side`` is ``hub`` or ``remote``)."""
-        self.items.append({"entity": entity, "side": side, "action": action, **detail})
+        """Record one planned action (``side`` is ``hub`` or ``remote``); only a dry run keeps them."""
+        if self.enabled:
+            self.items.append({"entity": entity, "side": side, "action": action, **detail})
 
     def summary(self) -> dict[str, dict[str, dict[str, int]]]:
         """Counts by entity, side and action."""
@@ -45,14 +47,19 @@ class Plan:
 class LinkResolver:
     """Relations through the hub's links for one connector, cached for the run."""
 
-    def __init__(self, connector: str) -> None:
+    def __init__(self, connector: str, limit: int = 50_000) -> None:
         self.connector = connector
+        self.limit = limit
         self.tx: Transaction | None = None
         self._remote: dict[tuple[str, str], str | None] = {}
         self._hub: dict[tuple[str, str], str | None] = {}
 
     def learn(self, entity: str, record_id: str, external_id: str) -> None:
         """Remember a link made during this run."""
+        if len(self._remote) > self.limit:
+            # a cache, not the truth: past the limit start again and ask the store
+            self._remote.clear()
+            self._hub.clear()
         self._remote[(entity, record_id)] = external_id
         self._hub[(entity, external_id)] = record_id
 
@@ -125,6 +132,7 @@ class RunContext:
 
     def __post_init__(self) -> None:
         self.resolver = LinkResolver(self.job.connector)
+        self.plan.enabled = self.dry_run
 
     @contextmanager
     def unit(self) -> Iterator[Transaction]:

@@ -55,14 +55,21 @@ async def push_entity(ctx: RunContext, entity: str) -> None:
         with ctx.unit() as tx:
             state = ctx.state(tx, entity)
             after = int(state.get("push_seq", 0))
+            # read before the query: a change committed after it has a higher seq and waits
+            ceiling = tx.max_seq()
             rows = tx.unpushed_records(ctx.job.connector, entity, after, limit=window)
             if retry_parked:
                 rows = _parked_rows(ctx, tx, entity, rows, state.pop("resend", None)) + rows
                 ctx.save_state(tx, entity, state)
                 retry_parked = False
             if not rows:
+                if ceiling > after:
+                    state["push_seq"] = ceiling
+                    ctx.save_state(tx, entity, state)
                 return
             last_seq = max([after, *(record.seq for record, _ in rows if record.seq > after)])
+            if len(rows) < window:
+                last_seq = max(last_seq, ceiling)
             items = _prepare(ctx, tx, entity, mapper, rows, size)
             if not items:
                 state["push_seq"] = last_seq
