@@ -72,6 +72,11 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def _json_loads(value: Any) -> Any:
+    # SQLite's numeric affinity hands a bare JSON number back as a number
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
 def create_store_engine(url: str | URL) -> Engine:
     """Create an engine for ``url`` with crmbridge's connection settings.
 
@@ -79,8 +84,10 @@ def create_store_engine(url: str | URL) -> Engine:
     raises :class:`StoreError` through :func:`translate_errors`.
     """
     parsed = normalize_url(url)
-    kwargs: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+    kwargs: dict[str, Any] = {"json_serializer": _json_dumps}
     if parsed.get_backend_name() == "sqlite":
+        # psycopg hands JSONB over already parsed; SQLite gives text to parse
+        kwargs["json_deserializer"] = _json_loads
         if parsed.database in (None, "", ":memory:"):
             kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
         else:
