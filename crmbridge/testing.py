@@ -30,6 +30,7 @@ from crmbridge.model import ENTITIES, ENTITY_ORDER, IDENTITY_FIELDS, relation_fi
 from crmbridge.sync.ports import RelationPending
 
 __all__ = [
+    "ConnectorContract",
     "FakeClock",
     "InMemoryConnector",
     "InMemorySettings",
@@ -331,3 +332,159 @@ def _listed(value: Any) -> list[Any]:
     if value is None:
         return []
     return list(value) if isinstance(value, list) else [value]
+
+
+class ConnectorContract:
+    """The contract every connector passes, built-in or third-party.
+
+    Subclass it in a test module (the class name must start with ``Test`` for
+    pytest to collect it) and give it a fresh connector and remote-shaped
+    records::
+
+        class TestMyCrm(ConnectorContract):
+            entity = "stakeholders"
+
+            def new_connector(self) -> Connector: ...
+            def sample(self, i: int) -> dict[str, Any]: ...
+
+    Every check runs against a fresh connector; none needs pytest fixtures,
+    so this module imports nothing beyond crmbridge.
+    """
+
+    entity: ClassVar[str] = "stakeholders"
+
+    def new_connector(self) -> Any:
+        """A fresh connector over an empty remote; override it."""
+        raise NotImplementedError("ConnectorContract subclasses must define new_connector()")
+
+    def sample(self, i: int) -> dict[str, Any]:
+        """Remote-shaped data for record number ``i`` of :attr:`entity`; override it."""
+        raise NotImplementedError("ConnectorContract subclasses must define sample()")
+
+    @staticmethod
+    def _run(coro: Any) -> Any:
+        import asyncio
+
+        return asyncio.run(coro)
+
+    async def _with(self, action: Callable[[Any], Any]) -> Any:
+        connector = self.new_connector()
+        await connector.open()
+        try:
+            return await action(connector)
+        finally:
+            await connector.close()
+
+    async def _read_all(
+        self, connector: Any, cursor: Cursor | None
+    ) -> tuple[list[Page], Cursor | None]:
+        pages = [page async for page in connector.read_changes(self.entity, cursor)]
+        last = cursor
+        for page in pages:
+            last = page.cursor if page.cursor is not None else last
+        return pages, last
+
+    def test_declares_what_it_can_do(self) -> None:
+        """Type name, capabilities, settings model, batch size and concurrency are declared."""
+        connector = self.new_connector()
+        assert isinstance(connector.type_name, str)
+        assert connector.type_name
+        assert self.entity in connector.capabilities.entities
+        assert issubclass(connector.settings_model, ConnectorSettings)
+        assert connector.batch_size >= 1
+        assert connector.concurrency >= 1
+
+    def test_one_result_per_request_matched_by_key(self) -> None:
+        """A batch of creates gets one result per record, each carrying its request's key."""
+
+        async def check(connector: Any) -> None:
+            requests = [WriteRequest(f"key-{i}", WriteOp.CREATE, self.sample(i)) for i in range(3)]
+            results = await connector.write(self.entity, requests)
+            assert sorted(r.key for r in results) == ["key-0", "key-1", "key-2"]
+            assert all(r.outcome is WriteOutcome.CREATED and r.external_id for r in results)
+            assert len({r.external_id for r in results}) == 3
+
+        self._run(self._with(check))
+
+    def test_reads_back_what_was_written_then_later_changes(self) -> None:
+        """A read from no cursor returns the records; one from its cursor includes a later change.
+
+        Bounds are inclusive, so records of the cursor's instant may come again.
+        """
+
+        async def check(connector: Any) -> None:
+            made = await connector.write(
+                self.entity,
+                [WriteRequest(f"k{i}", WriteOp.CREATE, self.sample(i)) for i in range(2)],
+            )
+            pages, cursor = await self._read_all(connector, None)
+            seen = {r.external_id for p in pages for r in p.records}
+            assert {r.external_id for r in made} <= seen
+            more = await connector.write(
+                self.entity, [WriteRequest("k9", WriteOp.CREATE, self.sample(9))]
+            )
+            later, _ = await self._read_all(connector, cursor)
+            again = {r.external_id for p in later for r in p.records}
+            assert more[0].external_id in again
+
+        self._run(self._with(check))
+
+    def test_replayed_create_does_not_duplicate(self) -> None:
+        """The same create sent twice (a replayed batch) leaves one record."""
+
+        async def check(connector: Any) -> None:
+            request = WriteRequest("same-key", WriteOp.CREATE, self.sample(1))
+            first = await connector.write(self.entity, [request])
+            second = await connector.write(self.entity, [request])
+            assert first[0].external_id == second[0].external_id
+            pages, _ = await self._read_all(connector, None)
+            ids = [r.external_id for p in pages for r in p.records]
+            assert ids.count(first[0].external_id) == 1
+
+        self._run(self._with(check))
+
+    def test_update_of_a_missing_record_is_a_rejected_result(self) -> None:
+        """Updating an id the remote does not have is a rejected result, not an exception."""
+
+        async def check(connector: Any) -> None:
+            request = WriteRequest(
+                "k", WriteOp.UPDATE, self.sample(1), external_id="no-such-id-404"
+            )
+            (result,) = await connector.write(self.entity, [request])
+            assert result.outcome is WriteOutcome.REJECTED
+            assert result.code
+
+        self._run(self._with(check))
+
+    def test_deletes_show_in_the_deletion_feed(self) -> None:
+        """A delete appears as a deletion on the next read (for connectors that delete)."""
+
+        async def check(connector: Any) -> None:
+            if not connector.capabilities.delete:
+                return
+            (made,) = await connector.write(
+                self.entity, [WriteRequest("d", WriteOp.CREATE, self.sample(3))]
+            )
+            _, cursor = await self._read_all(connector, None)
+            (gone,) = await connector.write(
+                self.entity, [WriteRequest("d", WriteOp.DELETE, external_id=made.external_id)]
+            )
+            assert gone.outcome is WriteOutcome.DELETED
+            pages, _ = await self._read_all(connector, cursor)
+            assert made.external_id in {d.external_id for p in pages for d in p.deletions}
+
+        self._run(self._with(check))
+
+    def test_fetch_by_ids_returns_the_live_ones(self) -> None:
+        """``fetch`` returns the asked-for records and leaves out unknown ids."""
+
+        async def check(connector: Any) -> None:
+            if not connector.capabilities.fetch_by_ids:
+                return
+            (made,) = await connector.write(
+                self.entity, [WriteRequest("f", WriteOp.CREATE, self.sample(4))]
+            )
+            found = await connector.fetch(self.entity, [made.external_id, "no-such-id-404"])
+            assert [r.external_id for r in found] == [made.external_id]
+
+        self._run(self._with(check))
