@@ -1,0 +1,129 @@
+"""The outer ASGI layer: call counters, latency, the concurrency cap and injected faults.
+
+It wraps the whole app (outside FastAPI's own middleware) so a connection reset can
+reach uvicorn's transport and drop the socket without a byte of response. Only
+API calls (paths under ``/crm/``) are delayed, throttled or faulted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+
+import httpx
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from connectors.zoho.sandbox.errors import error_item, too_many_requests
+from connectors.zoho.sandbox.faults import Fault
+from connectors.zoho.sandbox.state import SandboxState
+
+__all__ = ["SandboxMiddleware", "drop_connection"]
+
+_ID_SEGMENT = re.compile(r"/\d{6,}(?=/|$)")
+
+
+async def send_json(
+    send: Send, status: int, body: Any, content_type: bytes = b"application/json;charset=UTF-8"
+) -> None:
+    """Send a whole response from raw ASGI."""
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = [(b"content-type", content_type), (b"content-length", str(len(raw)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": raw})
+
+
+async def drop_connection(send: Send) -> None:
+    """Close the client's connection without a response.
+
+    Under uvicorn (h11) the ``send`` callable is bound to the request cycle, which
+    holds the asyncio transport: abort it (TCP RST) and let uvicorn see the
+    disconnect. In-process (``httpx.ASGITransport``) there is no socket, so raise
+    the error an HTTP client would have raised.
+    """
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if isinstance(transport, asyncio.Transport):
+        transport.abort()
+        await asyncio.sleep(0)  # let connection_lost mark the cycle disconnected
+        return
+    raise httpx.RemoteProtocolError(
+        "Server disconnected without sending a response (sandbox reset)"
+    )
+
+
+def _swallow() -> tuple[list[Message], Send]:
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    return sent, send
+
+
+class SandboxMiddleware:
+    """Applies ``state.options`` latency and concurrency and ``state.faults`` to API calls."""
+
+    def __init__(self, app: ASGIApp, state: SandboxState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/crm/"):
+            await self.app(scope, receive, send)
+            return
+        state, opts = self.state, self.state.options
+        method, path = scope["method"], scope["path"]
+        key = f"{method} {_ID_SEGMENT.sub('/{id}', path)}"
+        state.count("api_calls")
+        state.endpoint_counters[key] = state.endpoint_counters.get(key, 0) + 1
+        if opts.concurrency and state.in_flight >= opts.concurrency:
+            state.count("throttled_429")
+            await send_json(send, 429, too_many_requests().body)
+            return
+        state.in_flight += 1
+        try:
+            if opts.latency_ms > 0:
+                await asyncio.sleep(opts.latency_ms / 1000)
+            is_write = method != "GET" and not path.endswith("/coql")
+            fault = state.faults.next_request(is_write=is_write)
+            if fault is None:
+                await self.app(scope, receive, send)
+            else:
+                await self._inject(fault, scope, receive, send)
+        finally:
+            state.in_flight -= 1
+
+    async def _inject(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
+        state = self.state
+        state.count(f"fault_{fault.kind}")
+        if fault.kind == "token_expiry":
+            state.expire_access_tokens()
+            await self.app(scope, receive, send)
+            return
+        if fault.kind == "429":
+            await send_json(send, 429, too_many_requests().body)
+            return
+        if fault.kind == "timeout":
+            if fault.after:
+                sent, buffer = _swallow()
+                await self.app(scope, receive, buffer)
+                await asyncio.sleep(fault.delay_s)
+                for message in sent:
+                    await send(message)
+            else:
+                await asyncio.sleep(fault.delay_s)
+                await self.app(scope, receive, send)
+            return
+        if fault.after:
+            _, sink = _swallow()
+            await self.app(scope, receive, sink)
+        if fault.kind == "reset":
+            await drop_connection(send)
+            return
+        status = state.faults.pick_status(fault)
+        if status == 500:
+            await send_json(send, 500, error_item("INTERNAL_ERROR", "Internal Server Error"))
+        else:
+            page = f"<html><body><h1>{status}</h1></body></html>".encode()
+            await send_json(send, status, page, b"text/html")
