@@ -132,7 +132,9 @@ class InMemoryConnector:
         for entity in ENTITY_ORDER:
             model = ENTITIES[entity]
             fields = [
-                f for f in model.model_fields if f not in model.system_fields and f != "custom"
+                f
+                for f in model.model_fields
+                if f not in model.system_fields and f not in ("custom", "archived")
             ]
             mappers[entity] = PassThroughMapper(
                 entity, fields, identity=list(IDENTITY_FIELDS.get(entity, {}))
@@ -285,11 +287,13 @@ class PassThroughMapper:
 
     def to_canonical(self, data: Mapping[str, Any], resolver: Any) -> dict[str, Any]:
         """The record's mapped fields, relations translated to hub ids."""
-        flat = {name: data.get(name) for name in self.fields}
+        flat = {name: data[name] for name in self.fields if name in data}
         if data.get("id"):
             flat["id"] = data["id"]
         missing: list[tuple[str, str]] = []
         for name, target in self.relations.items():
+            if name not in data:
+                continue
             value = data.get(name)
             ids = [resolver.to_canonical(target, str(v)) for v in _listed(value)]
             missing += [

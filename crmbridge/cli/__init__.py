@@ -20,7 +20,9 @@ from crmbridge.cli import (
     db_cmd,
     inbox_cmd,
     mappings_cmd,
+    migrate_cmd,
     runs_cmd,
+    sandbox_cmd,
     status_cmd,
     sync_cmd,
 )
@@ -81,9 +83,11 @@ def _root(
 
 basics_cmd.register(app)
 sync_cmd.register(app)
+migrate_cmd.register(app)
 status_cmd.register(app)
 app.add_typer(inbox_cmd.app, name="conflicts")
 app.add_typer(runs_cmd.app, name="runs")
+app.add_typer(sandbox_cmd.app, name="sandbox")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(mappings_cmd.app, name="mappings")
 app.add_typer(db_cmd.app, name="db")

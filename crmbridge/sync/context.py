@@ -9,7 +9,7 @@ and the hub keeps none of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -127,6 +127,8 @@ class RunContext:
     counts: Counts = field(default_factory=Counts)
     plan: Plan = field(default_factory=Plan)
     warnings: list[str] = field(default_factory=list)
+    progress: Callable[[str, str, int], None] | None = None
+    """Told ``(entity, "pull" | "push", records)`` after every committed page or batch."""
     resolver: LinkResolver = field(init=False)
     _outer: Transaction | None = None
 
@@ -156,6 +158,11 @@ class RunContext:
     def save_state(self, tx: Transaction, entity: str, state: Mapping[str, Any]) -> None:
         """Save the position, in the same transaction as the records it covers."""
         tx.set_cursor(self.job.name, self.job.connector, entity, dict(state))
+
+    def advance(self, entity: str, stage: str, records: int) -> None:
+        """Report progress, if anyone listens."""
+        if self.progress is not None and records:
+            self.progress(entity, stage, records)
 
     def clock(self) -> datetime:
         """The run's clock (injectable, so tests freeze it)."""

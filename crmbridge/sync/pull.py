@@ -71,6 +71,7 @@ async def pull_entity(ctx: RunContext, entity: str) -> None:
     async for page in ctx.connector.read_changes(entity, cursor):
         with ctx.unit() as tx:
             apply_page(ctx, tx, entity, page.records, page.deletions, page.cursor, [])
+        ctx.advance(entity, "pull", len(page.records) + len(page.deletions))
     from crmbridge.sync.deletes import apply_remote_deletions
 
     with ctx.unit() as tx:
@@ -415,7 +416,7 @@ def _settle_rejects(
                 entity,
                 exc.code,
                 exc.message,
-                run_id=ctx.run_id,
+                run_id=None if ctx.dry_run else ctx.run_id,
                 external_id=ext,
                 field=exc.field,
                 payload={

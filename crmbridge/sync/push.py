@@ -234,6 +234,7 @@ async def _send(ctx: RunContext, entity: str, items: Sequence[OutboxItem], last_
             state = ctx.state(tx, entity)
             state["push_seq"] = max(int(state.get("push_seq", 0)), last_seq)
             ctx.save_state(tx, entity, state)
+    ctx.advance(entity, "push", sum(len(item.payload["requests"]) for item in items))
     if failed is not None:
         raise failed
 
@@ -323,7 +324,7 @@ def _park(
                 entity,
                 exc.code,
                 exc.message,
-                run_id=ctx.run_id,
+                run_id=None if ctx.dry_run else ctx.run_id,
                 record_id=record.id,
                 field=exc.field,
                 payload={"side": PUSH, "missing": missing},

@@ -15,7 +15,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +29,7 @@ from crmbridge.sync.ports import EntityMapper
 from crmbridge.sync.pull import pull_entity
 from crmbridge.sync.push import push_entity, replay_outbox
 
-__all__ = ["RunReport", "run_job"]
+__all__ = ["Leg", "RunReport", "dry_run_legs", "run_job"]
 
 
 class _DryRunRollback(Exception):
@@ -88,6 +88,7 @@ async def run_job(
     dry_run: bool = False,
     now: Callable[[], datetime] = _utc_now,
     run_id: str | None = None,
+    progress: Callable[[str, str, int], None] | None = None,
 ) -> RunReport:
     """Run ``job`` once and return its report; the run and its counts are recorded in the hub.
 
@@ -102,7 +103,7 @@ async def run_job(
         rid = store.start_run(
             job.name, "sync", run_id=run_id, host=socket.gethostname(), pid=os.getpid()
         ).id
-    ctx = RunContext(job, connector, store, mappers, rid, now, dry_run=dry_run)
+    ctx = RunContext(job, connector, store, mappers, rid, now, dry_run=dry_run, progress=progress)
     calls_before = _api_calls(connector)
     status, error = "succeeded", None
     try:
@@ -145,6 +146,53 @@ async def _dry_run(ctx: RunContext) -> None:
         pass
     finally:
         ctx._outer = None
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One job of a multi-job dry run (a migration's pull leg, then its push leg)."""
+
+    job: SyncJob
+    connector: Connector
+    mappers: Mapping[str, EntityMapper]
+
+
+async def dry_run_legs(
+    store: Store, legs: Sequence[Leg], *, now: Callable[[], datetime] = _utc_now
+) -> list[RunReport]:
+    """Plan several jobs in one transaction that is rolled back, so later legs see earlier ones.
+
+    A migration's push leg thus plans the records its pull leg would bring in.
+    """
+    reports: list[RunReport] = []
+    try:
+        with store.transaction() as outer:
+            for leg in legs:
+                started = time.monotonic()
+                ctx = RunContext(
+                    leg.job,
+                    leg.connector,
+                    store,
+                    leg.mappers,
+                    f"dry-{uuid.uuid4().hex[:12]}",
+                    now,
+                    dry_run=True,
+                )
+                ctx._outer = outer
+                calls_before = _api_calls(leg.connector)
+                status, error = "succeeded", None
+                await leg.connector.open()
+                try:
+                    await _stages(ctx)
+                except CrmBridgeError as exc:
+                    status, error = "failed", exc.as_dict()
+                finally:
+                    await leg.connector.close()
+                reports.append(_report(ctx, status, started, calls_before, error))
+            raise _DryRunRollback
+    except _DryRunRollback:
+        pass
+    return reports
 
 
 def _api_calls(connector: Connector) -> int | None:

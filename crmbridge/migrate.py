@@ -1,0 +1,279 @@
+"""One-off migrations: everything from one connector to another, through the hub.
+
+A migration is two legs of the ordinary sync engine: a *pull* leg from the
+source into the hub, then a *push* leg from the hub to the target. Each leg
+commits page by page with its cursor, so an interrupted migration (Ctrl-C,
+``kill -9``) resumes from its last committed batch: the pulled pages are not
+read again, and the push leg's outbox makes sure nothing is sent twice.
+
+The push leg sends every hub record of the chosen entities the target has not
+seen, which on a fresh hub is exactly what the source held. In a conflict the
+source wins (policy ``remote``); deletes are not migrated.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crmbridge.errors import ConfigError, CrmBridgeError
+from crmbridge.model import ENTITY_ORDER
+from crmbridge.service import Bridge
+from crmbridge.store.rows import Run
+from crmbridge.sync.job import COUNT_KEYS, SyncJob
+from crmbridge.sync.merge import ConflictPolicy, Policy
+from crmbridge.sync.runner import Leg, RunReport, dry_run_legs, run_job
+
+__all__ = [
+    "Migration",
+    "MigrationReport",
+    "latest_migration_run",
+    "migration_job_name",
+    "run_migration",
+]
+
+Progress = Callable[[str, str, int], None]
+
+
+def migration_job_name(source: str, target: str) -> str:
+    """The job name both legs of a migration run under; its cursors make ``--resume`` work."""
+    return f"migrate-{source}-to-{target}"
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """What to migrate: from which connector to which, and which entities."""
+
+    source: str
+    target: str
+    entities: tuple[str, ...] = ENTITY_ORDER
+
+    def jobs(self, bridge: Bridge) -> tuple[SyncJob, SyncJob]:
+        """The pull leg's job and the push leg's job."""
+        name = migration_job_name(self.source, self.target)
+        region = bridge.config.defaults.phone_region
+        common: dict[str, Any] = {
+            "entities": self.entities,
+            "conflicts": ConflictPolicy(Policy.REMOTE),
+            "deletes": "ignore",
+            "phone_region": region,
+        }
+        return (
+            SyncJob(name, self.source, direction="pull", **common),
+            SyncJob(name, self.target, direction="push", **common),
+        )
+
+
+@dataclass(slots=True)
+class MigrationReport:
+    """The outcome: counts per leg and entity, rejects, where the rejects file is."""
+
+    run_id: str
+    source: str
+    target: str
+    status: str
+    legs: list[RunReport] = field(default_factory=list)
+    duration_s: float = 0.0
+    rejects_file: str | None = None
+    rejects: int = 0
+    dry_run: bool = False
+    error: dict[str, Any] | None = None
+
+    def entities(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Counts by entity, then by leg (``pull`` from the source, ``push`` to the target)."""
+        table: dict[str, dict[str, dict[str, int]]] = {}
+        for leg_name, leg in zip(("pull", "push"), self.legs, strict=False):
+            for entity, counts in leg.by_entity.items():
+                table.setdefault(entity, {})[leg_name] = {k: counts.get(k, 0) for k in COUNT_KEYS}
+        return table
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as ``--report FILE`` and ``--json`` write it."""
+        data: dict[str, Any] = {
+            "run_id": self.run_id,
+            "from": self.source,
+            "to": self.target,
+            "status": self.status,
+            "dry_run": self.dry_run,
+            "entities": self.entities(),
+            "legs": [leg.as_dict() for leg in self.legs],
+            "rejects": self.rejects,
+            "rejects_file": self.rejects_file,
+            "duration_s": round(self.duration_s, 3),
+        }
+        if self.error is not None:
+            data["error"] = self.error
+        return data
+
+
+def latest_migration_run(bridge: Bridge, source: str, target: str) -> Run | None:
+    """The newest migration run from ``source`` to ``target`` (not its legs' sync runs)."""
+    runs = bridge.store.list_runs(migration_job_name(source, target), limit=50)
+    return next((r for r in runs if r.kind == "migrate"), None)
+
+
+async def run_migration(
+    bridge: Bridge,
+    migration: Migration,
+    *,
+    dry_run: bool = False,
+    resume: str | None = None,
+    report_path: Path | None = None,
+    progress: Progress | None = None,
+) -> MigrationReport:
+    """Run (or plan) a migration and write its report and rejects files when asked."""
+    pull_job, push_job = migration.jobs(bridge)
+    source, target = bridge.connector(migration.source), bridge.connector(migration.target)
+    for job in (pull_job, push_job):
+        _check_mapped(bridge, job)
+    started = time.monotonic()
+    if dry_run:
+        legs = await dry_run_legs(
+            bridge.store,
+            [
+                Leg(pull_job, source, bridge.mappers(migration.source)),
+                Leg(push_job, target, bridge.mappers(migration.target)),
+            ],
+            now=bridge.now,
+        )
+        report = MigrationReport(
+            "dry-run", migration.source, migration.target, "planned", legs, dry_run=True
+        )
+        report.status = "failed" if any(leg.status != "succeeded" for leg in legs) else "planned"
+        report.duration_s = time.monotonic() - started
+        _write_report(report, report_path, [])
+        return report
+
+    run = _start(bridge, migration, resume)
+    report = MigrationReport(run.id, migration.source, migration.target, "running")
+    try:
+        for job, connector in ((pull_job, source), (push_job, target)):
+            leg = await run_job(
+                bridge.store,
+                job,
+                connector,
+                bridge.mappers(job.connector),
+                now=bridge.now,
+                progress=progress,
+            )
+            report.legs.append(leg)
+            if leg.status != "succeeded":
+                report.error = leg.error
+                break
+        report.status = "succeeded" if report.error is None else "failed"
+    except BaseException:
+        report.status = "interrupted"
+        raise
+    finally:
+        report.duration_s = time.monotonic() - started
+        rejects = _rejects(bridge, report)
+        report.rejects = len(rejects)
+        _write_report(report, report_path, rejects)
+        bridge.store.finish_run(
+            run.id,
+            report.status,  # type: ignore[arg-type]
+            counts={k: sum(leg.counts.get(k, 0) for leg in report.legs) for k in COUNT_KEYS},
+            report={**report.as_dict(), "entities_asked": list(migration.entities)},
+        )
+    return report
+
+
+def _check_mapped(bridge: Bridge, job: SyncJob) -> None:
+    mapped = bridge.mappers(job.connector)
+    missing = [e for e in job.entities if e not in mapped]
+    if missing:
+        raise ConfigError(
+            f"the mapping of {job.connector} does not map {', '.join(missing)}; "
+            f"choose entities with --entities"
+        )
+
+
+def _start(bridge: Bridge, migration: Migration, resume: str | None) -> Run:
+    if resume is not None:
+        earlier = bridge.store.get_run(resume)
+        if earlier is None or earlier.kind != "migrate":
+            raise ConfigError(f"no migration run {resume}; `crmbridge runs list` shows the runs")
+        asked = (earlier.report or {}).get("from"), (earlier.report or {}).get("to")
+        if asked != (migration.source, migration.target):
+            raise ConfigError(
+                f"run {resume} migrated {asked[0]} to {asked[1]}, not {migration.source} to "
+                f"{migration.target}; resume it with --from {asked[0]} --to {asked[1]}"
+            )
+    run = bridge.store.start_run(
+        migration_job_name(migration.source, migration.target),
+        "migrate",
+        host=socket.gethostname(),
+        pid=os.getpid(),
+    )
+    # the report is written at the end; record what was asked now, so a killed run can resume
+    bridge.store.finish_run(
+        run.id,
+        "running",
+        report={
+            "from": migration.source,
+            "to": migration.target,
+            "entities_asked": list(migration.entities),
+            "resumes": resume,
+        },
+    )
+    return run
+
+
+REJECT_COLUMNS = (
+    "leg",
+    "connector",
+    "entity",
+    "external_id",
+    "record_id",
+    "field",
+    "code",
+    "reason",
+    "attempts",
+)
+
+
+def _rejects(bridge: Bridge, report: MigrationReport) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for leg_name, leg in zip(("pull", "push"), report.legs, strict=False):
+        for r in bridge.store.list_rejects(leg.run_id):
+            rows.append(
+                {
+                    "leg": leg_name,
+                    "connector": r.connector,
+                    "entity": r.entity,
+                    "external_id": r.external_id or "",
+                    "record_id": r.record_id or "",
+                    "field": r.field or "",
+                    "code": r.code,
+                    "reason": r.reason,
+                    "attempts": r.attempts,
+                }
+            )
+    return rows
+
+
+def _write_report(
+    report: MigrationReport, path: Path | None, rejects: Sequence[dict[str, Any]]
+) -> None:
+    if path is None:
+        return
+    import json
+
+    rejects_path = path.with_name(path.stem + ".rejects.csv")
+    report.rejects_file = str(rejects_path)
+    try:
+        with rejects_path.open("w", encoding="utf-8-sig", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=REJECT_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rejects)
+        path.write_text(
+            json.dumps(report.as_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
+    except OSError as exc:
+        raise CrmBridgeError(f"cannot write the report {path}: {exc.strerror}") from None

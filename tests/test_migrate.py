@@ -1,0 +1,130 @@
+"""One-off migrations through the hub: report, rejects file, dry run, and resume after a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from crmbridge.config import load_config
+from crmbridge.connector import WriteRequest, WriteResult
+from crmbridge.migrate import Migration, latest_migration_run, run_migration
+from crmbridge.registry import ConnectorType
+from crmbridge.service import Bridge
+from crmbridge.testing import InMemoryConnector
+
+
+class Shared(InMemoryConnector):
+    """An in-memory CRM that outlives the connector instances the service builds."""
+
+    remotes: ClassVar[dict[str, Shared]] = {}
+    crash_after_send = False
+
+    def __new__(cls, name: str = "memory", *args: Any, **kwargs: Any) -> Shared:
+        if name not in cls.remotes:
+            instance = super().__new__(cls)
+            InMemoryConnector.__init__(instance, name, *args, **kwargs)
+            cls.remotes[name] = instance
+        return cls.remotes[name]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Built once, in __new__."""
+
+    async def write(self, entity: str, requests: Sequence[WriteRequest]) -> list[WriteResult]:
+        results = await super().write(entity, requests)
+        if self.crash_after_send:
+            self.crash_after_send = False
+            raise KeyboardInterrupt
+        return results
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Bridge:
+    Shared.remotes.clear()
+    path = tmp_path / "crmbridge.yaml"
+    path.write_text(
+        "store: {url: 'sqlite:///hub.db'}\ndefaults: {phone_region: CN}\n"
+        "connectors:\n  old: {type: memory}\n  new: {type: memory}\n",
+        encoding="utf-8",
+    )
+    config = load_config(path, {})
+    types = {"memory": ConnectorType("memory", "tests", None, cls=Shared)}
+    return Bridge(config, types=types)
+
+
+def seed(remote: InMemoryConnector) -> None:
+    org = remote.put("organizations", {"name": "华为技术有限公司", "industry": "telecom"})
+    for i in range(12):
+        remote.put(
+            "stakeholders",
+            {
+                "full_name": f"王{i}号",
+                "email": f"p{i}@huawei.com",
+                "mobile": f"138 0013 80{i:02d}",
+                "organization_id": org,
+            },
+        )
+    remote.put("stakeholders", {"full_name": "坏号码", "mobile": "12345"})
+
+
+def migrate(service: Bridge, **kwargs: Any) -> Any:
+    return asyncio.run(
+        run_migration(service, Migration("old", "new", ("organizations", "stakeholders")), **kwargs)
+    )
+
+
+def test_migration_moves_everything_and_reports_rejects(service: Bridge, tmp_path: Path) -> None:
+    seed(Shared("old"))
+    report = migrate(service, report_path=tmp_path / "report.json")
+    assert report.status == "succeeded"
+    new = Shared("new")
+    assert len(new.live("stakeholders")) == 12
+    (org_id,) = new.live("organizations")
+    assert {p["organization_id"] for p in new.live("stakeholders").values()} == {org_id}
+    assert {p["mobile"] for p in new.live("stakeholders").values()} >= {"+8613800138000"}
+    written = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert written["entities"]["stakeholders"]["pull"]["created"] == 12
+    assert written["entities"]["stakeholders"]["push"]["pushed"] == 12
+    assert written["rejects"] == 1
+    rejects = (tmp_path / "report.rejects.csv").read_text(encoding="utf-8-sig")
+    assert "mobile" in rejects
+    assert "'12345'" in rejects
+
+
+def test_dry_run_changes_nothing_and_plans_both_legs(service: Bridge) -> None:
+    seed(Shared("old"))
+    report = migrate(service, dry_run=True)
+    assert report.status == "planned"
+    pull, push = report.legs
+    assert pull.plan_summary["stakeholders"]["hub"]["create"] == 12
+    assert push.plan_summary["stakeholders"]["remote"]["create"] == 12
+    assert Shared("new").live("stakeholders") == {}
+    assert service.store.count_records("stakeholders") == 0
+
+
+def test_interrupted_migration_resumes_without_duplicates(service: Bridge) -> None:
+    seed(Shared("old"))
+    Shared("new").crash_after_send = True
+    with pytest.raises(KeyboardInterrupt):
+        migrate(service)
+    run = latest_migration_run(service, "old", "new")
+    assert run is not None
+    assert run.status == "interrupted"
+    report = migrate(service, resume=run.id)
+    assert report.status == "succeeded"
+    people = Shared("new").live("stakeholders")
+    assert len(people) == 12
+    assert len({p["email"] for p in people.values()}) == 12
+
+
+def test_resume_of_another_migration_is_refused(service: Bridge) -> None:
+    seed(Shared("old"))
+    migrate(service)
+    run = latest_migration_run(service, "old", "new")
+    assert run is not None
+    with pytest.raises(Exception, match="resume it with --from old --to new"):
+        asyncio.run(run_migration(service, Migration("new", "old"), resume=run.id))
