@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -92,6 +93,8 @@ def create_store_engine(url: str | URL) -> Engine:
             kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
         else:
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            # a new hub file may live in a folder that does not exist yet
+            Path(parsed.database).expanduser().absolute().parent.mkdir(parents=True, exist_ok=True)
     else:
         kwargs.update(pool_pre_ping=True, connect_args={"connect_timeout": 10})
     try:
