@@ -93,8 +93,7 @@ def create_store_engine(url: str | URL) -> Engine:
             kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
         else:
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
-            # a new hub file may live in a folder that does not exist yet
-            Path(parsed.database).expanduser().absolute().parent.mkdir(parents=True, exist_ok=True)
+            _make_folder(Path(parsed.database).expanduser().absolute().parent)
     else:
         kwargs.update(pool_pre_ping=True, connect_args={"connect_timeout": 10})
     try:
@@ -104,6 +103,16 @@ def create_store_engine(url: str | URL) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
     return engine
+
+
+def _make_folder(folder: Path) -> None:
+    """A new hub file may live in a folder that does not exist yet."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(
+            f"cannot create the folder {folder} for the hub's SQLite file: {error.strerror}"
+        ) from None
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -78,9 +78,18 @@ def test_password_is_not_shown_in_errors() -> None:
     assert "s3cret" not in str(caught.value)
 
 
-def test_sqlite_in_a_missing_directory_is_a_store_error(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="cannot reach"):
-        open_store(f"sqlite:///{tmp_path / 'missing' / 'hub.db'}")
+def test_sqlite_in_a_missing_directory_gets_its_folder(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'new' / 'folder' / 'hub.db'}")
+    assert store.is_current()
+    store.close()
+    assert (tmp_path / "new" / "folder" / "hub.db").is_file()
+
+
+def test_sqlite_where_no_folder_can_be_made_is_a_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises((StoreError, ConfigError)):
+        open_store(f"sqlite:///{blocker / 'hub.db'}")
 
 
 @pytest.mark.parametrize("url", ["not a url", "mysql://u@h/db", "://"])
