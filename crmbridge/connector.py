@@ -82,12 +82,15 @@ class ConnectorContext:
 
     ``base_dir`` is the config file's folder (relative paths in a connector's
     settings are taken from there); ``phone_region`` and ``timezone`` are the
-    config's defaults.
+    config's defaults; ``mapping`` is the connector's ``mapping:`` setting
+    (``None``: the shipped mapping of its type), for connectors that need to
+    know which remote fields the mapping uses.
     """
 
     base_dir: str = "."
     phone_region: str | None = None
     timezone: str = "UTC"
+    mapping: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,6 +135,7 @@ class Bridge:
             base_dir=str(self.config.base_dir),
             phone_region=self.config.defaults.phone_region,
             timezone=self.config.defaults.timezone,
+            mapping=section.mapping,
         )
         instance: Connector = ctype.cls(name, settings, context)
         return instance
