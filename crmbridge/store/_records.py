@@ -13,7 +13,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from crmbridge.model import identity_index_keys
-from crmbridge.store._base import Scope, chunks, columns_for, lock_sequence, take_seqs
+from crmbridge.store._base import (
+    Scope,
+    chunks,
+    columns_for,
+    insert_rows,
+    lock_sequence,
+    take_seqs,
+)
 from crmbridge.store.rows import Change, Link, Record, RecordWrite, WriteResult
 from crmbridge.store.tables import changes, identities, links, records
 
@@ -33,6 +40,18 @@ _UPDATE_RECORD = (
         seq=sa.bindparam("seq"),
     )
 )
+_INSERT_COLUMNS = (
+    "id",
+    "entity",
+    "created_at",
+    "version",
+    "content_hash",
+    "data",
+    "deleted",
+    "updated_at",
+    "seq",
+)
+_CHANGE_NAMES = ("seq", "entity", "record_id", "version", "op", "at")
 _TOUCHED = ("b_id", "version", "updated_at", "seq")
 _TOUCH_RECORD = (
     sa.update(records)
@@ -320,10 +339,14 @@ def _apply_upserts(
         conn.execute(sa.insert(changes), change_rows)
         return [done[record_id] for record_id, _ in items]
     if inserts:
-        conn.execute(sa.insert(records), inserts)
+        insert_rows(
+            conn, records, _INSERT_COLUMNS, [[row[c] for c in _INSERT_COLUMNS] for row in inserts]
+        )
     if updates:
         conn.execute(_UPDATE_RECORD, updates)
-    conn.execute(sa.insert(changes), change_rows)
+    insert_rows(
+        conn, changes, _CHANGE_NAMES, [[row[c] for c in _CHANGE_NAMES] for row in change_rows]
+    )
     _reindex(
         conn,
         entity,
@@ -375,12 +398,11 @@ def _reindex(
     for part in chunks(stale):
         conn.execute(sa.delete(identities).where(identities.c.record_id.in_(part)))
     rows = [
-        {"entity": entity, "kind": kind, "value": value[:512], "record_id": record_id}
+        (entity, kind, value[:512], record_id)
         for record_id, data in fresh
         for kind, value in identity_index_keys(entity, data)
     ]
-    if rows:
-        conn.execute(sa.insert(identities), rows)
+    insert_rows(conn, identities, ("entity", "kind", "value", "record_id"), rows)
 
 
 def _change(

@@ -351,19 +351,15 @@ def _write(
     writes += [RecordWrite(m.content or {}, m.digest, m.record_id) for m in changed]
     results = tx.upsert_records(entity, writes) if writes else []
     seqs = {r.id: r.seq for r in results}
+    fresh: list[LinkWrite] = []
     links: list[LinkWrite] = []
     for new, result in zip(pending.new, results, strict=False):
         shadow = project(flatten(new.content), mapper.fields)
-        links.append(
-            LinkWrite(
-                result.id,
-                new.external_id,
-                shadow,
-                content_hash(shadow),
-                new.modified_at,
-                result.seq,
-            )
+        link = LinkWrite(
+            result.id, new.external_id, shadow, content_hash(shadow), new.modified_at, result.seq
         )
+        # a record made now has no link; one revived from a tombstone may keep its old one
+        (fresh if result.created else links).append(link)
         ctx.resolver.learn(entity, result.id, new.external_id)
         ctx.counts.add(entity, "created")
     touch: list[str] = []
@@ -380,6 +376,8 @@ def _write(
             )
         )
         ctx.resolver.learn(entity, m.record_id, m.external_id)
+    if fresh:
+        tx.insert_links(ctx.job.connector, entity, fresh)
     if links:
         tx.upsert_links(ctx.job.connector, entity, links)
     if touch:
