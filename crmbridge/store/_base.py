@@ -101,16 +101,22 @@ def insert_rows(
         connection.execute(sa.insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
         return
     processors = [
-        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
+        (index, process)
+        for index, name in enumerate(columns)
+        if (process := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
     ]
     sql = _INSERT_SQL.get((table.name, tuple(columns)))
     if sql is None:
-        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        marks = ", ".join("?" * len(columns))
+        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
         _INSERT_SQL[(table.name, tuple(columns))] = sql
-    params = [
-        tuple(v if p is None or v is None else p(v) for p, v in zip(processors, row, strict=True))
-        for row in rows
-    ]
+    params: list[tuple[Any, ...]] = []
+    for row in rows:
+        values = list(row)
+        for index, process in processors:
+            if values[index] is not None:
+                values[index] = process(values[index])
+        params.append(tuple(values))
     connection.exec_driver_sql(sql, params)
 
 

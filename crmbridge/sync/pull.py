@@ -38,6 +38,7 @@ class _New:
     digest: str
     modified_at: datetime | None
     record_id: str | None
+    shadow: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -264,7 +265,7 @@ def _decide(
         return
     if decision.kind is MatchKind.NEW:
         content, digest = checked
-        pending.new.append(_New(ext, content, digest, record.modified_at, flat.get("id")))
+        pending.new.append(_New(ext, content, digest, record.modified_at, flat.get("id"), remote))
         ctx.plan.add(entity, "hub", "create", external_id=ext)
         return
     assert decision.record_id is not None
@@ -354,7 +355,7 @@ def _write(
     fresh: list[LinkWrite] = []
     links: list[LinkWrite] = []
     for new, result in zip(pending.new, results, strict=False):
-        shadow = project(flatten(new.content), mapper.fields)
+        shadow = new.shadow
         link = LinkWrite(
             result.id, new.external_id, shadow, content_hash(shadow), new.modified_at, result.seq
         )
