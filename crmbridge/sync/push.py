@@ -360,7 +360,9 @@ def _simulated(request: WriteRequest) -> WriteResult:
 
 
 def _batch_key(ctx: RunContext, entity: str, batch: Sequence[Mapping[str, Any]]) -> str:
-    digest = hashlib.sha256()
+    # the run id makes a later run's retry of a rejected record a new batch; a
+    # crashed run's batch is replayed from the outbox itself, not rebuilt
+    digest = hashlib.sha256(ctx.run_id.encode())
     for req in batch:
         digest.update(f"{req['record_id']}@{req['seq']}:{req['op']};".encode())
     return f"{ctx.job.name}:{ctx.job.connector}:{entity}:{digest.hexdigest()[:32]}"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sync_support import hub_add, live, remote_crm, sync
 
+from crmbridge.connector import WriteOutcome, WriteResult
 from crmbridge.model import content_hash
 from crmbridge.store import RecordWrite, Store
 from crmbridge.sync.merge import ConflictPolicy, Policy
@@ -165,4 +168,30 @@ def test_child_waits_for_its_parent_and_is_never_dropped(store: Store, clock: Fa
     (org,) = store.iter_records("organizations")
     assert person["organization_id"] == org.id
     assert second.counts["rejected"] == 0
+    assert store.list_open_rejects("crm-sync") == []
+
+
+def test_a_push_rejected_once_is_sent_again_next_run(store: Store, clock: FakeClock) -> None:
+    crm = remote_crm(clock)
+    hub_add(store, "stakeholders", {"full_name": "Flaky", "email": "f@x.cn"})
+    original = crm.write
+    calls = {"n": 0}
+
+    async def reject_first(entity: str, requests: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return [
+                WriteResult(
+                    r.key, WriteOutcome.REJECTED, None, None, "RECORD_LOCKED", None, "locked"
+                )
+                for r in requests
+            ]
+        return await original(entity, requests)
+
+    crm.write = reject_first  # type: ignore[method-assign]
+    first = sync(store, crm, clock)
+    assert first.counts["rejected"] == 1
+    second = sync(store, crm, clock)
+    assert second.counts["pushed"] == 1
+    assert [p["full_name"] for p in crm.live("stakeholders").values()] == ["Flaky"]
     assert store.list_open_rejects("crm-sync") == []
