@@ -73,7 +73,9 @@ class ZohoSettings(ConnectorSettings):
     ``trigger`` lists the automations Zoho runs on our writes (default none:
     no workflow ping-pong). ``credit_budget`` caps the API credits one run may
     spend; ``read_mode`` chooses Get Records, COQL or (``auto``) whichever
-    needs fewer calls.
+    needs fewer calls. ``notify_token`` is the token of the notification
+    channel ``crmbridge zoho watch`` set up; callbacks to
+    ``/webhooks/<connector>`` are verified against it.
     """
 
     data_centre: DataCentre = "com"
@@ -99,6 +101,7 @@ class ZohoSettings(ConnectorSettings):
     max_retries: int = Field(default=5, ge=0)
     backoff_s: float = Field(default=1.0, ge=0)
     max_backoff_s: float = Field(default=60.0, ge=0)
+    notify_token: SecretStr | None = None
 
     @field_validator("api_version")
     @classmethod

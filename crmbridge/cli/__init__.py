@@ -27,6 +27,7 @@ from crmbridge.cli import (
     sync_cmd,
 )
 from crmbridge.cli.common import err
+from crmbridge.cli.plugins import add_plugin_commands
 from crmbridge.errors import CrmBridgeError
 
 __all__ = ["app", "main"]
@@ -88,6 +89,7 @@ status_cmd.register(app)
 app.add_typer(inbox_cmd.app, name="conflicts")
 app.add_typer(runs_cmd.app, name="runs")
 app.add_typer(sandbox_cmd.app, name="sandbox")
+add_plugin_commands(app, sandbox_cmd.app)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(mappings_cmd.app, name="mappings")
 app.add_typer(db_cmd.app, name="db")
