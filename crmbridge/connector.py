@@ -39,8 +39,12 @@ __all__ = [
     "ConnectorSettings",
     "Cursor",
     "Deletion",
+    "InboundWebhook",
+    "InboxEvent",
     "Page",
     "RemoteRecord",
+    "WebhookInbox",
+    "WebhookReceiver",
     "WriteOp",
     "WriteOutcome",
     "WriteRequest",
@@ -84,13 +88,15 @@ class ConnectorContext:
     settings are taken from there); ``phone_region`` and ``timezone`` are the
     config's defaults; ``mapping`` is the connector's ``mapping:`` setting
     (``None``: the shipped mapping of its type), for connectors that need to
-    know which remote fields the mapping uses.
+    know which remote fields the mapping uses. ``inbox`` gives a connector that
+    receives webhooks the events stored for it (``None`` where there is no hub).
     """
 
     base_dir: str = "."
     phone_region: str | None = None
     timezone: str = "UTC"
     mapping: str | None = None
+    inbox: WebhookInbox | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,4 +205,77 @@ class Connector(Protocol):
 
     async def fetch(self, entity: str, external_ids: Sequence[str]) -> list[RemoteRecord]:
         """Fetch records by id (when ``capabilities.fetch_by_ids``); missing ids are left out."""
+        ...
+
+
+class InboxEvent(Protocol):
+    """One inbound webhook as the hub's inbox stored it (before the runner applied it)."""
+
+    @property
+    def id(self) -> int:
+        """The inbox row id: what :meth:`WebhookInbox.done` takes."""
+        ...
+
+    @property
+    def webhook_id(self) -> str:
+        """The sender's delivery id (the dedupe key)."""
+        ...
+
+    @property
+    def body(self) -> bytes:
+        """The body exactly as received (and verified)."""
+        ...
+
+    @property
+    def received_at(self) -> datetime:
+        """When it was received (UTC)."""
+        ...
+
+
+class WebhookInbox(Protocol):
+    """The pending inbound webhooks of one connector, as the engine hands them to it.
+
+    A connector's :meth:`Connector.read_changes` yields their records as pages
+    and calls :meth:`done` only for events whose page the engine committed (it
+    asks for the next page, or a later read starts from the page's cursor), so
+    an acknowledged event is never lost; a crash in between applies it again,
+    which the merge's echo suppression makes harmless.
+    """
+
+    def pending(self, limit: int) -> Sequence[InboxEvent]:
+        """Up to ``limit`` unprocessed events, oldest first."""
+        ...
+
+    def done(self, event_ids: Sequence[int], *, error: str | None = None) -> None:
+        """Mark events processed (or failed, with ``error``); a dry run's inbox ignores it."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class InboundWebhook:
+    """A verified inbound webhook: its delivery id and what it is about.
+
+    ``hint`` marks a notification that carries no records to apply (a Zoho
+    callback): the hub keeps it for dedupe only and syncs the connector's jobs.
+    """
+
+    webhook_id: str
+    entities: tuple[str, ...] = ()
+    hint: bool = False
+
+
+@runtime_checkable
+class WebhookReceiver(Protocol):
+    """A connector that accepts inbound webhooks at ``POST /webhooks/{name}``."""
+
+    def receive_webhook(
+        self, body: bytes, headers: Mapping[str, str], now: datetime
+    ) -> InboundWebhook:
+        """Verify and check one delivery; pure (no I/O), called before anything is stored.
+
+        Raises :class:`~crmbridge.errors.AuthError` when the signature or token
+        does not verify (the message names no secret), and
+        :class:`~crmbridge.errors.RecordRejected` when the payload is not JSON
+        (code ``MALFORMED``) or does not fit the mapping (any other code).
+        """
         ...

@@ -7,27 +7,66 @@ thin faces over it, so both say the same thing the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from crmbridge.config import Config
-from crmbridge.connector import Connector, ConnectorContext
+from crmbridge.connector import (
+    Connector,
+    ConnectorContext,
+    InboundWebhook,
+    WebhookReceiver,
+)
 from crmbridge.durations import format_duration
-from crmbridge.errors import ConfigError
+from crmbridge.errors import AuthError, ConfigError, RecordRejected
 from crmbridge.model import ENTITY_ORDER
 from crmbridge.registry import ConnectorType, discover
 from crmbridge.scheduler import next_cron_time
 from crmbridge.store import Store, open_store
-from crmbridge.store.rows import InboxItem
+from crmbridge.store.rows import InboxItem, WebhookEvent
 from crmbridge.sync.job import SyncJob
 from crmbridge.sync.ports import EntityMapper
 from crmbridge.sync.resolve import resolve_item
 from crmbridge.sync.runner import RunReport, run_job
 
-__all__ = ["Bridge", "lease_name"]
+__all__ = ["Bridge", "WebhookAcceptance", "lease_name"]
+
+_KEPT_HEADERS = ("content-type", "webhook-id", "webhook-timestamp", "user-agent")
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookAcceptance:
+    """An inbound webhook stored in the inbox (or recognised as a duplicate)."""
+
+    connector: str
+    webhook_id: str
+    duplicate: bool
+    hint: bool
+    jobs: tuple[str, ...]
+
+
+class _HubInbox:
+    """The hub's webhook inbox as one connector sees it (:class:`crmbridge.connector.WebhookInbox`)."""
+
+    def __init__(self, bridge: Bridge, connector: str, *, read_only: bool) -> None:
+        self._bridge = bridge
+        self._connector = connector
+        self._read_only = read_only
+
+    def pending(self, limit: int) -> list[WebhookEvent]:
+        return self._bridge.store.list_pending_webhooks(self._connector, limit=limit)
+
+    def done(self, event_ids: Sequence[int], *, error: str | None = None) -> None:
+        if self._read_only or not event_ids:
+            return
+        with self._bridge.store.transaction() as tx:  # one commit for the page's events
+            for event_id in event_ids:
+                tx.mark_webhook_processed(event_id, error=error)
 
 
 def lease_name(job: str) -> str:
@@ -74,6 +113,9 @@ class Bridge:
         self.now = now
         self._store = store
         self._types = dict(types) if types is not None else None
+        self._receivers: dict[str, WebhookReceiver | list[str]] = {}
+        # SQLite has one writer: queueing inserts here beats its busy-wait back-off
+        self._inbox_lock = threading.Lock()
 
     @property
     def store(self) -> Store:
@@ -120,8 +162,11 @@ class Bridge:
             )
         return section, ctype
 
-    def connector(self, name: str) -> Connector:
-        """A new instance of the configured connector ``name``."""
+    def connector(self, name: str, *, dry_run: bool = False) -> Connector:
+        """A new instance of the configured connector ``name``.
+
+        Its context carries the hub's webhook inbox for ``name`` (read-only in a ``dry_run``).
+        """
         section, ctype = self._type_of(name)
         model = ctype.settings_model
         assert model is not None
@@ -136,6 +181,7 @@ class Bridge:
             phone_region=self.config.defaults.phone_region,
             timezone=self.config.defaults.timezone,
             mapping=section.mapping,
+            inbox=_HubInbox(self, name, read_only=dry_run),
         )
         instance: Connector = ctype.cls(name, settings, context)
         return instance
@@ -159,8 +205,10 @@ class Bridge:
         )
         return {e: compiled.entity(e) for e in ENTITY_ORDER if e in compiled.spec.entities}
 
-    async def sync(self, job_name: str, *, dry_run: bool = False) -> RunReport:
-        """Run job ``job_name`` once (or plan it, with ``dry_run``)."""
+    async def sync(
+        self, job_name: str, *, dry_run: bool = False, run_id: str | None = None
+    ) -> RunReport:
+        """Run job ``job_name`` once (or plan it, with ``dry_run``); ``run_id`` names the run."""
         job = self.job(job_name)
         mappers = self.mappers(job.connector)
         missing = [e for e in job.entities if e not in mappers]
@@ -170,8 +218,68 @@ class Bridge:
                 f"{job.connector} does not map; drop them from the job's entities or map them",
                 key=f"jobs.{job_name}.entities",
             )
-        connector = self.connector(job.connector)
-        return await run_job(self.store, job, connector, mappers, dry_run=dry_run, now=self.now)
+        connector = self.connector(job.connector, dry_run=dry_run)
+        return await run_job(
+            self.store, job, connector, mappers, dry_run=dry_run, now=self.now, run_id=run_id
+        )
+
+    def jobs_of(self, connector: str) -> tuple[str, ...]:
+        """The jobs that pull from ``connector`` (those an inbound webhook makes run)."""
+        return tuple(
+            name
+            for name, job in self.config.jobs.items()
+            if job.connector == connector and job.direction in ("pull", "both")
+        )
+
+    def _receiver(self, connector: str) -> WebhookReceiver | list[str]:
+        found = self._receivers.get(connector)
+        if found is not None:
+            return found
+        section, _ = self._type_of(connector)
+        instance = self.connector(connector)
+        if isinstance(instance, WebhookReceiver):
+            found = instance
+        else:
+            # a connector that names a `notify_token` (Zoho) takes token-checked notifications
+            token = section.settings().get("notify_token")
+            tokens = token if isinstance(token, list) else [token]
+            found = [str(t) for t in tokens if t]
+            if not found:
+                raise ConfigError(
+                    f"connector {connector} ({section.type}) does not receive webhooks",
+                    key=f"connectors.{connector}",
+                )
+        self._receivers[connector] = found
+        return found
+
+    def accept_webhook(
+        self, connector: str, body: bytes, headers: Mapping[str, str]
+    ) -> WebhookAcceptance:
+        """Verify an inbound webhook for ``connector`` and store it in the inbox before answering.
+
+        Raises :class:`ConfigError` (no such receiving connector),
+        :class:`AuthError` (signature or token), :class:`RecordRejected`
+        (code ``MALFORMED``: not JSON; any other: does not fit the mapping).
+        """
+        receiver = self._receiver(connector)
+        if isinstance(receiver, list):
+            inbound = _notification(receiver, body)
+        else:
+            inbound = receiver.receive_webhook(body, headers, self.now())
+        kept = {k.lower(): v for k, v in headers.items() if k.lower() in _KEPT_HEADERS}
+        if self.store.backend == "sqlite":
+            with self._inbox_lock:
+                stored = self.store.add_webhook(connector, inbound.webhook_id, body, kept)
+        else:
+            stored = self.store.add_webhook(connector, inbound.webhook_id, body, kept)
+        if stored and inbound.hint:
+            # a hint has nothing to drain: the sync it triggers fetches the records
+            for event in self.store.list_pending_webhooks(connector, limit=1_000):
+                if event.webhook_id == inbound.webhook_id:
+                    self.store.mark_webhook_processed(event.id)
+        return WebhookAcceptance(
+            connector, inbound.webhook_id, not stored, inbound.hint, self.jobs_of(connector)
+        )
 
     def status(self) -> list[dict[str, Any]]:
         """Every job: schedule, last run, next run, lag, open conflicts, rejects, outbox, lease."""
@@ -235,3 +343,15 @@ class Bridge:
             deletes=job.deletes if job is not None else "propagate",
             phone_region=self.config.defaults.phone_region,
         )
+
+
+def _notification(tokens: list[str], body: bytes) -> InboundWebhook:
+    from crmbridge.signatures import SignatureError, verify_zoho_notification
+
+    try:
+        webhook_id = verify_zoho_notification(tokens, body)
+    except SignatureError as exc:
+        raise AuthError(f"the notification does not verify: {exc}") from None
+    except ValueError as exc:
+        raise RecordRejected(str(exc), code="MALFORMED") from None
+    return InboundWebhook(webhook_id, hint=True)

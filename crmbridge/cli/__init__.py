@@ -23,8 +23,10 @@ from crmbridge.cli import (
     migrate_cmd,
     runs_cmd,
     sandbox_cmd,
+    serve_cmd,
     status_cmd,
     sync_cmd,
+    webhooks_cmd,
 )
 from crmbridge.cli.common import err
 from crmbridge.cli.plugins import add_plugin_commands
@@ -86,6 +88,7 @@ basics_cmd.register(app)
 sync_cmd.register(app)
 migrate_cmd.register(app)
 status_cmd.register(app)
+serve_cmd.register(app)
 app.add_typer(inbox_cmd.app, name="conflicts")
 app.add_typer(runs_cmd.app, name="runs")
 app.add_typer(sandbox_cmd.app, name="sandbox")
@@ -93,6 +96,7 @@ add_plugin_commands(app, sandbox_cmd.app)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(mappings_cmd.app, name="mappings")
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(webhooks_cmd.app, name="webhooks")
 
 
 def main() -> None:

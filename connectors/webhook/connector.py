@@ -1,0 +1,349 @@
+"""The webhook connector: inbound events from the hub's inbox, outbound signed messages."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+
+from connectors.webhook.deadletters import DeadLetter, DeadLetters
+from connectors.webhook.inbound import Route, delivery_id, load_json, parse_event, verify
+from connectors.webhook.outbound import Attempted, Message, Sender, build_message
+from connectors.webhook.settings import WebhookSettings
+from crmbridge.connector import (
+    Capabilities,
+    ConnectorContext,
+    ConnectorSettings,
+    Cursor,
+    Deletion,
+    InboundWebhook,
+    InboxEvent,
+    Page,
+    RemoteRecord,
+    WriteOp,
+    WriteOutcome,
+    WriteRequest,
+    WriteResult,
+)
+from crmbridge.errors import ConfigError, RecordRejected
+from crmbridge.model import ENTITY_ORDER
+
+__all__ = ["WebhookConnector"]
+
+_SCAN = 2_000
+"""How many pending inbox events one read looks through per page (other entities' are skipped)."""
+
+
+class _AnyId:
+    """A resolver that links every reference, so a payload's shape is checked without the hub."""
+
+    def to_remote(self, entity: str, record_id: str) -> str | None:
+        return record_id
+
+    def to_canonical(self, entity: str, external_id: str) -> str | None:
+        return external_id
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class WebhookConnector:
+    """Any system that sends or receives webhooks.
+
+    Inbound deliveries are verified by :meth:`receive_webhook`, stored in the
+    hub's inbox by the HTTP app, and read back by :meth:`read_changes` as pages
+    (one page per ``batch_size`` records); an event is marked processed once
+    the page holding it is committed. Outbound, :meth:`write` POSTs each batch
+    as a Standard Webhooks message to ``url``.
+    """
+
+    type_name: ClassVar[str] = "webhook"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        entities=ENTITY_ORDER,
+        read=True,
+        write=True,
+        delete=True,
+        incremental=True,
+        push_notifications=True,
+        fetch_by_ids=False,
+    )
+    settings_model: ClassVar[type[ConnectorSettings]] = WebhookSettings
+
+    def __init__(
+        self,
+        name: str = "webhook",
+        settings: ConnectorSettings | None = None,
+        context: ConnectorContext | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+        routes: Mapping[str, Route] | None = None,
+    ) -> None:
+        if not isinstance(settings, WebhookSettings):
+            raise ConfigError("a webhook connector needs WebhookSettings", connector=name)
+        self.name = name
+        self.settings = settings
+        self.context = context or ConnectorContext()
+        self.batch_size = settings.batch_size
+        self.concurrency = settings.concurrency
+        self.clock = clock
+        self._transport = transport
+        self._sleep = sleep
+        self._rng = rng
+        self._routes = dict(routes) if routes is not None else None
+        self._mappers: dict[str, Any] = {}
+        self._client: httpx.AsyncClient | None = None
+        self._sender: Sender | None = None
+        self._drained = False
+        self.api_calls = 0
+        path = settings.dead_letters or f".crmbridge/webhook-{name}.sqlite"
+        full = Path(path) if Path(path).is_absolute() else Path(self.context.base_dir) / path
+        self.dead_letters = DeadLetters(full)
+
+    # -- mapping ------------------------------------------------------------------------------
+
+    def _load_mapping(self) -> None:
+        from crmbridge.mapping import load_connector_mapping
+
+        compiled = load_connector_mapping(
+            self.name,
+            self.type_name,
+            self.context.mapping,
+            base_dir=self.context.base_dir,
+            phone_region=self.context.phone_region,
+            timezone=self.context.timezone,
+        )
+        routes: dict[str, Route] = {}
+        for entity, mapper in compiled.entities.items():
+            self._mappers[entity] = mapper
+            for remote in mapper.remotes:
+                routes[remote] = Route(entity, tuple(mapper.remote_id))
+        self._routes = routes
+
+    @property
+    def routes(self) -> Mapping[str, Route]:
+        """Remote object name (an event type's first part) -> entity and id field."""
+        if self._routes is None:
+            self._load_mapping()
+        assert self._routes is not None
+        return self._routes
+
+    def _remote_of(self, entity: str) -> tuple[str, str]:
+        for remote, route in self.routes.items():
+            if route.entity == entity:
+                return remote, route.remote_id[0]
+        return entity, "id"
+
+    # -- inbound ------------------------------------------------------------------------------
+
+    def receive_webhook(
+        self, body: bytes, headers: Mapping[str, str], now: datetime
+    ) -> InboundWebhook:
+        """Verify a delivery and check it fits the mapping (see :class:`WebhookReceiver`)."""
+        signed_id = verify(self.settings, body, headers, now.timestamp())
+        payload = load_json(body)
+        webhook_id = delivery_id(self.settings, signed_id, payload, headers, body)
+        event = parse_event(self.settings, self.routes, payload, now)
+        mapper = self._mappers.get(event.entity)
+        if mapper is not None:
+            for record in event.records:
+                try:
+                    mapper.to_canonical(record.data, _AnyId())
+                except RecordRejected as exc:
+                    exc.external_id = exc.external_id or record.external_id
+                    raise
+        return InboundWebhook(webhook_id, (event.entity,))
+
+    async def read_changes(self, entity: str, cursor: Cursor | None) -> AsyncIterator[Page]:
+        """Pages of the inbox's pending events for ``entity``; each page's cursor names its events.
+
+        Events of a page are marked processed when the next page is asked for
+        (the engine committed this one) or when a later read starts from its cursor.
+        """
+        inbox = self.context.inbox
+        if inbox is None:
+            return
+        if cursor and cursor.get("event_ids"):
+            inbox.done([int(i) for i in cursor["event_ids"]])
+        seen: set[int] = set()
+        while True:
+            events = [e for e in inbox.pending(_SCAN + len(seen)) if e.id not in seen]
+            page, ids = self._page(entity, events, inbox)
+            if not ids:
+                return
+            seen.update(ids)
+            yield page
+            inbox.done(ids)
+
+    def _page(
+        self, entity: str, events: Sequence[InboxEvent], inbox: Any
+    ) -> tuple[Page, list[int]]:
+        records: list[RemoteRecord] = []
+        deletions: list[Deletion] = []
+        ids: list[int] = []
+        for event in events:
+            try:
+                parsed = parse_event(
+                    self.settings, self.routes, load_json(event.body), event.received_at
+                )
+            except RecordRejected as exc:
+                inbox.done([event.id], error=exc.message)
+                continue
+            if parsed.entity != entity:
+                continue
+            records.extend(parsed.records)
+            deletions.extend(parsed.deletions)
+            ids.append(event.id)
+            if len(records) + len(deletions) >= self.batch_size:
+                break
+        return Page(records, deletions, {"event_ids": ids} if ids else None), ids
+
+    # -- outbound -----------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Create the HTTP client for outbound deliveries (redirects never followed)."""
+        self._drained = False
+        if self.settings.url is None:
+            return
+        self._client = httpx.AsyncClient(
+            transport=self._transport,
+            timeout=self.settings.timeout_s,
+            follow_redirects=False,
+        )
+        self._sender = Sender(
+            self._client,
+            self.settings.url,
+            self.settings.secrets(),
+            self.settings.retry,
+            clock=self.clock,
+            sleep=self._sleep,
+            rng=self._rng,
+        )
+
+    async def close(self) -> None:
+        """Close the HTTP client."""
+        if self._client is not None:
+            await self._client.aclose()
+        self._client = self._sender = None
+
+    def _require_sender(self) -> Sender:
+        if self._sender is None:
+            raise ConfigError(
+                f"connector {self.name} has no `url` to deliver hub changes to",
+                key=f"connectors.{self.name}.url",
+            )
+        return self._sender
+
+    async def write(self, entity: str, requests: Sequence[WriteRequest]) -> list[WriteResult]:
+        """POST the batch as one message per operation; one result per request.
+
+        Undelivered after the in-process retries, a message goes to the
+        dead-letter file (retried on later runs, then redeliverable by hand)
+        and its records count as written; a receiver's 4xx refusal rejects them.
+        """
+        sender = self._require_sender()
+        if not self._drained:
+            self._drained = True
+            await self.retry_due()
+        remote, remote_id = self._remote_of(entity)
+        results: list[WriteResult] = []
+        for op in (WriteOp.CREATE, WriteOp.UPDATE, WriteOp.DELETE):
+            batch = [r for r in requests if r.op is op]
+            if not batch:
+                continue
+            message = build_message(entity, remote, remote_id, op, batch, self.clock())
+            outcome = await sender.deliver(message.webhook_id, message.body)
+            self.api_calls += outcome.attempts
+            if not outcome.delivered and outcome.retryable:
+                self._keep(message, outcome)
+            results.extend(_results(batch, outcome))
+        return results
+
+    async def fetch(self, entity: str, external_ids: Sequence[str]) -> list[RemoteRecord]:
+        """A webhook peer cannot be asked for records: always empty."""
+        return []
+
+    def _keep(self, message: Message, outcome: Attempted, letter: DeadLetter | None = None) -> None:
+        steps = self.settings.retry.later
+        done_later = 0 if letter is None else max(0, letter.attempts - self.settings.retry.attempts)
+        step = done_later if letter is None else done_later + 1
+        now = self.clock()
+        wait = steps[step] if step < len(steps) else None
+        if outcome.wait_s is not None and wait is not None:
+            wait = max(wait, outcome.wait_s)
+        self.dead_letters.put(
+            webhook_id=message.webhook_id,
+            entity=message.entity,
+            url=self._require_sender().url,
+            body=message.body,
+            now=now,
+            attempts=outcome.attempts,
+            last_status=outcome.status,
+            reason=outcome.reason,
+            status="retrying" if wait is not None else "dead",
+            next_attempt_at=now + timedelta(seconds=wait) if wait is not None else None,
+        )
+
+    async def retry_due(self) -> int:
+        """Try once more every kept message whose next attempt is due; returns how many went."""
+        sent = 0
+        for letter in self.dead_letters.due(self.clock()):
+            sent += await self._resend(letter, schedule=True)
+        return sent
+
+    async def redeliver(self, ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+        """Send kept messages again now (``None``: every one not delivered); one row per message."""
+        letters = self.dead_letters.entries() if ids is None else self.dead_letters.get(ids)
+        rows: list[dict[str, Any]] = []
+        for letter in letters:
+            ok = await self._resend(letter, schedule=False)
+            rows.append({"id": letter.id, "webhook_id": letter.webhook_id, "delivered": bool(ok)})
+        return rows
+
+    async def _resend(self, letter: DeadLetter, *, schedule: bool) -> int:
+        sender = self._require_sender()
+        outcome = await sender.attempt(letter.webhook_id, letter.body)
+        self.api_calls += 1
+        if outcome.delivered:
+            self.dead_letters.delivered(letter.id, self.clock())
+            return 1
+        message = Message(letter.webhook_id, letter.entity, letter.body)
+        if schedule:
+            self._keep(message, outcome, letter)
+        else:
+            self.dead_letters.put(
+                webhook_id=letter.webhook_id,
+                entity=letter.entity,
+                url=letter.url,
+                body=letter.body,
+                now=self.clock(),
+                attempts=1,
+                last_status=outcome.status,
+                reason=outcome.reason,
+                status=letter.status,
+                next_attempt_at=letter.next_attempt_at,
+            )
+        return 0
+
+
+def _results(batch: Sequence[WriteRequest], outcome: Attempted) -> list[WriteResult]:
+    if outcome.delivered or outcome.retryable:
+        kind = {
+            WriteOp.CREATE: WriteOutcome.CREATED,
+            WriteOp.UPDATE: WriteOutcome.UPDATED,
+            WriteOp.DELETE: WriteOutcome.DELETED,
+        }
+        return [WriteResult(r.key, kind[r.op], r.external_id or r.key) for r in batch]
+    code = "NOT_FOUND" if outcome.status in (404, 410) else f"HTTP_{outcome.status}"
+    return [
+        WriteResult(r.key, WriteOutcome.REJECTED, r.external_id, code=code, message=outcome.reason)
+        for r in batch
+    ]

@@ -1,0 +1,58 @@
+"""``crmbridge serve``: the HTTP service alone (webhooks, triggers, status, metrics)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from crmbridge.cli.common import ConfigOption, bridge, err
+
+__all__ = ["register", "serve"]
+
+
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind [default: server.host, 127.0.0.1].")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(help="Port to bind [default: server.port, 8080].", min=1, max=65535),
+    ] = None,
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="Log every request.")
+    ] = True,
+) -> None:
+    """Serve the HTTP endpoint: POST /webhooks/{connector}, POST /jobs/{job}/run, GET /runs/{id},
+    /jobs, /conflicts, /healthz, /readyz, /metrics and /docs. Stop with Ctrl-C."""
+    import uvicorn
+
+    from crmbridge.web import create_app
+
+    service = bridge(config)
+    server = service.config.server
+    bind_host = host or server.host
+    bind_port = port or server.port
+    _ = service.store  # open (and for SQLite, upgrade) now: fail here, not per request
+    # httpx logs full URLs at INFO; keep it quiet so no query-string secret reaches the log
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    app = create_app(service)
+    err.print(f"crmbridge serving on http://{bind_host}:{bind_port} (docs at /docs)")
+    try:
+        uvicorn.run(
+            app,
+            host=bind_host,
+            port=bind_port,
+            access_log=access_log,
+            log_level="info",
+            timeout_graceful_shutdown=int(server.shutdown_grace_s) or None,
+        )
+    finally:
+        service.close()
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` to the root app."""
+    app.command("serve")(serve)
