@@ -474,14 +474,22 @@ twin: a remote email is looked for among both ``email`` and
 """
 
 
-def identity_value(kind: str, value: Any) -> str | None:
-    """The comparable form of an identity value: emails and names case-folded, phones as E.164."""
+def identity_value(kind: str, value: Any, region: str | None = None) -> str | None:
+    """The comparable form of an identity value: emails and names case-folded, phones as E.164.
+
+    A phone that does not parse is compared as written (it will not validate anyway).
+    """
     if value is None:
         return None
     text = " ".join(str(value).split())
     if not text:
         return None
-    return text if kind in ("phone", "id") else text.casefold()
+    if kind == "phone":
+        try:
+            return _fast_phone(text, region)
+        except ValueError:
+            return text
+    return text if kind == "id" else text.casefold()
 
 
 def identity_index_keys(entity: str, content: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -55,7 +55,7 @@ class Match:
 
 
 def identity_keys(
-    entity: str, rules: Iterable[str], record: Mapping[str, Any]
+    entity: str, rules: Iterable[str], record: Mapping[str, Any], region: str | None = None
 ) -> list[tuple[str, str]]:
     """A record's ``(kind, value)`` identity keys in rule order, skipping empty values.
 
@@ -68,7 +68,7 @@ def identity_keys(
         kind = "id" if rule == "id" else fields.get(rule)
         if kind is None:
             continue
-        value = identity_value(kind, record.get(rule))
+        value = identity_value(kind, record.get(rule), region)
         if value is not None and (kind, value) not in keys:
             keys.append((kind, value))
     return keys

@@ -140,15 +140,29 @@ def apply_page(
     ctx.resolver.prefetch_external(
         ref for record in latest.values() for ref in mapper.references(record.data)
     )
-    mapped: dict[str, dict[str, Any]] = {}
-    validated: dict[str, tuple[dict[str, Any], str]] = {}
+    raw: dict[str, dict[str, Any]] = {}
     failures: dict[str, tuple[RemoteRecord, RecordRejected]] = {}
     for ext, record in latest.items():
         try:
-            flat = mapper.to_canonical(record.data, ctx.resolver)
-            content, digest = validated_content(entity, flat, phone_region=ctx.job.phone_region)
+            raw[ext] = mapper.to_canonical(record.data, ctx.resolver)
         except RecordRejected as exc:
             failures[ext] = (record, exc)
+
+    links = tx.get_links_by_external_ids(ctx.job.connector, entity, list(raw))
+    decisions = _match(ctx, tx, entity, mapper, raw, links)
+    hub_ids = [m.record_id for m in decisions.values() if m.record_id is not None]
+    hub = tx.get_records(entity, hub_ids)
+    mapped: dict[str, dict[str, Any]] = {}
+    validated: dict[str, tuple[dict[str, Any], str]] = {}
+    for ext, flat in raw.items():
+        twin = hub.get(decisions[ext].record_id or "")
+        # a remote record may hold only some fields (a webhook's partial update):
+        # it is checked as the record it would make of its hub twin
+        whole = {**flatten(twin.data), **flat} if twin is not None and not twin.deleted else flat
+        try:
+            content, digest = validated_content(entity, whole, phone_region=ctx.job.phone_region)
+        except RecordRejected as exc:
+            failures[ext] = (latest[ext], exc)
             continue
         # compare what the hub would store, so a value the model normalises is no change;
         # only fields the remote record holds take part (a file without a column clears nothing)
@@ -157,11 +171,6 @@ def apply_page(
             normal["id"] = flat["id"]
         mapped[ext] = normal
         validated[ext] = (content, digest)
-
-    links = tx.get_links_by_external_ids(ctx.job.connector, entity, list(mapped))
-    decisions = _match(ctx, tx, entity, mapper, mapped, links)
-    hub_ids = [m.record_id for m in decisions.values() if m.record_id is not None]
-    hub = tx.get_records(entity, hub_ids)
     open_items: set[tuple[str, str | None]] = {
         (i.kind, i.record_id if i.kind == "conflict" else i.external_id)
         for i in tx.list_open_inbox(ctx.job.name, limit=100_000)
@@ -209,7 +218,12 @@ def _match(
     links: dict[str, Any],
 ) -> dict[str, Match]:
     candidates = [
-        Candidate(ext, [] if ext in links else identity_keys(entity, mapper.identity, flat))
+        Candidate(
+            ext,
+            []
+            if ext in links
+            else identity_keys(entity, mapper.identity, flat, ctx.job.phone_region),
+        )
         for ext, flat in mapped.items()
     ]
     keys = {key for cand in candidates for key in cand.keys}

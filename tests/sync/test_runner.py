@@ -195,3 +195,18 @@ def test_a_push_rejected_once_is_sent_again_next_run(store: Store, clock: FakeCl
     assert second.counts["pushed"] == 1
     assert [p["full_name"] for p in crm.live("stakeholders").values()] == ["Flaky"]
     assert store.list_open_rejects("crm-sync") == []
+
+
+def test_a_partial_remote_record_updates_only_its_fields(store: Store, clock: FakeClock) -> None:
+    crm = remote_crm(clock)
+    ext = crm.put("stakeholders", {"full_name": "王伟", "email": "wang@x.cn", "title": "PM"})
+    sync(store, crm, clock, direction="pull")
+    crm.put("stakeholders", {"title": "Director"}, ext)  # a webhook carrying one field
+    report = sync(store, crm, clock, direction="pull")
+    assert report.counts["rejected"] == 0
+    (person,) = live(store, "stakeholders")
+    assert (person["full_name"], person["email"], person["title"]) == (
+        "王伟",
+        "wang@x.cn",
+        "Director",
+    )
