@@ -1,0 +1,280 @@
+"""The CSV connector: one file per entity, read incrementally, written atomically."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from connectors.csv.cells import neutralise, restore
+from connectors.csv.columns import EntityColumns
+from connectors.csv.dialect import Dialect, detect_dialect
+from connectors.csv.pages import fetch_rows, pull_pages
+from connectors.csv.reader import FileReject, Table
+from connectors.csv.settings import CsvSettings
+from connectors.csv.snapshot import Snapshot
+from connectors.csv.writer import rewrite
+from crmbridge.connector import (
+    Capabilities,
+    ConnectorContext,
+    ConnectorSettings,
+    Cursor,
+    Page,
+    RemoteRecord,
+    WriteRequest,
+    WriteResult,
+)
+from crmbridge.errors import ConfigError
+from crmbridge.mapping import CompiledMapping
+from crmbridge.model import ENTITY_ORDER
+
+__all__ = ["CsvConnector"]
+
+log = logging.getLogger("crmbridge.connectors.csv")
+T = TypeVar("T")
+
+
+def _same(value: str) -> str:
+    return value
+
+
+class CsvConnector:
+    """CSV files as a remote: see :mod:`connectors.csv` for the rules.
+
+    ``mapping`` (a path or shipped name, as in a config's ``mapping:``) is the
+    mapping whose header aliases and id columns the connector reads files
+    with; without it the context's ``mapping`` is used, else the shipped
+    ``csv`` mapping.
+    """
+
+    type_name: ClassVar[str] = "csv"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        entities=ENTITY_ORDER,
+        read=True,
+        write=True,
+        delete=True,
+        incremental=True,
+        push_notifications=False,
+        fetch_by_ids=True,
+    )
+    settings_model: ClassVar[type[ConnectorSettings]] = CsvSettings
+
+    def __init__(
+        self,
+        name: str = "csv",
+        settings: ConnectorSettings | None = None,
+        context: ConnectorContext | None = None,
+        *,
+        mapping: str | None = None,
+    ) -> None:
+        if settings is not None and not isinstance(settings, CsvSettings):
+            raise TypeError(f"CsvConnector takes CsvSettings, not {type(settings).__name__}")
+        self.name = name
+        self.settings = settings or CsvSettings()
+        self.context = context or ConnectorContext()
+        self.directory = Path(self.context.base_dir) / self.settings.directory
+        self.batch_size = self.settings.batch_size
+        self.concurrency = 1
+        self.mapping = mapping or self.context.mapping
+        self._compiled: CompiledMapping | None = None
+        self._columns: dict[str, EntityColumns] = {}
+        self._snapshots: dict[str, Snapshot] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._rejects: list[FileReject] = []
+        self.restore: Callable[[str], str] = restore if self.settings.neutralise_formulas else _same
+        self.neutralise: Callable[[str], str] = (
+            neutralise if self.settings.neutralise_formulas else _same
+        )
+
+    @property
+    def file_rejects(self) -> list[dict[str, Any]]:
+        """Rows the last read of each file could not take: ``file``, ``line``, ``column``, ``reason``.
+
+        These never reach the mapping (too few or too many cells, bytes that
+        do not decode, an id already used higher up), so the engine cannot
+        reject them; a migration report lists them beside the engine's rejects.
+        """
+        return [r.as_dict() for r in self._rejects]
+
+    def _mapping(self) -> CompiledMapping:
+        if self._compiled is None:
+            from crmbridge.mapping.validate import load_connector_mapping
+
+            self._compiled = load_connector_mapping(
+                self.name,
+                self.type_name,
+                self.mapping,
+                base_dir=self.context.base_dir,
+                phone_region=self.context.phone_region,
+                timezone=self.context.timezone,
+            )
+        return self._compiled
+
+    def columns(self, entity: str) -> EntityColumns:
+        """The columns the mapping gives ``entity``; :class:`ConfigError` if it does not map it."""
+        found = self._columns.get(entity)
+        if found is None:
+            spec = self._mapping().spec
+            if entity not in spec.entities:
+                raise ConfigError(
+                    f"the mapping maps no {entity}; it maps {', '.join(spec.entities)}",
+                    path=str(spec.path),
+                    connector=self.name,
+                    entity=entity,
+                )
+            found = self._columns[entity] = EntityColumns.from_spec(spec.entities[entity])
+        return found
+
+    def path(self, entity: str) -> Path:
+        """The file of ``entity``: ``files:``, else the mapping's ``remote:``, else ``<entity>.csv``."""
+        name = self.settings.files.get(entity)
+        if name is None:
+            spec = self._mapping().spec.entities.get(entity)
+            remote = spec.remote if spec is not None else None
+            name = remote if remote and remote.lower().endswith((".csv", ".tsv", ".txt")) else None
+        return self.directory / (name or f"{entity}.csv")
+
+    def snapshot_path(self, entity: str) -> Path:
+        """Where the change snapshot of ``entity`` is kept."""
+        return self.directory / ".crmbridge" / f"{self.name}-{entity}.snapshot"
+
+    async def open(self) -> None:
+        """Load the mapping, so a bad one fails before any file is touched."""
+        self._mapping()
+
+    async def close(self) -> None:
+        """Close the snapshot files."""
+        for snapshot in self._snapshots.values():
+            snapshot.close()
+        self._snapshots.clear()
+
+    def _dialect(self, path: Path) -> Dialect:
+        conf = self.settings
+        return detect_dialect(path, conf.encoding, conf.delimiter)
+
+    def _new_dialect(self) -> Dialect:
+        conf = self.settings
+        encoding = conf.write_encoding or (
+            conf.encoding if conf.encoding != "auto" else "utf-8-sig"
+        )
+        delimiter = conf.delimiter if conf.delimiter != "auto" else ","
+        return Dialect(encoding, delimiter)
+
+    def _open_table(self, entity: str, path: Path) -> Table:
+        table = Table.open(path, self._dialect(path), self.columns(entity))
+        if table.header is not None:
+            try:
+                table.header.check_known()
+            except BaseException:
+                table.close()
+                raise
+        return table
+
+    async def read_changes(self, entity: str, cursor: Cursor | None) -> AsyncGenerator[Page, None]:
+        """Pages of the rows added, changed or removed since ``cursor`` (``None``: every row).
+
+        A missing or empty file has no rows and removes none; an unchanged
+        file (same modification time and size as the cursor's) yields nothing.
+        """
+        path = self.path(entity)
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            return
+        if stat.st_size == 0:
+            return
+        if cursor and (cursor.get("file_mtime_ns"), cursor.get("size")) == (
+            stat.st_mtime_ns,
+            stat.st_size,
+        ):
+            return
+        table = await asyncio.to_thread(self._open_table, entity, path)
+        try:
+            snapshot = self._snapshots.get(entity)
+            if snapshot is None:
+                snapshot = self._snapshots[entity] = Snapshot(self.snapshot_path(entity))
+            base = cursor or {}
+            run = await asyncio.to_thread(
+                snapshot.begin, base.get("snapshot"), base.get("generation")
+            )
+            self._rejects = [r for r in self._rejects if r.entity != entity]
+            before = len(self._rejects)
+            pages = pull_pages(
+                table,
+                run,
+                page_size=self.settings.page_size,
+                restore=self.restore,
+                modified=datetime.fromtimestamp(stat.st_mtime, UTC),
+                cursor={
+                    "snapshot": run.lineage,
+                    "generation": run.gen,
+                    "file_mtime_ns": stat.st_mtime_ns,
+                    "size": stat.st_size,
+                },
+                rejects=self._rejects,
+                entity=entity,
+            )
+            async for page in _in_threads(pages):
+                yield page
+            if len(self._rejects) > before:
+                log.warning(
+                    "%s: %d rows could not be read and were left out (first: line %d, %s)",
+                    path,
+                    len(self._rejects) - before,
+                    self._rejects[before].line,
+                    self._rejects[before].reason,
+                )
+        finally:
+            table.close()
+
+    async def write(self, entity: str, requests: Sequence[WriteRequest]) -> list[WriteResult]:
+        """Apply one batch to the entity's file in one atomic rewrite."""
+        path = self.path(entity)
+        columns = self.columns(entity)
+        lock = self._locks.setdefault(entity, asyncio.Lock())
+        async with lock:
+            dialect = await asyncio.to_thread(
+                lambda: self._dialect(path) if path.exists() and path.stat().st_size else None
+            )
+            return await asyncio.to_thread(
+                rewrite,
+                path,
+                columns,
+                requests,
+                dialect=dialect or self._new_dialect(),
+                write_encoding=self.settings.write_encoding,
+                neutralise=self.neutralise,
+                restore=self.restore,
+            )
+
+    async def fetch(self, entity: str, external_ids: Sequence[str]) -> list[RemoteRecord]:
+        """The rows with these ids (streaming the file once)."""
+        path = self.path(entity)
+        if not path.exists() or path.stat().st_size == 0:
+            return []
+
+        def read() -> list[RemoteRecord]:
+            with self._open_table(entity, path) as table:
+                modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+                return fetch_rows(table, set(external_ids), restore=self.restore, modified=modified)
+
+        return await asyncio.to_thread(read)
+
+
+async def _in_threads(pages: Iterator[T]) -> AsyncIterator[T]:
+    """Run each step of a blocking iterator in a worker thread, so the event loop stays free."""
+    done = object()
+    try:
+        while True:
+            item = await asyncio.to_thread(next, pages, done)
+            if item is done:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()

@@ -1,0 +1,154 @@
+"""How a CSV file is written: its encoding, delimiter and line ending, detected or declared.
+
+The encoding is read from a byte-order mark when there is one (UTF-8,
+UTF-16, UTF-32); else a sample that decodes as UTF-8 is UTF-8 (a few stray bytes
+among many UTF-8 characters are bad rows, not another encoding); else
+charset-normalizer decides on the first 64 KiB (GB2312 and GBK are read as
+their superset GB18030, which also wins a tie with another CJK codec: a short
+Chinese sample often fits Korean's CP949 just as well). The delimiter is the one of ``,`` ``;`` and tab that
+splits the first rows into the most consistent columns; Excel's ``sep=;``
+first line declares it outright (and is kept when the file is rewritten).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import itertools
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from crmbridge.errors import PermanentError
+
+__all__ = ["SAMPLE_BYTES", "Dialect", "detect_dialect", "detect_encoding", "sniff_delimiter"]
+
+SAMPLE_BYTES: Final = 64 * 1024
+DELIMITERS: Final = (",", ";", "\t")
+
+_BOMS: Final = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_CHINESE: Final = frozenset({"gb2312", "gbk", "gb18030", "hz", "cp936", "euc_cn"})
+_SEP_LINE: Final = re.compile(r"sep=(.)\r?\n")
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """The encoding, delimiter and line ending of one file.
+
+    ``sep_line`` says the file starts with Excel's ``sep=X`` line, which is
+    skipped on reading and written back on a rewrite.
+    """
+
+    encoding: str
+    delimiter: str = ","
+    newline: str = "\r\n"
+    sep_line: bool = False
+
+
+def detect_encoding(sample: bytes, path: Path | str = "") -> str:
+    """The codec of ``sample`` (the start of a file); :class:`PermanentError` if there is none."""
+    for bom, name in _BOMS:
+        if sample.startswith(bom):
+            return name
+    if not sample:
+        return "utf-8"
+    if b"\x00" in sample:
+        even, odd = sample[0::2].count(0), sample[1::2].count(0)
+        if odd > 3 * even:
+            return "utf-16-le"
+        if even > 3 * odd:
+            return "utf-16-be"
+    if _mostly_utf8(sample):
+        return "utf-8"
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(sample))
+    best = matches[0] if matches else None
+    if best is not None:
+        # a short sample often fits several CJK codecs equally well: a tie goes to GB18030
+        tied = [m for m in matches if m.chaos <= best.chaos]
+        best = next((m for m in tied if codecs.lookup(m.encoding).name in _CHINESE), best)
+    if best is None:
+        raise PermanentError(
+            f"{path}: cannot tell the encoding of this file (is it a CSV file?); "
+            "declare it with `encoding:` in the connector's settings"
+        )
+    name = codecs.lookup(best.encoding).name
+    return "gb18030" if name in _CHINESE else name
+
+
+def _mostly_utf8(sample: bytes) -> bool:
+    """Whether ``sample`` is UTF-8, but for a few stray bytes (reported row by row on reading)."""
+    text = codecs.getincrementaldecoder("utf-8")("surrogateescape").decode(sample, final=False)
+    stray = sum(1 for ch in text if "\udc80" <= ch <= "\udcff")
+    if not stray:
+        return True
+    wide = sum(1 for ch in text if "\u0080" <= ch < "\udc80" or ch > "\udcff")
+    return wide >= 4 * stray
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter among ``,`` ``;`` and tab that splits ``text`` into the most even columns."""
+    cut = max(text.rfind("\n"), 0)
+    sample = text[:cut] if cut else text
+    best, best_score = ",", (False, 0.0, 0)
+    for delimiter in DELIMITERS:
+        try:
+            rows = [
+                r
+                for r in itertools.islice(csv.reader(io.StringIO(sample), delimiter=delimiter), 50)
+                if r
+            ]
+        except csv.Error:
+            continue
+        if not rows:
+            continue
+        width = len(rows[0])
+        even = sum(len(r) == width for r in rows) / len(rows)
+        score = (width > 1, even, width)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def detect_dialect(path: Path, encoding: str = "auto", delimiter: str = "auto") -> Dialect:
+    """Read the start of ``path`` and tell its dialect; declared settings win over detection."""
+    try:
+        with path.open("rb") as handle:
+            sample = handle.read(SAMPLE_BYTES)
+    except OSError as exc:
+        raise PermanentError(f"{path}: cannot read the file: {exc.strerror}") from None
+    if encoding == "auto":
+        codec = detect_encoding(sample, path)
+    else:
+        codec = codecs.lookup(encoding).name
+        if codec == "utf-8" and sample.startswith(codecs.BOM_UTF8):
+            codec = "utf-8-sig"
+    text = codecs.getincrementaldecoder(codec)(errors="replace").decode(sample, final=False)
+    text = text.removeprefix("\ufeff")
+    # control, private-use, unassigned or undecodable characters: binary, or the wrong codec
+    odd = sum(1 for ch in text if ch not in "\t\r\n" and unicodedata.category(ch)[0] == "C")
+    if odd > len(text) // 100:
+        raise PermanentError(
+            f"{path}: does not look like text in {codec} (is it a CSV file?); "
+            "declare `encoding:` in the connector's settings if it is"
+        )
+    sep = _SEP_LINE.match(text)
+    if sep:
+        text = text[sep.end() :]
+    if sep and delimiter == "auto":
+        delimiter = sep.group(1)
+    elif delimiter == "auto":
+        delimiter = sniff_delimiter(text)
+    end = text.find("\n")
+    newline = "\r\n" if end > 0 and text[end - 1] == "\r" else "\n" if end >= 0 else "\r\n"
+    return Dialect(codec, delimiter, newline, sep_line=sep is not None)

@@ -1,0 +1,129 @@
+"""A pull as pages: the rows added, changed or removed since the base snapshot, and fetch by id."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator
+from datetime import datetime
+from typing import Any
+
+from connectors.csv.reader import FileReject, Row, RowIds, Table, content_digest
+from connectors.csv.snapshot import RowState, SnapshotRun
+from crmbridge.connector import Cursor, Deletion, Page, RemoteRecord
+
+__all__ = ["FILE_KEY", "LINE_KEY", "fetch_rows", "pull_pages"]
+
+FILE_KEY = "$file"
+"""Key of the file's path in every record's data (the mapping ignores it)."""
+LINE_KEY = "$line"
+"""Key of the line a record starts on in every record's data (the mapping ignores it)."""
+
+
+def _record(
+    table: Table, row: Row, row_id: str, restore: Callable[[str], str], modified: datetime
+) -> RemoteRecord:
+    assert table.header is not None
+    data: dict[str, Any] = {name: restore(row.cells[i]) for name, i in table.header.index.items()}
+    data[FILE_KEY] = str(table.path)
+    data[LINE_KEY] = row.line
+    return RemoteRecord(row_id, data, modified)
+
+
+def pull_pages(
+    table: Table,
+    run: SnapshotRun,
+    *,
+    page_size: int,
+    restore: Callable[[str], str],
+    modified: datetime,
+    cursor: Cursor,
+    rejects: list[FileReject],
+    entity: str,
+) -> Iterator[Page]:
+    """Pages of the rows that differ from the base, then the removed rows as deletions.
+
+    Only the last page carries ``cursor``, and the new generation is complete
+    before it is handed out, so the engine moves to it only once everything
+    was applied.
+    """
+    pending: Page | None = None
+    for page in _changes(table, run, page_size, restore, modified, rejects, entity):
+        if pending is not None:
+            yield pending
+        pending = page
+    run.finish()
+    last = pending or Page()
+    last.cursor = cursor
+    yield last
+
+
+def _changes(
+    table: Table,
+    run: SnapshotRun,
+    page_size: int,
+    restore: Callable[[str], str],
+    modified: datetime,
+    rejects: list[FileReject],
+    entity: str,
+) -> Iterator[Page]:
+    header = table.header
+    if header is None:
+        rows: Iterator[Row] = iter(())
+    else:
+        rows = table.rows()
+    ids = RowIds(header, restore) if header is not None else None
+    path = str(table.path)
+    chunk: list[tuple[Row, str]] = []
+
+    def flush() -> Page | None:
+        assert header is not None
+        states = run.add([(rid, content_digest(header, row.cells), row.line) for row, rid in chunk])
+        page = Page()
+        for (row, rid), (state, first) in zip(chunk, states, strict=True):
+            if state is RowState.DUPLICATE:
+                reason = f"the id {rid!r} is also on line {first}; this row is left out"
+                rejects.append(FileReject(path, row.line, _id_name(table), reason, entity))
+            elif state is not RowState.SAME:
+                page.records.append(_record(table, row, rid, restore, modified))
+        chunk.clear()
+        return page if page.records else None
+
+    for row in rows:
+        if row.problem is not None:
+            rejects.append(FileReject(path, row.line, row.column, row.problem, entity))
+            continue
+        assert ids is not None
+        chunk.append((row, ids(row.cells)))
+        if len(chunk) >= page_size and (page := flush()) is not None:
+            yield page
+    if chunk and (page := flush()) is not None:
+        yield page
+    for gone in run.removed(page_size):
+        yield Page(deletions=[Deletion(rid, modified) for rid in gone])
+
+
+def _id_name(table: Table) -> str | None:
+    header = table.header
+    if header is None or header.id_index is None:
+        return None
+    return header.names[header.id_index]
+
+
+def fetch_rows(
+    table: Table,
+    wanted: Collection[str],
+    *,
+    restore: Callable[[str], str],
+    modified: datetime,
+) -> list[RemoteRecord]:
+    """The records whose ids are in ``wanted`` (the first row of an id that repeats)."""
+    if table.header is None:
+        return []
+    ids = RowIds(table.header, restore)
+    found: dict[str, RemoteRecord] = {}
+    for row in table.rows():
+        if row.problem is not None:
+            continue
+        rid = ids(row.cells)
+        if rid in wanted and rid not in found:
+            found[rid] = _record(table, row, rid, restore, modified)
+    return list(found.values())

@@ -1,0 +1,247 @@
+"""Reading a CSV file row by row: its header, its rows with line numbers, their ids and hashes.
+
+Nothing here holds the whole file: :meth:`Table.rows` streams it through the
+:mod:`csv` module, so quoted newlines, quotes and delimiters inside cells
+read right and memory stays flat however long the file is.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+from connectors.csv.columns import EntityColumns, Header
+from connectors.csv.dialect import Dialect
+from crmbridge.errors import PermanentError
+
+__all__ = ["FileReject", "Row", "RowIds", "Table", "content_digest"]
+
+FIELD_LIMIT: Final = 64 * 1024 * 1024
+_UNDECODABLE: Final = re.compile("[\udc80-\udcff]")
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One row as the file holds it: raw cells (formula quotes not removed), where it starts.
+
+    ``problem`` says why a row cannot be read (wrong number of cells, bytes
+    that do not decode); such a row is reported and kept as it is on a rewrite.
+    """
+
+    line: int
+    cells: list[str]
+    problem: str | None = None
+    column: str | None = None
+    raw: str = ""
+    """the row's text as in the file, when the table keeps it (for a rewrite)"""
+
+
+@dataclass(frozen=True, slots=True)
+class FileReject:
+    """A row the connector could not read: where it is and why."""
+
+    file: str
+    line: int
+    column: str | None
+    reason: str
+    entity: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The reject as a plain dict (``file``, ``line``, ``column``, ``reason``, ``entity``)."""
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column or "",
+            "reason": self.reason,
+            "entity": self.entity,
+        }
+
+
+def content_digest(header: Header, cells: list[str], skip: int | None = None) -> bytes:
+    """A hash of a row's non-empty cells by column name: blind to column order and added columns."""
+    names = header.names
+    parts = sorted(
+        (names[i] or f"#{i}", value)
+        for i, value in enumerate(cells)
+        if value and i != skip and i < len(names)
+    )
+    digest = hashlib.blake2b(digest_size=8)
+    for name, value in parts:
+        digest.update(name.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x1f")
+        digest.update(value.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x1e")
+    return digest.digest()
+
+
+class RowIds:
+    """The external id of each row, in file order.
+
+    The id column's value when it has one; else ``row-<hash>`` of the row's
+    content (a later identical row gets ``-2``, ``-3``, ...). Derived ids are
+    remembered to number repeats, so they cost memory until a push writes ids
+    into the file.
+    """
+
+    def __init__(self, header: Header, restore: Callable[[str], str]) -> None:
+        self.header = header
+        self.restore = restore
+        self._derived: set[str] = set()
+
+    def stated(self, cells: list[str]) -> str:
+        """The id the row's id column holds ('' when it has none)."""
+        index = self.header.id_index
+        return self.restore(cells[index].strip()) if index is not None else ""
+
+    def __call__(self, cells: list[str]) -> str:
+        """The row's external id."""
+        return self.stated(cells) or self.derive(cells)
+
+    def derive(self, cells: list[str]) -> str:
+        """The ``row-<hash>`` id of a row without one."""
+        base = "row-" + content_digest(self.header, cells, self.header.id_index).hex()
+        row_id, n = base, 1
+        while row_id in self._derived:
+            n += 1
+            row_id = f"{base}-{n}"
+        self._derived.add(row_id)
+        return row_id
+
+
+class _Lines:
+    """The file's lines as the csv reader takes them, remembering those of the current row."""
+
+    __slots__ = ("handle", "taken")
+
+    def __init__(self, handle: TextIO) -> None:
+        self.handle = handle
+        self.taken: list[str] = []
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.handle)
+        self.taken.append(line)
+        return line
+
+    def take(self) -> str:
+        text = "".join(self.taken)
+        self.taken.clear()
+        return text
+
+
+@dataclass(slots=True)
+class Table:
+    """One open CSV file: its dialect and header, its rows to stream once."""
+
+    path: Path
+    dialect: Dialect
+    handle: TextIO
+    header: Header | None
+    _reader: Any = None
+    width: int = 0
+    _offset: int = 0
+    _lines: _Lines | None = None
+
+    @classmethod
+    def open(
+        cls, path: Path, dialect: Dialect, columns: EntityColumns, *, keep_raw: bool = False
+    ) -> Table:
+        """Open ``path`` and read its header (``header`` is ``None`` for an empty file).
+
+        With ``keep_raw`` every row also carries its text as in the file, so a
+        rewrite copies the rows it does not change byte for byte. Raises
+        :class:`~crmbridge.errors.ConfigError` for a duplicated header.
+        """
+        csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
+        try:
+            handle = path.open(encoding=dialect.encoding, errors="surrogateescape", newline="")
+        except OSError as exc:
+            raise PermanentError(f"{path}: cannot read the file: {exc.strerror}") from None
+        table = cls(path, dialect, handle, None)
+        try:
+            table._start(columns, keep_raw)
+        except BaseException:
+            handle.close()
+            raise
+        return table
+
+    def _start(self, columns: EntityColumns, keep_raw: bool) -> None:
+        if self.dialect.sep_line:
+            self.handle.readline()
+            self._offset = 1
+        source: Iterator[str] = self.handle
+        if keep_raw:
+            source = self._lines = _Lines(self.handle)
+        self._reader = csv.reader(source, delimiter=self.dialect.delimiter)
+        for cells in self._reader:
+            if any(c.strip() for c in cells):
+                self.header = Header(self.path, columns, list(cells))
+                self.width = len(cells)
+                return
+
+    @property
+    def line(self) -> int:
+        """The last physical line read so far."""
+        return int(self._reader.line_num) + self._offset
+
+    def close(self) -> None:
+        """Close the file."""
+        self.handle.close()
+
+    def __enter__(self) -> Table:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def rows(self) -> Iterator[Row]:
+        """The rows after the header; blank rows are skipped, unreadable ones carry a problem."""
+        if self.header is None:
+            return
+        width = self.width  # the file's own, even once a rewrite adds columns
+        names = self.header.names
+        encoding = self.dialect.encoding
+        lines = self._lines
+        if lines is not None:
+            lines.taken.clear()
+        raw = ""
+        while True:
+            start = self.line + 1
+            try:
+                cells = next(self._reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raw = lines.take() if lines is not None else ""
+                yield Row(start, [], f"not readable as CSV: {exc}", None, raw)
+                continue
+            except UnicodeError as exc:
+                raise PermanentError(f"{self.path}: line {start}: cannot decode: {exc}") from None
+            if lines is not None:
+                raw = lines.take()
+            if not any(cells):
+                continue
+            if len(cells) > width and not any(cells[width:]):
+                cells = cells[:width]
+            if len(cells) != width:
+                problem = f"has {len(cells)} cells where the header has {width}"
+                yield Row(start, cells, problem, None, raw)
+                continue
+            if _UNDECODABLE.search("".join(cells)):
+                bad = next(i for i, c in enumerate(cells) if _UNDECODABLE.search(c))
+                yield Row(
+                    start,
+                    cells,
+                    f"holds bytes that are not valid {encoding} (declare `encoding:`?)",
+                    names[bad] or f"column {bad + 1}",
+                    raw,
+                )
+                continue
+            yield Row(start, cells, raw=raw)

@@ -1,0 +1,313 @@
+"""Writing a batch into a CSV file: one streamed, atomic rewrite.
+
+The old file is read row by row into a temporary file in the same folder:
+updated rows are changed in place (their other cells, mapped or not, kept),
+deleted rows left out, the others copied as they are; new rows go at the
+end. The temporary file is flushed to disk and renamed over the old one, so
+a reader (or a crash) sees the old file or the new one, never half of one.
+If the file changed while it was being rewritten (someone saved it), the
+rewrite is abandoned with a :class:`~crmbridge.errors.TransientError` and
+the batch is sent again on the next run.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from connectors.csv.columns import EntityColumns, Header, IdKind
+from connectors.csv.dialect import Dialect
+from connectors.csv.reader import RowIds, Table, content_digest
+from crmbridge.connector import WriteOp, WriteOutcome, WriteRequest, WriteResult
+from crmbridge.errors import TransientError
+
+__all__ = ["rewrite"]
+
+
+@dataclass(slots=True)
+class _Change:
+    """One create or update: its request and the cells it sets."""
+
+    request: WriteRequest
+    cells: dict[int, str] = field(default_factory=dict)
+    done: bool = False
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+class _Batch:
+    """The requests of one batch, resolved against the file's header."""
+
+    def __init__(
+        self,
+        header: Header,
+        requests: Sequence[WriteRequest],
+        encoding: str,
+        neutralise: Callable[[str], str],
+    ) -> None:
+        self.header = header
+        self.results: dict[str, WriteResult] = {}
+        self.updates: dict[str, _Change] = {}
+        self.deletes: dict[str, WriteRequest] = {}
+        self.creates: list[_Change] = []
+        changes: list[_Change] = []
+        for req in requests:
+            if req.op is WriteOp.DELETE:
+                self.deletes[req.external_id or ""] = req
+                continue
+            change = self._resolve(req, encoding, neutralise)
+            if change is not None:
+                changes.append(change)
+        self.by_key: dict[str, _Change] = {}
+        for change in changes:
+            req = change.request
+            if req.op is WriteOp.UPDATE:
+                self.updates[req.external_id or ""] = change
+            elif req.key in self.by_key:  # the same create twice in one batch: one row
+                self.by_key[req.key].cells.update(change.cells)
+            else:
+                self.by_key[req.key] = change
+                self.creates.append(change)
+        self.by_stated: dict[str, _Change] = {}
+        if header.id_index is not None:
+            for c in self.creates:
+                stated = c.cells.get(header.id_index, "").strip()
+                if stated:
+                    self.by_stated.setdefault(stated, c)
+
+    def _resolve(
+        self, req: WriteRequest, encoding: str, neutralise: Callable[[str], str]
+    ) -> _Change | None:
+        header = self.header
+        change = _Change(req)
+        for key, value in req.data.items():
+            if key.startswith("$"):
+                continue
+            text = _text(value)
+            index = header.column_for(key)
+            if index is None:
+                skip = header.id_index is not None and key in header.columns.remote_id
+                if not text or skip:
+                    continue
+                index = header.add(key)
+            try:
+                text.encode(encoding)
+            except UnicodeEncodeError:
+                self.reject(req, "UNENCODABLE", f"cannot be written in {encoding}", key)
+                return None
+            change.cells[index] = neutralise(text)
+        return change
+
+    def reject(self, req: WriteRequest, code: str, message: str, column: str | None) -> None:
+        self.results[req.key] = WriteResult(
+            req.key, WriteOutcome.REJECTED, req.external_id, None, code, column, message
+        )
+
+    def match_create(self, cells: list[str]) -> _Change | None:
+        """A create this batch sends again for a row the file has (a replay, or the same id)."""
+        index = self.header.id_index
+        stated = cells[index].strip() if index is not None else ""
+        found = self.by_stated.get(stated) if stated else None
+        for index in self.header.key_indices:
+            if found is not None:
+                break
+            value = cells[index].strip()
+            found = self.by_key.get(value) if value else None
+        return found if found is not None and not found.done else None
+
+
+def _fill_id(header: Header, cells: list[str], key: str) -> None:
+    """Give a row the push writes its crmbridge id where its id or crmbridge id cell is empty."""
+    for index in header.key_indices:
+        if not cells[index].strip():
+            cells[index] = key
+
+
+def rewrite(
+    path: Path,
+    columns: EntityColumns,
+    requests: Sequence[WriteRequest],
+    *,
+    dialect: Dialect,
+    write_encoding: str | None,
+    neutralise: Callable[[str], str],
+    restore: Callable[[str], str],
+) -> list[WriteResult]:
+    """Apply one batch to ``path`` (created if missing) and return one result per request."""
+    if not requests:
+        return []
+    exists = path.exists()
+    table = Table.open(path, dialect, columns, keep_raw=True) if exists else None
+    try:
+        before = os.stat(path) if exists else None
+        header = table.header if table is not None else None
+        if header is None:
+            header = Header(path, columns, columns.new_header())
+        header.check_known()
+        if header.id_index is None and columns.pure_id is not None:
+            header.add(columns.pure_id)
+        encoding = write_encoding or dialect.encoding
+        batch = _Batch(header, requests, encoding, neutralise)
+        return _stream(path, table, header, batch, dialect, encoding, before, restore)
+    finally:
+        if table is not None:
+            table.close()
+
+
+def _stream(
+    path: Path,
+    table: Table | None,
+    header: Header,
+    batch: _Batch,
+    dialect: Dialect,
+    encoding: str,
+    before: os.stat_result | None,
+    restore: Callable[[str], str],
+) -> list[WriteResult]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    width = len(header.raw)
+    ids = RowIds(header, restore)
+    results = batch.results
+    changed = False
+    try:
+        with temp.open("x", encoding=encoding, errors="surrogateescape", newline="") as out:
+            if dialect.sep_line:
+                out.write(f"sep={dialect.delimiter}{dialect.newline}")
+            writer = csv.writer(out, delimiter=dialect.delimiter, lineterminator=dialect.newline)
+            writer.writerow(header.raw)
+            pad = width - (table.width if table is not None else width)
+            pure = header.id_kind is IdKind.PURE
+            for row in table.rows() if table is not None else ():
+                if row.problem is not None:
+                    out.write(_terminated(row.raw, dialect.newline))  # kept as it is
+                    continue
+                cells = row.cells + [""] * pad
+                stated = ids.stated(cells)
+                row_id = stated or ids.derive(cells)
+                if row_id in batch.deletes:
+                    req = batch.deletes.pop(row_id)
+                    results[req.key] = WriteResult(req.key, WriteOutcome.DELETED, row_id)
+                    changed = True
+                    continue
+                filled = pure and not stated
+                if filled:
+                    cells[header.id_index or 0] = row_id  # the id it had, now kept in the file
+                change = batch.updates.pop(row_id, None)
+                if change is None and batch.by_key:
+                    change = batch.match_create(cells)
+                if change is not None:
+                    for index, value in change.cells.items():
+                        cells[index] = value
+                    _fill_id(header, cells, change.request.key)
+                    change.done = changed = True
+                    results[change.request.key] = WriteResult(
+                        change.request.key, WriteOutcome.UPDATED, _id_after(ids, header, cells)
+                    )
+                elif not filled:
+                    out.write(_terminated(row.raw, dialect.newline, dialect.delimiter * pad))
+                    continue
+                writer.writerow(cells)
+            for change in batch.creates:
+                if change.done:
+                    continue
+                cells = [""] * width
+                for index, value in change.cells.items():
+                    cells[index] = value
+                _fill_id(header, cells, change.request.key)
+                results[change.request.key] = WriteResult(
+                    change.request.key, WriteOutcome.CREATED, ids(cells)
+                )
+                change.done = changed = True
+                writer.writerow(cells)
+            out.flush()
+            os.fsync(out.fileno())
+        for ext, change in batch.updates.items():
+            batch.reject(change.request, "NOT_FOUND", f"no row with id {ext} in {path}", None)
+        for ext, req in batch.deletes.items():
+            batch.reject(req, "NOT_FOUND", f"no row with id {ext} in {path}", None)
+        if changed:
+            _replace(temp, path, before)
+        else:
+            temp.unlink()
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    stamp = datetime.fromtimestamp(os.stat(path).st_mtime, UTC) if changed else None
+    return [
+        WriteResult(r.key, r.outcome, r.external_id, stamp, r.code, r.field, r.message)
+        if r.outcome is not WriteOutcome.REJECTED
+        else r
+        for r in results.values()
+    ]
+
+
+def _terminated(raw: str, newline: str, extra: str = "") -> str:
+    """A row's text as read, with ``extra`` (empty cells) before its line end, which it gets."""
+    body = raw.rstrip("\r\n")
+    end = raw[len(body) :] or newline
+    return body + extra + end
+
+
+def _id_after(ids: RowIds, header: Header, cells: list[str]) -> str:
+    """A written row's id: its id cell, else the id its new content derives."""
+    stated = ids.stated(cells)
+    if stated:
+        return stated
+    return "row-" + content_digest(header, cells, header.id_index).hex()
+
+
+def _replace(temp: Path, path: Path, before: os.stat_result | None) -> None:
+    if before is not None:
+        try:
+            now = os.stat(path)
+        except FileNotFoundError:
+            now = None
+        same = now is not None and (now.st_mtime_ns, now.st_size, now.st_ino) == (
+            before.st_mtime_ns,
+            before.st_size,
+            before.st_ino,
+        )
+        if not same:
+            raise TransientError(
+                f"{path} changed while it was being written; the batch is sent again"
+            )
+        os.chmod(temp, before.st_mode & 0o7777)
+    try:
+        os.replace(temp, path)
+    except PermissionError as exc:
+        raise TransientError(
+            f"{path}: cannot replace the file ({exc.strerror}); is it open in another program?",
+            retry_after=60,
+        ) from None
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # not possible on every platform; the rename itself is atomic
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,188 @@
+"""Reading the files people actually have: encodings, delimiters, headers, bad rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from csv_support import connector, pull, records, write_file
+
+from crmbridge.errors import ConfigError, PermanentError
+from crmbridge.mapping.validate import load_connector_mapping
+
+PEOPLE_CN = (
+    "编号,姓名,手机,邮箱,公司,职位,备注\r\n"
+    "S1,王伟,138 0013 8000,wang@example.cn,华为技术有限公司,采购经理,关键决策人\r\n"
+    "S2,欧阳娜娜,+86 139 0013 9000,ouyang@example.cn,腾讯科技,工程师,\r\n"
+)
+
+
+def _names(folder: Path) -> dict[str, str]:
+    got = records(pull(connector(folder), "stakeholders"))
+    return {ext: data["姓名"] for ext, data in got.items()}
+
+
+@pytest.mark.parametrize("encoding", ["gb18030", "gbk", "utf-8", "utf-8-sig", "utf-16"])
+def test_chinese_headers_read_right_in_every_encoding(tmp_path: Path, encoding: str) -> None:
+    write_file(tmp_path / "stakeholders.csv", PEOPLE_CN, encoding)
+    assert _names(tmp_path) == {"S1": "王伟", "S2": "欧阳娜娜"}
+
+
+def test_gb18030_rows_map_to_canonical_values(tmp_path: Path) -> None:
+    write_file(tmp_path / "stakeholders.csv", PEOPLE_CN, "gb18030")
+    got = records(pull(connector(tmp_path), "stakeholders"))
+    mapper = load_connector_mapping("files", "csv", None, phone_region="CN").entity("stakeholders")
+    flat = mapper.to_canonical({k: v for k, v in got["S1"].items() if k != "公司"}, None)  # type: ignore[arg-type]
+    assert flat["full_name"] == "王伟"
+    assert flat["mobile"] == "+8613800138000"
+    assert flat["email"] == "wang@example.cn"
+    assert flat["title"] == "采购经理"
+    assert flat["notes"] == "关键决策人"
+
+
+def test_a_short_gb18030_file_is_not_taken_for_korean(tmp_path: Path) -> None:
+    write_file(tmp_path / "stakeholders.csv", "姓名,手机\r\n张三,13800138000\r\n", "gb18030")
+    assert [d["姓名"] for d in records(pull(connector(tmp_path), "stakeholders")).values()] == [
+        "张三"
+    ]
+
+
+def test_a_declared_encoding_wins(tmp_path: Path) -> None:
+    write_file(tmp_path / "stakeholders.csv", PEOPLE_CN, "gb18030")
+    got = records(pull(connector(tmp_path, encoding="gb18030"), "stakeholders"))
+    assert got["S1"]["公司"] == "华为技术有限公司"
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_the_delimiter_is_sniffed(tmp_path: Path, delimiter: str) -> None:
+    d = delimiter
+    text = f'Record Id{d}Full Name{d}Tags{d}Description\n1{d}Anna Schmidt{d}"vip;a,b"{d}"x{d}y"\n'
+    write_file(tmp_path / "stakeholders.csv", text)
+    got = records(pull(connector(tmp_path), "stakeholders"))
+    assert got["1"]["Full Name"] == "Anna Schmidt"
+    assert got["1"]["Tags"] == "vip;a,b"
+    assert got["1"]["Description"] == f"x{delimiter}y"
+
+
+def test_excel_sep_line_declares_the_delimiter(tmp_path: Path) -> None:
+    write_file(tmp_path / "stakeholders.csv", "sep=;\r\nRecord Id;Full Name\r\n7;Anna,Smith\r\n")
+    pages = pull(connector(tmp_path), "stakeholders")
+    assert records(pages)["7"]["Full Name"] == "Anna,Smith"
+    assert records(pages)["7"]["$line"] == 3
+
+
+def test_quoted_newlines_stay_in_their_cell_and_lines_count_right(tmp_path: Path) -> None:
+    text = (
+        "Record Id,Full Name,Description\r\n"
+        '1,Anna,"first line\r\nsecond line\r\nthird"\r\n'
+        "2,Ben,plain\r\n"
+    )
+    write_file(tmp_path / "stakeholders.csv", text)
+    got = records(pull(connector(tmp_path), "stakeholders"))
+    assert got["1"]["Description"] == "first line\r\nsecond line\r\nthird"
+    assert (got["1"]["$line"], got["2"]["$line"]) == (2, 5)
+    assert got["2"]["$file"] == str(tmp_path / "stakeholders.csv")
+
+
+def test_a_zoho_export_reads_with_its_own_headers(tmp_path: Path) -> None:
+    text = (
+        "Record Id,First Name,Last Name,Account Name,Email,Mobile,Contact Owner\n"
+        "zcrm_4876876000000123001,Anna,Schmidt,Siemens AG,anna@example.com,+49 30 90182001,Li Lei\n"
+    )
+    write_file(tmp_path / "stakeholders.csv", text)
+    got = records(pull(connector(tmp_path), "stakeholders"))
+    row = got["zcrm_4876876000000123001"]
+    mapper = load_connector_mapping("files", "csv", None).entity("stakeholders")
+    flat = mapper.to_canonical({k: v for k, v in row.items() if k != "Account Name"}, None)  # type: ignore[arg-type]
+    assert (flat["given_name"], flat["family_name"]) == ("Anna", "Schmidt")
+    assert flat["mobile"] == "+493090182001"
+    assert flat["owner"] == "Li Lei"
+
+
+def test_headers_match_case_insensitively_and_ignore_spaces(tmp_path: Path) -> None:
+    write_file(tmp_path / "stakeholders.csv", "record id , EMAIL,full name\n9,a@example.com,Anna\n")
+    got = records(pull(connector(tmp_path), "stakeholders"))
+    assert got["9"]["Email"] == "a@example.com"
+    assert got["9"]["Full Name"] == "Anna"
+
+
+def test_a_duplicated_header_is_an_error_naming_the_file_and_header(tmp_path: Path) -> None:
+    path = write_file(
+        tmp_path / "stakeholders.csv", "Record Id,Email,手机,Email\n1,a@x.cn,1,b@x.cn\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        pull(connector(tmp_path), "stakeholders")
+    text = str(caught.value)
+    assert str(path) in text
+    assert "'Email' twice" in text
+
+
+def test_a_header_the_mapping_does_not_know_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    path = write_file(tmp_path / "organizations.csv", "foo,bar\n1,2\n")
+    with pytest.raises(ConfigError) as caught:
+        pull(connector(tmp_path), "organizations")
+    assert str(path) in str(caught.value)
+    assert "Account Name" in str(caught.value)
+
+
+def test_organisations_need_their_name_column(tmp_path: Path) -> None:
+    write_file(tmp_path / "organizations.csv", "Industry,Phone\ntelecom,1\n")
+    with pytest.raises(ConfigError, match="external id"):
+        pull(connector(tmp_path), "organizations")
+
+
+def test_bad_rows_are_reported_with_line_and_reason_and_the_rest_go_on(tmp_path: Path) -> None:
+    raw = (
+        "Record Id,Full Name,Email\r\n"
+        "1,Anna 安娜 (华为),anna@example.com\r\n"
+        "2,Ben\r\n"  # a cell short
+        "3,Carl,carl@example.com,extra\r\n"  # a cell too many
+        "1,Anna again,x@example.com\r\n"  # an id already used
+        "\r\n"
+        ",,\r\n"  # blank rows are no data
+        "4,Dora,dora@example.com,\r\n"  # a trailing empty cell is fine
+    ).encode() + "5,Ed\udcff,ed@example.com\r\n6,王芳 Fay,fay@example.com\r\n".encode(
+        "utf-8", "surrogateescape"
+    )
+    (tmp_path / "stakeholders.csv").write_bytes(raw)
+    remote = connector(tmp_path)
+    got = records(pull(remote, "stakeholders"))
+    assert sorted(got) == ["1", "4", "6"]
+    assert got["1"]["Full Name"] == "Anna 安娜 (华为)"
+    found = {(r["line"], r["column"]): r["reason"] for r in remote.file_rejects}
+    assert set(found) == {(3, ""), (4, ""), (5, "Record Id"), (9, "Full Name")}
+    assert "2 cells" in found[(3, "")]
+    assert "4 cells" in found[(4, "")]
+    assert "line 2" in found[(5, "Record Id")]
+    assert "utf-8" in found[(9, "Full Name")]
+    assert all(r["file"] == str(tmp_path / "stakeholders.csv") for r in remote.file_rejects)
+
+
+def test_rejects_of_a_read_replace_those_of_the_previous_read(tmp_path: Path) -> None:
+    path = write_file(tmp_path / "stakeholders.csv", "Record Id,Full Name\n1,Anna\n2\n")
+    remote = connector(tmp_path)
+    pull(remote, "stakeholders")
+    assert len(remote.file_rejects) == 1
+    write_file(path, "Record Id,Full Name\n1,Anna\n2,Ben\n")
+    pull(remote, "stakeholders")
+    assert remote.file_rejects == []
+
+
+def test_a_missing_or_empty_file_has_no_rows(tmp_path: Path) -> None:
+    assert pull(connector(tmp_path), "stakeholders") == []
+    write_file(tmp_path / "stakeholders.csv", "")
+    assert pull(connector(tmp_path), "stakeholders") == []
+
+
+def test_a_file_that_is_not_text_is_a_permanent_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "stakeholders.csv"
+    path.write_bytes(bytes(range(256)) * 64)
+    with pytest.raises(PermanentError, match="does not look like text") as caught:
+        pull(connector(tmp_path), "stakeholders")
+    assert str(path) in str(caught.value)
+
+
+def test_the_files_setting_names_another_file(tmp_path: Path) -> None:
+    write_file(tmp_path / "contacts.txt", "Record Id,Full Name\n1,Anna\n")
+    remote = connector(tmp_path, files={"stakeholders": "contacts.txt"})
+    assert list(records(pull(remote, "stakeholders"))) == ["1"]

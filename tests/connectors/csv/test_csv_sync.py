@@ -1,0 +1,126 @@
+"""End to end: a small bilingual set of files into the hub and back out to another folder."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from csv_support import connector, write_file
+
+from connectors.csv import CsvConnector
+from crmbridge.mapping.validate import load_connector_mapping
+from crmbridge.store import Store, open_store
+from crmbridge.sync.job import SyncJob
+from crmbridge.sync.runner import RunReport, run_job
+
+ENTITIES = ("organizations", "stakeholders", "interactions")
+
+ORGS = "Account Name,Industry,Phone,Billing City\r\n华为技术有限公司,telecom,0755-28780808,深圳\r\nSiemens AG,industrial,+49 89 636 00,München\r\n"
+PEOPLE = (
+    "编号,姓名,手机,邮箱,公司,职位,类型,权力,备注\r\n"
+    'S1,王伟,138 0013 8000,wang@example.cn,华为技术有限公司,采购经理,客户,高,"关键决策人\r\n每周联系"\r\n'
+    "S2,Anna Schmidt,+49 30 90182001,anna@example.com,Siemens AG,CTO,合作伙伴,中,=cmd|' /C calc'!A0\r\n"
+    "S3,李娜,not a phone,li@example.cn,华为技术有限公司,工程师,客户,低,\r\n"
+    "S4,张三\r\n"
+)
+CALLS = (
+    "\ufeff编号;Channel;Direction;Occurred At;Duration (min);Subject;Participants;Account Name\r\n"
+    "I1;call;outbound;2026-07-21 11:22:00;15;需求澄清;S1;华为技术有限公司\r\n"
+    'I2;meeting;inbound;2026-07-22 09:00:00;60;Kick-off;"S1;S2";Siemens AG\r\n'
+)
+
+
+def _mappers(name: str) -> dict[str, Any]:
+    compiled = load_connector_mapping(
+        name, "csv", None, phone_region="CN", timezone="Asia/Shanghai"
+    )
+    return {e: compiled.entity(e) for e in ENTITIES}
+
+
+def _run(store: Store, job: SyncJob, remote: CsvConnector) -> RunReport:
+    return asyncio.run(run_job(store, job, remote, _mappers(job.connector)))
+
+
+def _table(path: Path) -> list[dict[str, str]]:
+    text = path.read_bytes().decode("utf-8-sig")
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+def test_bilingual_files_go_through_the_hub_and_out_again(tmp_path: Path) -> None:
+    source, out = tmp_path / "source", tmp_path / "out"
+    source.mkdir()
+    write_file(source / "organizations.csv", ORGS)
+    write_file(source / "stakeholders.csv", PEOPLE, "gb18030")
+    write_file(source / "interactions.csv", CALLS)
+    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    try:
+        src = connector(source, name="src")
+        pulled = _run(store, SyncJob("import", "src", ENTITIES, direction="pull"), src)
+        assert pulled.status == "succeeded", pulled.error
+        by_entity = pulled.by_entity
+        assert by_entity["organizations"]["created"] == 2
+        assert by_entity["stakeholders"]["created"] == 2
+        assert by_entity["stakeholders"]["rejected"] == 1
+        assert by_entity["interactions"]["created"] == 2
+
+        (bad,) = store.list_rejects(pulled.run_id)
+        assert (bad.external_id, bad.field) == ("S3", "mobile")
+        assert bad.payload is not None
+        assert bad.payload["data"]["$line"] == 5
+        assert bad.payload["data"]["$file"] == str(source / "stakeholders.csv")
+        assert src.file_rejects == [
+            {
+                "file": str(source / "stakeholders.csv"),
+                "line": 6,
+                "column": "",
+                "reason": "has 2 cells where the header has 9",
+                "entity": "stakeholders",
+            }
+        ]
+
+        people = {r.data["full_name"]: r.data for r in store.iter_records("stakeholders")}
+        assert people["王伟"]["mobile"] == "+8613800138000"
+        assert people["王伟"]["notes"] == "关键决策人\r\n每周联系"
+        assert people["Anna Schmidt"]["notes"] == "=cmd|' /C calc'!A0"
+
+        again = _run(store, SyncJob("import", "src", ENTITIES, direction="pull"), src)
+        assert again.status == "succeeded"
+        assert again.counts.get("pulled", 0) == 0
+
+        dst = connector(out, name="export")
+        pushed = _run(store, SyncJob("export", "export", ENTITIES, direction="push"), dst)
+        assert pushed.status == "succeeded", pushed.error
+        assert pushed.counts["pushed"] == 6
+    finally:
+        store.close()
+
+    orgs = {row["Account Name"]: row for row in _table(out / "organizations.csv")}
+    assert set(orgs) == {"华为技术有限公司", "Siemens AG"}
+    assert orgs["Siemens AG"]["Billing City"] == "München"
+    assert orgs["Siemens AG"]["Phone"] == "'+498963600"
+    rows = {row["Full Name"]: row for row in _table(out / "stakeholders.csv")}
+    assert rows["王伟"]["Mobile"] == "'+8613800138000"
+    assert rows["王伟"]["Account Name"] == "华为技术有限公司"
+    assert rows["王伟"]["Stakeholder Type"] == "customer"
+    assert rows["Anna Schmidt"]["Description"] == "'=cmd|' /C calc'!A0"
+    calls = {row["Subject"]: row for row in _table(out / "interactions.csv")}
+    wang, anna = rows["王伟"]["crmbridge_id"], rows["Anna Schmidt"]["crmbridge_id"]
+    assert calls["Kick-off"]["Participants"] == f"{wang};{anna}"
+    assert calls["需求澄清"]["Account Name"] == "华为技术有限公司"
+
+    # and the exported files read back into another hub as the same records
+    second = open_store(f"sqlite:///{tmp_path / 'hub2.db'}")
+    try:
+        back = connector(out, name="export")
+        report = _run(second, SyncJob("reimport", "export", ENTITIES, direction="pull"), back)
+        assert report.status == "succeeded", report.error
+        assert back.file_rejects == []
+        again_people = {r.data["full_name"]: r.data for r in second.iter_records("stakeholders")}
+        for name in ("王伟", "Anna Schmidt"):
+            for field in ("mobile", "email", "title", "type", "power", "notes", "id"):
+                assert again_people[name].get(field) == people[name].get(field), (name, field)
+    finally:
+        second.close()
