@@ -229,6 +229,8 @@ REJECT_COLUMNS = (
     "leg",
     "connector",
     "entity",
+    "file",
+    "line",
     "external_id",
     "record_id",
     "field",
@@ -242,11 +244,14 @@ def _rejects(bridge: Bridge, report: MigrationReport) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for leg_name, leg in zip(("pull", "push"), report.legs, strict=False):
         for r in bridge.store.list_rejects(leg.run_id):
+            data = (r.payload or {}).get("data") or {}
             rows.append(
                 {
                     "leg": leg_name,
                     "connector": r.connector,
                     "entity": r.entity,
+                    "file": data.get("$file", ""),
+                    "line": data.get("$line", ""),
                     "external_id": r.external_id or "",
                     "record_id": r.record_id or "",
                     "field": r.field or "",

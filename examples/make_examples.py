@@ -39,7 +39,14 @@ TYPES = ["客户"] * 6 + ["最终用户", "供应商", "合作伙伴", "监管�
 LEVELS = ["高", "中", "低"]
 TITLES = ["总经理", "采购经理", "项目经理", "技术总监", "财务总监", "工程师", "CTO", "Head of Procurement", "Product Owner"]
 DEPTS = ["采购部", "信息技术部", "财务部", "运营部", "市场部", "Engineering", "Procurement"]
-FOREIGN_PHONES = ["+49 30 901820{:02d}", "+44 20 7946 09{:02d}", "+33 1 42 68 53 {:02d}", "+1 206 555 01{:02d}", "+81 6 6123 45{:02d}"]
+
+
+FOREIGN_MOBILES = ["+49 151 2345 6{:03d}", "+44 7911 123{:03d}", "+33 6 12 34 5{:03d}", "+1 206 555 0{:03d}", "+81 90 1234 5{:03d}"]
+
+
+def unique_foreign_phone(i: int) -> str:
+    """A mobile number of another country, different for every ``i`` below 1000."""
+    return FOREIGN_MOBILES[i % len(FOREIGN_MOBILES)].format(i)
 
 
 def person(i: int, orgs: list[str]) -> dict[str, str]:
@@ -48,7 +55,7 @@ def person(i: int, orgs: list[str]) -> dict[str, str]:
     foreign = org_index in (10, 11, 12, 13, 14, 15)
     if foreign:
         name = f"{RNG.choice(WESTERN_FIRST)} {RNG.choice(WESTERN_LAST)}"
-        mobile = RNG.choice(FOREIGN_PHONES).format(i % 100)
+        mobile = unique_foreign_phone(i)
         email = f"{name.split()[0].lower()}.{i}@example.com"
     else:
         family = RNG.choice(COMPOUND) if i % 25 == 0 else RNG.choice(SURNAMES)

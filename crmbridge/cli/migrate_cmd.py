@@ -153,9 +153,10 @@ def _entities(
 def _summary(result: MigrationReport) -> None:
     verb = "Plan for" if result.dry_run else "Migration"
     table = Table(
-        title=f"{verb} {result.source} -> {result.target}: {result.status} ({result.duration_s:.1f} s)"
+        title=f"{verb} {result.source} -> {result.target}: {result.status} ({result.duration_s:.1f} s)",
+        caption=f"pull: {result.source} -> hub; push: hub -> {result.target}",
     )
-    table.add_column("entity")
+    table.add_column("entity", no_wrap=True)
     table.add_column("leg")
     shown = [k for k in COUNT_KEYS if k != "deleted"]
     for key in shown:
@@ -164,7 +165,7 @@ def _summary(result: MigrationReport) -> None:
         for leg_name, counts in legs.items():
             table.add_row(
                 entity,
-                f"{leg_name} {'from ' + result.source if leg_name == 'pull' else 'to ' + result.target}",
+                leg_name,
                 *(str(counts.get(k, 0)) for k in shown),
             )
     out.print(table)
