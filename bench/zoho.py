@@ -14,6 +14,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -84,15 +87,53 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--read-mode", default="auto", choices=["auto", "records", "coql"])
+    parser.add_argument(
+        "--in-process", action="store_true", help="run the sandbox in a thread of this process"
+    )
     args = parser.parse_args()
     ceiling = args.concurrency * 100 / (args.latency_ms / 1000)
     print(
         f"{args.records} contacts, latency {args.latency_ms:.0f} ms, concurrency "
         f"{args.concurrency}: write ceiling {ceiling:,.0f} rec/s (concurrency x 100 / latency)"
     )
-    options = SandboxOptions(port=0, latency_ms=args.latency_ms, concurrency=args.concurrency)
-    with SandboxServer(options) as server:
-        asyncio.run(bench(server.base_url, args.records, args.concurrency, args.read_mode))
+    if args.in_process:
+        options = SandboxOptions(port=0, latency_ms=args.latency_ms, concurrency=args.concurrency)
+        with SandboxServer(options) as server:
+            asyncio.run(bench(server.base_url, args.records, args.concurrency, args.read_mode))
+        return
+    # the sandbox in its own process, as a real Zoho would be: it must not share our GIL
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable,
+        "-m",
+        "crmbridge",
+        "sandbox",
+        "zoho",
+        "--port",
+        str(port),
+        "--latency-ms",
+        str(int(args.latency_ms)),
+        "--concurrency",
+        str(args.concurrency),
+    ]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("the sandbox did not start") from None
+                time.sleep(0.1)
+        asyncio.run(bench(base, args.records, args.concurrency, args.read_mode))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -46,38 +46,53 @@ async def replay_outbox(ctx: RunContext) -> None:
 
 
 async def push_entity(ctx: RunContext, entity: str) -> None:
-    """Push every hub change of ``entity`` this connector has not seen."""
+    """Push every hub change of ``entity`` this connector has not seen.
+
+    Windows of ``batch size x concurrency`` records are pipelined: while one
+    window's batches are on the wire the next is prepared and sent, and the
+    windows' results commit in order, so the connection never idles while the
+    hub works.
+    """
     mapper = ctx.mappers[entity]
     size = ctx.job.batch_size or ctx.connector.batch_size
     window = size * max(1, ctx.connector.concurrency)
+    limit = asyncio.Semaphore(max(1, ctx.connector.concurrency))
     retry_parked = True
-    while True:
-        with ctx.unit() as tx:
-            state = ctx.state(tx, entity)
-            after = int(state.get("push_seq", 0))
-            # read before the query: a change committed after it has a higher seq and waits
-            ceiling = tx.max_seq()
-            rows = tx.unpushed_records(ctx.job.connector, entity, after, limit=window)
-            if retry_parked:
-                rows = _parked_rows(ctx, tx, entity, rows, state.pop("resend", None)) + rows
-                ctx.save_state(tx, entity, state)
-                retry_parked = False
-            if not rows:
-                if ceiling > after:
-                    state["push_seq"] = ceiling
+    after: int | None = None
+    previous: asyncio.Task[None] | None = None
+    try:
+        while True:
+            with ctx.unit() as tx:
+                state = ctx.state(tx, entity)
+                if after is None:
+                    after = int(state.get("push_seq", 0))
+                # read before the query: a change committed after it has a higher seq and waits
+                ceiling = tx.max_seq()
+                rows = tx.unpushed_records(ctx.job.connector, entity, after, limit=window)
+                if retry_parked:
+                    rows = _parked_rows(ctx, tx, entity, rows, state.pop("resend", None)) + rows
                     ctx.save_state(tx, entity, state)
-                return
-            last_seq = max([after, *(record.seq for record, _ in rows if record.seq > after)])
+                    retry_parked = False
+                if not rows:
+                    if ceiling > after and previous is None:
+                        state["push_seq"] = ceiling
+                        ctx.save_state(tx, entity, state)
+                    return
+                last_seq = max([after, *(record.seq for record, _ in rows if record.seq > after)])
+                if len(rows) < window:
+                    last_seq = max(last_seq, ceiling)
+                items = _prepare(ctx, tx, entity, mapper, rows, size)
+                if not items and previous is None:
+                    state["push_seq"] = last_seq
+                    ctx.save_state(tx, entity, state)
+            if items or previous is not None:
+                previous = asyncio.create_task(_send(ctx, entity, items, last_seq, limit, previous))
+            after = last_seq
             if len(rows) < window:
-                last_seq = max(last_seq, ceiling)
-            items = _prepare(ctx, tx, entity, mapper, rows, size)
-            if not items:
-                state["push_seq"] = last_seq
-                ctx.save_state(tx, entity, state)
-        if items:
-            await _send(ctx, entity, items, last_seq)
-        if len(rows) < window:
-            return
+                return
+    finally:
+        if previous is not None:
+            await previous
 
 
 def _parked_rows(
@@ -212,8 +227,15 @@ def _request(
     }
 
 
-async def _send(ctx: RunContext, entity: str, items: Sequence[OutboxItem], last_seq: int) -> None:
-    limit = asyncio.Semaphore(max(1, ctx.connector.concurrency))
+async def _send(
+    ctx: RunContext,
+    entity: str,
+    items: Sequence[OutboxItem],
+    last_seq: int,
+    limit: asyncio.Semaphore,
+    previous: asyncio.Task[None] | None,
+) -> None:
+    """Send one window's batches, then (after the window before it) commit their results."""
 
     async def send(item: OutboxItem) -> list[WriteResult]:
         requests = _requests(item.payload)
@@ -224,6 +246,11 @@ async def _send(ctx: RunContext, entity: str, items: Sequence[OutboxItem], last_
 
     outcomes = await asyncio.gather(*(send(item) for item in items), return_exceptions=True)
     failed: BaseException | None = None
+    if previous is not None:
+        try:
+            await previous
+        except BaseException as exc:  # committed below, raised after
+            failed = exc
     with ctx.unit() as tx:
         for item, outcome in zip(items, outcomes, strict=True):
             if isinstance(outcome, BaseException):

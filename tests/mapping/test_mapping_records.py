@@ -245,7 +245,7 @@ def test_remote_constants_and_canonical_defaults(tmp_path: Path) -> None:
 
 def test_a_mapper_is_what_the_sync_engine_expects() -> None:
     mapper: EntityMapper = ZOHO.entity("stakeholders")
-    assert mapper.identity == ("id", "email", "mobile", "phone")
+    assert mapper.identity == ("id", "email", "mobile")
     assert "id" not in mapper.fields
     assert {"given_name", "family_name", "owner"} <= mapper.pull_only
 
