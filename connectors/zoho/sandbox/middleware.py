@@ -8,6 +8,7 @@ API calls (paths under ``/crm/``) are delayed, throttled or faulted.
 from __future__ import annotations
 
 import asyncio
+import time
 import json
 import re
 from typing import Any
@@ -83,13 +84,25 @@ class SandboxMiddleware:
             return
         state.in_flight += 1
         try:
-            if opts.latency_ms > 0:
-                await asyncio.sleep(opts.latency_ms / 1000)
             is_write = method != "GET" and not path.endswith("/coql")
             fault = state.faults.next_request(is_write=is_write)
-            if fault is None:
+            if fault is None and opts.latency_ms > 0:
+                # latency is the time to answer, the server's own work included, as a
+                # client sees it: a real Zoho works on many calls in parallel, this
+                # one process cannot, so its work must not come on top
+                started = time.monotonic()
+                sent, buffer = _swallow()
+                await self.app(scope, receive, buffer)
+                rest = opts.latency_ms / 1000 - (time.monotonic() - started)
+                if rest > 0:
+                    await asyncio.sleep(rest)
+                for message in sent:
+                    await send(message)
+            elif fault is None:
                 await self.app(scope, receive, send)
             else:
+                if opts.latency_ms > 0:
+                    await asyncio.sleep(opts.latency_ms / 1000)
                 await self._inject(fault, scope, receive, send)
         finally:
             state.in_flight -= 1
