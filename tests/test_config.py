@@ -431,3 +431,17 @@ def test_an_unset_variable_is_reported_once(tmp_path: Path) -> None:
     path = write(tmp_path, 'connectors: {files: {type: csv, directory: "${DATA_DIR}"}}\n')
 
     assert [p.key for p in check_config(path, {}, {"csv": Csv})] == ["connectors.files.directory"]
+
+
+def test_the_example_file_passes_the_installed_connectors_own_checks() -> None:
+    from crmbridge.registry import discover, settings_models
+
+    environ = {
+        "ZOHO_CLIENT_ID": "1000.X",
+        "ZOHO_CLIENT_SECRET": "s",
+        "ZOHO_REFRESH_TOKEN": "r",
+        "WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    }
+    models = settings_models(discover())
+    assert {"zoho", "csv", "webhook"} <= set(models)
+    assert check_config(EXAMPLE_FILE, environ, models) == []
