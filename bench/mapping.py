@@ -22,10 +22,10 @@ from typing import Any
 
 import phonenumbers
 
+from crmbridge import normalize as fastnorm
 from crmbridge.mapping import (
     DictResolver,
     EntityMapper,
-    fastnorm,
     load_mapping,
     shipped_mapping_path,
 )

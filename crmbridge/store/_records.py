@@ -294,7 +294,8 @@ def _apply_upserts(
     if not items:
         return []
     lock_sequence(conn)
-    existing = _existing(conn, entity, [record_id for record_id, _ in items])
+    # an id minted for this write cannot exist yet; only ids given by the caller are looked up
+    existing = _existing(conn, entity, [record_id for record_id, w in items if w.id is not None])
     planned: list[tuple[str, RecordWrite, int, bool]] = []
     results: list[WriteResult | None] = []
     for record_id, write in items:

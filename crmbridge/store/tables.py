@@ -150,6 +150,8 @@ identities = sa.Table(
     sa.Column("record_id", sa.String(64), nullable=False),
     sa.PrimaryKeyConstraint("entity", "kind", "value", "record_id"),
     sa.Index(None, "record_id"),
+    # on SQLite the key is the table: one b-tree to write per key, not two
+    sqlite_with_rowid=False,
 )
 
 changes = sa.Table(

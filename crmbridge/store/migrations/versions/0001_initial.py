@@ -68,6 +68,7 @@ def upgrade() -> None:
         sa.Column("value", sa.String(512), nullable=False),
         sa.Column("record_id", sa.String(64), nullable=False),
         sa.PrimaryKeyConstraint("entity", "kind", "value", "record_id", name=op.f("pk_identities")),
+        sqlite_with_rowid=False,
     )
     op.create_index(op.f("ix_identities_record_id"), "identities", ["record_id"])
 
