@@ -1,0 +1,131 @@
+"""Figures for CSV files: importing stakeholders into the hub, and migrating a big file.
+
+    python bench/csv.py [--rows 100000] [--migrate-rows 1000000] [--batch-size 50000]
+
+1. Imports ``--rows`` stakeholders (plus their organisations) from CSV into a fresh SQLite
+   hub through the engine and prints rows/s (the issue's target: at least 15,000/s).
+2. Migrates ``--migrate-rows`` rows CSV -> hub -> CSV with ``crmbridge.migrate`` in a
+   separate process and prints its wall time and peak RSS (target: at most 250 MB). The
+   target connector writes ``--batch-size`` rows per rewrite of its file.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# this file is named csv.py: keep its folder off the path so `import csv` is the standard library
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import csv  # noqa: E402
+import importlib.util  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("csv_files", HERE / "csv_files.py")
+assert _spec is not None
+assert _spec.loader is not None
+csv_files = importlib.util.module_from_spec(_spec)
+sys.modules["csv_files"] = csv_files
+_spec.loader.exec_module(csv_files)
+COMPANIES, write_stakeholders = csv_files.COMPANIES, csv_files.write_stakeholders
+
+from crmbridge.config import load_config  # noqa: E402
+from crmbridge.migrate import Migration, run_migration  # noqa: E402
+from crmbridge.service import Bridge  # noqa: E402
+from crmbridge.sync.job import SyncJob  # noqa: E402
+from crmbridge.sync.runner import run_job  # noqa: E402
+
+ENTITIES = ("organizations", "stakeholders")
+
+
+def prepare(folder: Path, rows: int, batch_size: int) -> Path:
+    """A config with a source directory of ``rows`` stakeholders and an empty target."""
+    source = folder / "source"
+    source.mkdir()
+    with (source / "organizations.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Account Name", "Industry"])
+        writer.writerows([name, "various"] for name in COMPANIES)
+    write_stakeholders(source / "stakeholders.csv", rows)
+    config = folder / "crmbridge.yaml"
+    config.write_text(
+        "store: {url: 'sqlite:///hub.db'}\n"
+        "defaults: {phone_region: CN, timezone: Asia/Shanghai}\n"
+        "connectors:\n"
+        "  source: {type: csv, directory: source}\n"
+        f"  target: {{type: csv, directory: target, batch_size: {batch_size}}}\n",
+        encoding="utf-8",
+    )
+    return config
+
+
+def import_figure(rows: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="crmbridge-csv-bench-") as name:
+        config = prepare(Path(name), rows, 1000)
+        bridge = Bridge(load_config(config, {}))
+        job = SyncJob("import", "source", ENTITIES, direction="pull", phone_region="CN")
+        started = time.perf_counter()
+        report = asyncio.run(
+            run_job(bridge.store, job, bridge.connector("source"), bridge.mappers("source"))
+        )
+        took = time.perf_counter() - started
+        created = report.by_entity.get("stakeholders", {}).get("created", 0)
+        bridge.close()
+        print(
+            f"import: {created:,} of {rows:,} stakeholders CSV -> SQLite hub in {took:.1f} s "
+            f"= {created / took:,.0f} rows/s ({report.status}; rejected "
+            f"{report.counts['rejected']})"
+        )
+
+
+def migrate_figure(rows: int, batch_size: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="crmbridge-csv-bench-") as name:
+        config = prepare(Path(name), rows, batch_size)
+        started = time.perf_counter()
+        child = subprocess.run(
+            [sys.executable, __file__, "--child-migrate", str(config)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        took = time.perf_counter() - started
+        if child.returncode != 0:
+            print(child.stdout, child.stderr, file=sys.stderr)
+            raise SystemExit("the migration failed")
+        print(f"migrate: {rows:,} rows CSV -> hub -> CSV in {took:.0f} s; {child.stdout.strip()}")
+
+
+def child_migrate(config: Path) -> None:
+    bridge = Bridge(load_config(config, {}))
+    report = asyncio.run(run_migration(bridge, Migration("source", "target", ENTITIES)))
+    bridge.close()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    pushed = sum(leg.counts.get("pushed", 0) for leg in report.legs)
+    print(f"{report.status}, pushed {pushed:,}, peak RSS {rss:.0f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--migrate-rows", type=int, default=1_000_000)
+    parser.add_argument("--batch-size", type=int, default=50_000)
+    parser.add_argument("--child-migrate", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_migrate:
+        child_migrate(args.child_migrate)
+        return
+    import_figure(args.rows)
+    if args.migrate_rows:
+        migrate_figure(args.migrate_rows, args.batch_size)
+
+
+if __name__ == "__main__":
+    main()
