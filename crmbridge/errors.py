@@ -9,6 +9,7 @@
     +-- PermanentError             this run fails; the daemon goes on
     +-- RecordRejected             this record only; the rest of the batch goes on
     +-- InvalidTransition          a requirement change cannot move that way
+    +-- RunStopped                 a stop was asked for; the run ended at a batch boundary
 
 Every error carries structured context (connector, entity, external id, field)
 so the CLI, the logs and the HTTP API all say the same thing.
@@ -25,6 +26,7 @@ __all__ = [
     "InvalidTransition",
     "PermanentError",
     "RecordRejected",
+    "RunStopped",
     "StoreError",
     "TransientError",
 ]
@@ -134,3 +136,7 @@ class RecordRejected(CrmBridgeError):
 
 class InvalidTransition(CrmBridgeError):
     """A requirement change was asked to move to a status it cannot reach from its current one."""
+
+
+class RunStopped(CrmBridgeError):
+    """A run was asked to stop (a daemon shutting down); it ended after its last committed batch."""

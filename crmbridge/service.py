@@ -206,7 +206,12 @@ class Bridge:
         return {e: compiled.entity(e) for e in ENTITY_ORDER if e in compiled.spec.entities}
 
     async def sync(
-        self, job_name: str, *, dry_run: bool = False, run_id: str | None = None
+        self,
+        job_name: str,
+        *,
+        dry_run: bool = False,
+        run_id: str | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> RunReport:
         """Run job ``job_name`` once (or plan it, with ``dry_run``); ``run_id`` names the run."""
         job = self.job(job_name)
@@ -220,7 +225,14 @@ class Bridge:
             )
         connector = self.connector(job.connector, dry_run=dry_run)
         return await run_job(
-            self.store, job, connector, mappers, dry_run=dry_run, now=self.now, run_id=run_id
+            self.store,
+            job,
+            connector,
+            mappers,
+            dry_run=dry_run,
+            now=self.now,
+            run_id=run_id,
+            should_stop=should_stop,
         )
 
     def jobs_of(self, connector: str) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from crmbridge.connector import Connector
+from crmbridge.errors import RunStopped
 from crmbridge.store import Store, Transaction
 from crmbridge.sync.job import Counts, SyncJob
 from crmbridge.sync.ports import EntityMapper
@@ -127,6 +128,8 @@ class RunContext:
     counts: Counts = field(default_factory=Counts)
     plan: Plan = field(default_factory=Plan)
     warnings: list[str] = field(default_factory=list)
+    should_stop: Callable[[], bool] | None = None
+    """Asked between pages and windows; when it says yes the run ends there, committed."""
     progress: Callable[[str, str, int], None] | None = None
     """Told ``(entity, "pull" | "push", records)`` after every committed page or batch."""
     resolver: LinkResolver = field(init=False)
@@ -158,6 +161,13 @@ class RunContext:
     def save_state(self, tx: Transaction, entity: str, state: Mapping[str, Any]) -> None:
         """Save the position, in the same transaction as the records it covers."""
         tx.set_cursor(self.job.name, self.job.connector, entity, dict(state))
+
+    def check_stop(self) -> None:
+        """End the run here (everything before is committed) if a stop was asked for."""
+        if self.should_stop is not None and self.should_stop():
+            raise RunStopped(
+                f"run {self.run_id} of {self.job.name} stopped on request after its last batch"
+            )
 
     def advance(self, entity: str, stage: str, records: int) -> None:
         """Report progress, if anyone listens."""

@@ -73,6 +73,7 @@ async def pull_entity(ctx: RunContext, entity: str) -> None:
         with ctx.unit() as tx:
             apply_page(ctx, tx, entity, page.records, page.deletions, page.cursor, [])
         ctx.advance(entity, "pull", len(page.records) + len(page.deletions))
+        ctx.check_stop()
     from crmbridge.sync.deletes import apply_remote_deletions
 
     with ctx.unit() as tx:

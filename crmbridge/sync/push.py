@@ -62,6 +62,7 @@ async def push_entity(ctx: RunContext, entity: str) -> None:
     previous: asyncio.Task[None] | None = None
     try:
         while True:
+            ctx.check_stop()
             with ctx.unit() as tx:
                 state = ctx.state(tx, entity)
                 if after is None:

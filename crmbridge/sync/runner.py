@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crmbridge.connector import Connector
-from crmbridge.errors import CrmBridgeError
+from crmbridge.errors import CrmBridgeError, RunStopped
 from crmbridge.store import Store
 from crmbridge.sync.context import RunContext
 from crmbridge.sync.job import SyncJob
@@ -89,6 +89,7 @@ async def run_job(
     now: Callable[[], datetime] = _utc_now,
     run_id: str | None = None,
     progress: Callable[[str, str, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> RunReport:
     """Run ``job`` once and return its report; the run and its counts are recorded in the hub.
 
@@ -103,7 +104,17 @@ async def run_job(
         rid = store.start_run(
             job.name, "sync", run_id=run_id, host=socket.gethostname(), pid=os.getpid()
         ).id
-    ctx = RunContext(job, connector, store, mappers, rid, now, dry_run=dry_run, progress=progress)
+    ctx = RunContext(
+        job,
+        connector,
+        store,
+        mappers,
+        rid,
+        now,
+        dry_run=dry_run,
+        progress=progress,
+        should_stop=should_stop,
+    )
     calls_before = _api_calls(connector)
     status, error = "succeeded", None
     try:
@@ -115,6 +126,8 @@ async def run_job(
                 await _stages(ctx)
         finally:
             await connector.close()
+    except RunStopped as exc:
+        status, error = "interrupted", exc.as_dict()
     except CrmBridgeError as exc:
         status, error = "failed", exc.as_dict()
     except BaseException:

@@ -210,3 +210,35 @@ def test_a_partial_remote_record_updates_only_its_fields(store: Store, clock: Fa
         "wang@x.cn",
         "Director",
     )
+
+
+def test_a_stop_request_ends_the_run_after_a_committed_page(store: Store, clock: FakeClock) -> None:
+    import asyncio
+
+    from sync_support import job, mappers
+
+    from crmbridge.sync.runner import run_job
+
+    crm = remote_crm(clock, page_size=5)
+    for i in range(12):
+        crm.put("stakeholders", {"full_name": f"P{i}", "email": f"p{i}@x.cn"})
+    pages = {"n": 0}
+
+    def stop_after_first_page() -> bool:
+        pages["n"] += 1
+        return pages["n"] >= 1
+
+    stopped = asyncio.run(
+        run_job(
+            store,
+            job(direction="pull"),
+            crm,
+            mappers(),
+            now=clock,
+            should_stop=stop_after_first_page,
+        )
+    )
+    assert stopped.status == "interrupted"
+    assert len(live(store, "stakeholders")) == 5, "the first page was committed, the rest not read"
+    resumed = sync(store, crm, clock, direction="pull")
+    assert resumed.counts["created"] == 7
