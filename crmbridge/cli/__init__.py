@@ -21,6 +21,7 @@ from crmbridge.cli import (
     inbox_cmd,
     mappings_cmd,
     migrate_cmd,
+    run_cmd,
     runs_cmd,
     sandbox_cmd,
     serve_cmd,
@@ -88,6 +89,7 @@ basics_cmd.register(app)
 sync_cmd.register(app)
 migrate_cmd.register(app)
 status_cmd.register(app)
+run_cmd.register(app)
 serve_cmd.register(app)
 app.add_typer(inbox_cmd.app, name="conflicts")
 app.add_typer(runs_cmd.app, name="runs")

@@ -231,6 +231,7 @@ class ServerConfig(_Section):
     trigger_token: SecretStr | None = None
     max_body_bytes: int = Field(1_048_576, ge=1)
     shutdown_grace_s: float = Field(30.0, ge=0)
+    lease_ttl_s: float = Field(60.0, gt=0)
 
     @field_validator("trigger_token", mode="before")
     @classmethod

@@ -1,0 +1,229 @@
+"""``crmbridge run``: the scheduler and the HTTP service in one event loop, for ops teams.
+
+Each replica builds its own in-memory APScheduler from the config; the store
+decides who runs. A run takes the job's lease row (``SELECT ... FOR UPDATE
+SKIP LOCKED`` on PostgreSQL), renews it every third of ``server.lease_ttl_s``
+while it works and releases it at the end; a replica that finds the lease
+held skips that tick. A replica killed mid-run loses its lease when it
+expires, and the next replica to run the job goes on from the committed
+cursor and outbox.
+
+Scheduled ticks and HTTP triggers go through one registry of running jobs,
+so a job never runs twice at once in a process; a tick that finds its job
+running is coalesced into one more run after it.
+
+SIGTERM or SIGINT: no new runs start, running ones stop at their next batch
+boundary (everything before it committed), leases are released, and the
+process exits 0 within ``server.shutdown_grace_s``. A second signal exits at
+once; the store's transactions keep it consistent.
+
+SQLite serves one process: a second ``crmbridge run`` on the same file is
+refused (an exclusive lock on ``<database>.run.lock``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import functools
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from crmbridge.errors import ConfigError, StoreError
+from crmbridge.scheduler import build_scheduler
+from crmbridge.service import Bridge, lease_name
+from crmbridge.sync.job import COUNT_KEYS
+from crmbridge.sync.runner import RunReport
+
+__all__ = ["Daemon", "sqlite_guard"]
+
+log = logging.getLogger("crmbridge.daemon")
+
+
+@contextlib.contextmanager
+def sqlite_guard(url: str) -> Iterator[None]:
+    """Hold an exclusive lock beside a SQLite hub file for the daemon's life (no-op elsewhere)."""
+    if not url.startswith("sqlite") or url.rstrip("/").endswith(":") or ":memory:" in url:
+        yield
+        return
+    database = Path(url.split(":///", 1)[1].split("?", 1)[0])
+    lock_path = database.with_name(database.name + ".run.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    handle: IO[str] = lock_path.open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise StoreError(
+            f"another `crmbridge run` is using {database}: SQLite serves one process; "
+            "run replicas on a shared PostgreSQL store (store.url: postgresql+psycopg://...)"
+        ) from None
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+class Daemon:
+    """The scheduler, the HTTP app and leased runs of one replica."""
+
+    def __init__(self, bridge: Bridge, *, host: str | None = None, port: int | None = None) -> None:
+        self.bridge = bridge
+        server = bridge.config.server
+        self.host = host or server.host
+        self.port = port or server.port
+        self.holder = f"{socket.gethostname()}:{os.getpid()}"
+        self.ttl = timedelta(seconds=server.lease_ttl_s)
+        self.stopping = threading.Event()
+        self._signals = 0
+
+    def check(self) -> None:
+        """Fail before starting if the config's jobs or the store are not usable."""
+        store = self.bridge.store
+        if not store.is_current():
+            raise StoreError("the hub's schema is not current: run `crmbridge db upgrade`")
+        for name in self.bridge.config.jobs:
+            job = self.bridge.job(name)
+            mappers = self.bridge.mappers(job.connector)
+            missing = [e for e in job.entities if e not in mappers]
+            if missing:
+                raise ConfigError(
+                    f"job {name} syncs {', '.join(missing)}, which its mapping does not map",
+                    key=f"jobs.{name}.entities",
+                )
+        interrupted = store.interrupt_runs(host=socket.gethostname())
+        if interrupted:
+            log.warning(
+                "%d runs of an earlier process on this host marked interrupted", interrupted
+            )
+
+    async def run(self) -> int:
+        """Serve and schedule until a signal; returns the exit code."""
+        import uvicorn
+
+        from crmbridge.web import create_app
+        from crmbridge.web.runs import RunRegistry
+
+        registry = RunRegistry(self._leased_sync)
+        app = create_app(self.bridge, runs=registry)
+        config = uvicorn.Config(
+            app,
+            host=self.host,
+            port=self.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=int(self.bridge.config.server.shutdown_grace_s) or None,
+        )
+        server = _QuietServer(config)
+        schedules = {name: job.schedule for name, job in self.bridge.config.jobs.items()}
+        scheduler = build_scheduler(
+            schedules,
+            functools.partial(self._fire, registry),
+            timezone=self.bridge.config.defaults.timezone,
+            housekeeping=self._prune,
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal, server, scheduler)
+        self._prune()
+        scheduler.start()
+        log.info(
+            "crmbridge run on http://%s:%s as %s, %d jobs",
+            self.host,
+            self.port,
+            self.holder,
+            len(schedules),
+        )
+        try:
+            await server.serve()
+        finally:
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
+        log.info("stopped")
+        return 0
+
+    def _on_signal(self, server: Any, scheduler: Any) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            log.warning("second signal: exiting now")
+            os._exit(1)
+        log.info("stopping: no new runs; running ones end at their next batch boundary")
+        self.stopping.set()
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+        server.should_exit = True
+
+    async def _fire(self, registry: Any, job: str) -> None:
+        # a coroutine, so the scheduler calls it in this loop, where the registry lives
+        if self.stopping.is_set():
+            return
+        registry.trigger(job, coalesce=True)
+
+    def _prune(self) -> None:
+        days = self.bridge.config.runs.retention_days
+        pruned = self.bridge.store.prune_runs(days)
+        if pruned:
+            log.info("pruned %d runs older than %s days", pruned, days)
+
+    async def _leased_sync(self, job: str, run_id: str) -> RunReport:
+        store, name = self.bridge.store, lease_name(job)
+        if not store.try_acquire_lease(name, self.holder, self.ttl):
+            holder = store.get_lease(name)
+            log.info(
+                "job %s runs elsewhere (%s); skipped",
+                job,
+                holder.holder if holder else "?",
+                extra={"job": job},
+            )
+            return RunReport(run_id, job, "skipped", dict.fromkeys(COUNT_KEYS, 0), {}, None, 0.0)
+        heartbeat = asyncio.create_task(self._heartbeat(name))
+        try:
+            report = await asyncio.to_thread(
+                asyncio.run, self.bridge.sync(job, run_id=run_id, should_stop=self.stopping.is_set)
+            )
+            log.info(
+                "run %s of %s: %s %s",
+                report.run_id,
+                job,
+                report.status,
+                " ".join(f"{k}={v}" for k, v in report.counts.items() if v),
+                extra={"run_id": report.run_id, "job": job},
+            )
+            return report
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            store.release_lease(name, self.holder)
+
+    async def _heartbeat(self, name: str) -> None:
+        while True:
+            await asyncio.sleep(self.ttl.total_seconds() / 3)
+            if not self.bridge.store.heartbeat_lease(name, self.holder, self.ttl):
+                log.warning("lost the lease %s", name)
+
+
+def _server_class() -> Any:
+    import uvicorn
+
+    class QuietServer(uvicorn.Server):
+        """A uvicorn server that leaves the signals to the daemon."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return QuietServer
+
+
+def _QuietServer(config: Any) -> Any:
+    return _server_class()(config)

@@ -1,0 +1,178 @@
+"""``crmbridge run`` as ops run it: real processes, signals, leases and logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from crmbridge.logs import JsonFormatter, RedactingFilter, redact
+from crmbridge.store import open_store
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "data"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def write_config(folder: Path, store_url: str, *, every: str = "1s", ttl: float = 60) -> Path:
+    shutil.copytree(EXAMPLES, folder / "data")
+    config = folder / "crmbridge.yaml"
+    config.write_text(
+        f"store: {{url: '{store_url}'}}\n"
+        "defaults: {phone_region: CN, timezone: Asia/Shanghai}\n"
+        "connectors:\n  files: {type: csv, directory: data}\n"
+        f"jobs:\n  files-sync: {{connector: files, direction: pull, schedule: {{every: {every}}}}}\n"
+        f"server: {{port: {free_port()}, shutdown_grace_s: 20, lease_ttl_s: {ttl}}}\n",
+        encoding="utf-8",
+    )
+    return config
+
+
+def start(config: Path, *extra: str) -> subprocess.Popen[str]:
+    """A replica whose log goes to ``<config folder>/run.log``."""
+    with (config.parent / "run.log").open("w", encoding="utf-8") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "crmbridge", "run", "-c", str(config), *extra],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            text=True,
+        )
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("the condition did not come true in time")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def stop_all() -> Iterator[list[subprocess.Popen[str]]]:
+    processes: list[subprocess.Popen[str]] = []
+    yield processes
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def test_sigterm_lets_the_run_finish_and_exits_zero(
+    tmp_path: Path, stop_all: list[subprocess.Popen[str]]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    config = write_config(tmp_path, url)
+    daemon = start(config, "--log-format", "json")
+    stop_all.append(daemon)
+    store = open_store(url)
+    wait_for(lambda: any(r.status == "succeeded" for r in store.list_runs("files-sync")))
+    daemon.send_signal(signal.SIGTERM)
+    daemon.wait(timeout=30)
+    err = (tmp_path / "run.log").read_text(encoding="utf-8")
+    assert daemon.returncode == 0, err
+    assert not [r for r in store.list_runs("files-sync", limit=100) if r.status == "running"]
+    assert store.get_lease("job:files-sync") is None or store.get_lease("job:files-sync").expires_at  # type: ignore[union-attr]
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any(line.get("job") == "files-sync" and "run_id" in line for line in lines)
+    assert store.count_records("stakeholders") == 296
+    store.close()
+
+
+def test_a_second_replica_on_one_sqlite_file_is_refused(
+    tmp_path: Path, stop_all: list[subprocess.Popen[str]]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    config = write_config(tmp_path, url, every="1h")
+    first = start(config)
+    stop_all.append(first)
+    store = open_store(url)
+    wait_for(lambda: bool(store.list_runs("files-sync")))
+    second = subprocess.run(
+        [sys.executable, "-m", "crmbridge", "run", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert second.returncode == 1
+    assert "SQLite serves one process" in second.stderr
+    assert "Traceback" not in second.stderr
+    store.close()
+
+
+@pytest.mark.postgres
+def test_kill_9_of_the_lease_holder_hands_the_job_to_another_replica(
+    tmp_path: Path, postgres_url: str, stop_all: list[subprocess.Popen[str]]
+) -> None:
+    from crmbridge.store import upgrade
+
+    upgrade(postgres_url)
+    first_dir, second_dir = tmp_path / "a", tmp_path / "b"
+    first_dir.mkdir()
+    second_dir.mkdir()
+    configs = [write_config(d, postgres_url, every="1s", ttl=3) for d in (first_dir, second_dir)]
+    replicas = [start(c) for c in configs]
+    stop_all.extend(replicas)
+    store = open_store(postgres_url)
+    wait_for(lambda: any(r.status == "succeeded" for r in store.list_runs("files-sync", limit=50)))
+    lease = store.get_lease("job:files-sync")
+    holder_pid = int(lease.holder.rsplit(":", 1)[1]) if lease else replicas[0].pid
+    victim = next(p for p in replicas if p.pid == holder_pid)
+    survivor = next(p for p in replicas if p is not victim)
+    victim.kill()
+    victim.wait(timeout=10)
+    killed_at = time.time()
+    wait_for(
+        lambda: any(
+            r.pid == survivor.pid
+            and r.status == "succeeded"
+            and r.started_at.timestamp() > killed_at
+            for r in store.list_runs("files-sync", limit=100)
+        ),
+        seconds=40,
+    )
+    assert store.count_records("stakeholders") == 296, "nothing created twice"
+    survivor.send_signal(signal.SIGTERM)
+    survivor.wait(timeout=30)
+    assert survivor.returncode == 0
+    store.close()
+
+
+def test_secrets_never_reach_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("crmbridge.test.redaction")
+    handler_filter = RedactingFilter()
+    record = logger.makeRecord(
+        "x",
+        logging.INFO,
+        __file__,
+        1,
+        "POST %s with %s",
+        (
+            "https://accounts.zoho.com/oauth/v2/token?refresh_token=1000.abc&client_secret=s3cr3t",
+            "Authorization: Zoho-oauthtoken 1000.tok webhook-signature: v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
+        ),
+        None,
+    )
+    handler_filter.filter(record)
+    line = JsonFormatter().format(record)
+    for secret in ("1000.abc", "s3cr3t", "1000.tok", "K5oZfzN95Z9UVu1"):
+        assert secret not in line
+    assert json.loads(line)["message"].startswith(
+        "POST https://accounts.zoho.com/oauth/v2/token?refresh_token=***"
+    )
+    assert redact("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") == "***"
+    assert os.environ.get("CRMBRIDGE_NEVER_SET") is None
