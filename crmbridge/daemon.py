@@ -84,6 +84,7 @@ class Daemon:
         self.holder = f"{socket.gethostname()}:{os.getpid()}"
         self.ttl = timedelta(seconds=server.lease_ttl_s)
         self.stopping = threading.Event()
+        self.metrics: Any = None
         self._signals = 0
 
     def check(self) -> None:
@@ -110,11 +111,15 @@ class Daemon:
         """Serve and schedule until a signal; returns the exit code."""
         import uvicorn
 
+        from crmbridge.daemon_metrics import SyncMetrics
         from crmbridge.web import create_app
+        from crmbridge.web.metrics import Metrics
         from crmbridge.web.runs import RunRegistry
 
+        metrics = Metrics()
+        self.metrics = SyncMetrics(metrics.registry, self.bridge)
         registry = RunRegistry(self._leased_sync)
-        app = create_app(self.bridge, runs=registry)
+        app = create_app(self.bridge, runs=registry, metrics=metrics)
         config = uvicorn.Config(
             app,
             host=self.host,
@@ -190,6 +195,8 @@ class Daemon:
             report = await asyncio.to_thread(
                 asyncio.run, self.bridge.sync(job, run_id=run_id, should_stop=self.stopping.is_set)
             )
+            if self.metrics is not None:
+                self.metrics.observe(self.bridge.config.jobs[job].connector, report)
             log.info(
                 "run %s of %s: %s %s",
                 report.run_id,

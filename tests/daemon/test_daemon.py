@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from crmbridge.logs import JsonFormatter, RedactingFilter, redact
@@ -80,6 +81,14 @@ def test_sigterm_lets_the_run_finish_and_exits_zero(
     stop_all.append(daemon)
     store = open_store(url)
     wait_for(lambda: any(r.status == "succeeded" for r in store.list_runs("files-sync")))
+    port = int(config.read_text(encoding="utf-8").split("port: ", 1)[1].split(",", 1)[0])
+    metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    assert (
+        'crmbridge_records_total{connector="files",entity="stakeholders",outcome="created"} 296.0'
+        in metrics
+    )
+    assert 'crmbridge_seconds_since_last_success{job="files-sync"}' in metrics
+    assert 'crmbridge_outbox_depth{job="files-sync"} 0.0' in metrics
     daemon.send_signal(signal.SIGTERM)
     daemon.wait(timeout=30)
     err = (tmp_path / "run.log").read_text(encoding="utf-8")

@@ -1,0 +1,88 @@
+"""The daemon's Prometheus metrics: what syncs did, and how far behind each job is.
+
+Registered in the HTTP app's registry, so ``GET /metrics`` serves them beside
+the request metrics. Inbox, outbox and lag gauges are read from the store
+when Prometheus scrapes, so every replica reports the shared truth.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from crmbridge.service import Bridge
+from crmbridge.sync.runner import RunReport
+
+__all__ = ["SyncMetrics"]
+
+
+class SyncMetrics:
+    """Records synced, API calls, run durations, open inbox items, outbox depth and lag."""
+
+    def __init__(self, registry: CollectorRegistry, bridge: Bridge) -> None:
+        self.bridge = bridge
+        self.records = Counter(
+            "crmbridge_records",
+            "Records a sync handled, by connector, entity and outcome (pulled, created, ...).",
+            ["connector", "entity", "outcome"],
+            registry=registry,
+        )
+        self.api_calls = Counter(
+            "crmbridge_api_calls",
+            "Calls to a remote API, by connector (connectors that count them).",
+            ["connector"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "crmbridge_run_duration_seconds",
+            "How long a run took, by job and status.",
+            ["job", "status"],
+            buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600),
+            registry=registry,
+        )
+        inbox = Gauge(
+            "crmbridge_inbox_open",
+            "Open inbox items (conflicts, ambiguous matches, blocked deletes), by job.",
+            ["job"],
+            registry=registry,
+        )
+        outbox = Gauge(
+            "crmbridge_outbox_depth",
+            "Batches recorded but not yet confirmed sent, by job.",
+            ["job"],
+            registry=registry,
+        )
+        lag = Gauge(
+            "crmbridge_seconds_since_last_success",
+            "Seconds since each job's last successful run ended (absent before the first).",
+            ["job"],
+            registry=registry,
+        )
+        for job in bridge.config.jobs:
+            inbox.labels(job).set_function(functools.partial(self._inbox, job))
+            outbox.labels(job).set_function(functools.partial(self._outbox, job))
+            lag.labels(job).set_function(functools.partial(self._lag, job))
+
+    def observe(self, connector: str, report: RunReport) -> None:
+        """Count what one finished run did."""
+        for entity, counts in report.by_entity.items():
+            for outcome, n in counts.items():
+                if n:
+                    self.records.labels(connector, entity, outcome).inc(n)
+        if report.api_calls:
+            self.api_calls.labels(connector).inc(report.api_calls)
+        self.duration.labels(report.job, report.status).observe(report.duration_s)
+
+    def _inbox(self, job: str) -> float:
+        return float(len(self.bridge.store.list_open_inbox(job, limit=1_000_000)))
+
+    def _outbox(self, job: str) -> float:
+        return float(len(self.bridge.store.list_pending_outbox(job=job)))
+
+    def _lag(self, job: str) -> float:
+        for run in self.bridge.store.list_runs(job, limit=50):
+            if run.status == "succeeded" and run.finished_at is not None:
+                return (datetime.now(UTC) - run.finished_at).total_seconds()
+        return float("nan")
