@@ -8,9 +8,9 @@ API calls (paths under ``/crm/``) are delayed, throttled or faulted.
 from __future__ import annotations
 
 import asyncio
-import time
 import json
 import re
+import time
 from typing import Any
 
 import httpx
