@@ -1,4 +1,4 @@
-"""The CSV connector: one file per entity, read incrementally, written atomically."""
+"""The CSV connector: one file per entity, read incrementally, written atomically (or appended)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from connectors.csv.append import append
 from connectors.csv.cells import neutralise, restore
 from connectors.csv.columns import EntityColumns
 from connectors.csv.dialect import Dialect, detect_dialect
+from connectors.csv.idindex import IdIndex
 from connectors.csv.pages import fetch_rows, pull_pages
 from connectors.csv.reader import FileReject, Table
 from connectors.csv.settings import CsvSettings
@@ -83,6 +85,7 @@ class CsvConnector:
         self._compiled: CompiledMapping | None = None
         self._columns: dict[str, EntityColumns] = {}
         self._snapshots: dict[str, Snapshot] = {}
+        self._indexes: dict[str, IdIndex] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._rejects: list[FileReject] = []
         self.restore: Callable[[str], str] = restore if self.settings.neutralise_formulas else _same
@@ -142,15 +145,33 @@ class CsvConnector:
         """Where the change snapshot of ``entity`` is kept."""
         return self.directory / ".crmbridge" / f"{self.name}-{entity}.snapshot"
 
+    def index_path(self, entity: str) -> Path:
+        """Where the id index of ``entity``'s file is kept (see :mod:`connectors.csv.idindex`)."""
+        return self.directory / ".crmbridge" / f"{self.name}-{entity}.ids"
+
+    def _index(self, entity: str) -> IdIndex:
+        found = self._indexes.get(entity)
+        if found is None:
+            found = self._indexes[entity] = IdIndex(self.index_path(entity))
+        return found
+
+    async def _recover(self, entity: str, path: Path) -> None:
+        """Undo an append a killed process left half-done, before the file is read or written."""
+        async with self._locks.setdefault(entity, asyncio.Lock()):
+            await asyncio.to_thread(self._index(entity).recover, path)
+
     async def open(self) -> None:
         """Load the mapping, so a bad one fails before any file is touched."""
         self._mapping()
 
     async def close(self) -> None:
-        """Close the snapshot files."""
+        """Close the snapshot and id index files."""
         for snapshot in self._snapshots.values():
             snapshot.close()
         self._snapshots.clear()
+        for index in self._indexes.values():
+            index.close()
+        self._indexes.clear()
 
     def _dialect(self, path: Path) -> Dialect:
         conf = self.settings
@@ -181,6 +202,7 @@ class CsvConnector:
         file (same modification time and size as the cursor's) yields nothing.
         """
         path = self.path(entity)
+        await self._recover(entity, path)
         try:
             stat = os.stat(path)
         except FileNotFoundError:
@@ -232,28 +254,35 @@ class CsvConnector:
             table.close()
 
     async def write(self, entity: str, requests: Sequence[WriteRequest]) -> list[WriteResult]:
-        """Apply one batch to the entity's file in one atomic rewrite."""
+        """Apply one batch to the entity's file: appended if it only creates, else rewritten."""
         path = self.path(entity)
         columns = self.columns(entity)
         lock = self._locks.setdefault(entity, asyncio.Lock())
         async with lock:
+            index = self._index(entity)
+            await asyncio.to_thread(index.recover, path)
             dialect = await asyncio.to_thread(
                 lambda: self._dialect(path) if path.exists() and path.stat().st_size else None
             )
+            common: dict[str, Any] = {
+                "write_encoding": self.settings.write_encoding,
+                "neutralise": self.neutralise,
+                "restore": self.restore,
+            }
+            if dialect is not None:
+                appended = await asyncio.to_thread(
+                    append, path, columns, requests, dialect=dialect, index=index, **common
+                )
+                if appended is not None:
+                    return appended
             return await asyncio.to_thread(
-                rewrite,
-                path,
-                columns,
-                requests,
-                dialect=dialect or self._new_dialect(),
-                write_encoding=self.settings.write_encoding,
-                neutralise=self.neutralise,
-                restore=self.restore,
+                rewrite, path, columns, requests, dialect=dialect or self._new_dialect(), **common
             )
 
     async def fetch(self, entity: str, external_ids: Sequence[str]) -> list[RemoteRecord]:
         """The rows with these ids (streaming the file once)."""
         path = self.path(entity)
+        await self._recover(entity, path)
         if not path.exists() or path.stat().st_size == 0:
             return []
 

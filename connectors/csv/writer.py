@@ -52,7 +52,7 @@ def _text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-class _Batch:
+class Batch:
     """The requests of one batch, resolved against the file's header."""
 
     def __init__(
@@ -133,7 +133,7 @@ class _Batch:
         return found if found is not None and not found.done else None
 
 
-def _fill_id(header: Header, cells: list[str], key: str) -> None:
+def fill_id(header: Header, cells: list[str], key: str) -> None:
     """Give a row the push writes its crmbridge id where its id or crmbridge id cell is empty."""
     for index in header.key_indices:
         if not cells[index].strip():
@@ -164,7 +164,7 @@ def rewrite(
         if header.id_index is None and columns.pure_id is not None:
             header.add(columns.pure_id)
         encoding = write_encoding or dialect.encoding
-        batch = _Batch(header, requests, encoding, neutralise)
+        batch = Batch(header, requests, encoding, neutralise)
         return _stream(path, table, header, batch, dialect, encoding, before, restore)
     finally:
         if table is not None:
@@ -175,7 +175,7 @@ def _stream(
     path: Path,
     table: Table | None,
     header: Header,
-    batch: _Batch,
+    batch: Batch,
     dialect: Dialect,
     encoding: str,
     before: os.stat_result | None,
@@ -216,7 +216,7 @@ def _stream(
                 if change is not None:
                     for index, value in change.cells.items():
                         cells[index] = value
-                    _fill_id(header, cells, change.request.key)
+                    fill_id(header, cells, change.request.key)
                     change.done = changed = True
                     results[change.request.key] = WriteResult(
                         change.request.key, WriteOutcome.UPDATED, _id_after(ids, header, cells)
@@ -231,7 +231,7 @@ def _stream(
                 cells = [""] * width
                 for index, value in change.cells.items():
                     cells[index] = value
-                _fill_id(header, cells, change.request.key)
+                fill_id(header, cells, change.request.key)
                 results[change.request.key] = WriteResult(
                     change.request.key, WriteOutcome.CREATED, ids(cells)
                 )
