@@ -51,7 +51,8 @@ async def push_entity(ctx: RunContext, entity: str) -> None:
     Windows of ``batch size x concurrency`` records are pipelined: while one
     window's batches are on the wire the next is prepared and sent, and the
     windows' results commit in order, so the connection never idles while the
-    hub works.
+    hub works. The next window is prepared only once the one before the
+    window on the wire has committed, so memory holds two windows at most.
     """
     mapper = ctx.mappers[entity]
     size = ctx.job.batch_size or ctx.connector.batch_size
@@ -87,7 +88,11 @@ async def push_entity(ctx: RunContext, entity: str) -> None:
                     state["push_seq"] = last_seq
                     ctx.save_state(tx, entity, state)
             if items or previous is not None:
-                previous = asyncio.create_task(_send(ctx, entity, items, last_seq, limit, previous))
+                sending = asyncio.create_task(_send(ctx, entity, items, last_seq, limit, previous))
+                if previous is not None:
+                    # back-pressure: at most two windows in memory, one sending, one committing
+                    await asyncio.wait([previous])
+                previous = sending
             after = last_seq
             if len(rows) < window:
                 return
