@@ -33,6 +33,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict
 
 __all__ = [
+    "NO_API_EVENTS",
+    "ApiEvents",
     "Capabilities",
     "Connector",
     "ConnectorContext",
@@ -80,6 +82,37 @@ class ConnectorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ApiEvents(Protocol):
+    """Where a connector reports what its remote API did to it, for the engine to count.
+
+    The engine hands each connector instance one, already bound to the
+    connector's name (``ConnectorContext.api_events``); the daemon exports
+    the counts as Prometheus metrics. Calls must be cheap and never raise.
+    """
+
+    def retried(self) -> None:
+        """A call is about to be sent again after a failure (429, 5xx, timeout, ...)."""
+        ...
+
+    def rate_limited(self) -> None:
+        """The remote answered HTTP 429 (too many requests)."""
+        ...
+
+
+class _NoApiEvents:
+    """The :class:`ApiEvents` of a connector nobody counts: every report is dropped."""
+
+    def retried(self) -> None:
+        return None
+
+    def rate_limited(self) -> None:
+        return None
+
+
+NO_API_EVENTS: ApiEvents = _NoApiEvents()
+"""The default :class:`ApiEvents`: counts nothing (tests, one-off commands)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectorContext:
     """What the engine hands a connector when it builds one.
@@ -90,6 +123,8 @@ class ConnectorContext:
     (``None``: the shipped mapping of its type), for connectors that need to
     know which remote fields the mapping uses. ``inbox`` gives a connector that
     receives webhooks the events stored for it (``None`` where there is no hub).
+    ``api_events`` is where the connector reports retried calls and 429 answers
+    (:class:`ApiEvents`; by default nobody counts them).
     """
 
     base_dir: str = "."
@@ -97,6 +132,7 @@ class ConnectorContext:
     timezone: str = "UTC"
     mapping: str | None = None
     inbox: WebhookInbox | None = None
+    api_events: ApiEvents = NO_API_EVENTS
 
 
 @dataclass(frozen=True, slots=True)

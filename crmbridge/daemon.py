@@ -118,6 +118,7 @@ class Daemon:
 
         metrics = Metrics()
         self.metrics = SyncMetrics(metrics.registry, self.bridge)
+        self.bridge.api_events = self.metrics.api_events
         registry = RunRegistry(self._leased_sync)
         app = create_app(self.bridge, runs=registry, metrics=metrics)
         config = uvicorn.Config(

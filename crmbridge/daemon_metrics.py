@@ -12,14 +12,33 @@ from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from crmbridge.connector import ApiEvents
 from crmbridge.service import Bridge
 from crmbridge.sync.runner import RunReport
 
 __all__ = ["SyncMetrics"]
 
 
+class _CountedApiEvents:
+    """One connector's :class:`ApiEvents`, counted in the daemon's Prometheus counters."""
+
+    def __init__(self, retries: Counter, rate_limited: Counter) -> None:
+        self._retries = retries
+        self._rate_limited = rate_limited
+
+    def retried(self) -> None:
+        self._retries.inc()
+
+    def rate_limited(self) -> None:
+        self._rate_limited.inc()
+
+
 class SyncMetrics:
-    """Records synced, API calls, run durations, open inbox items, outbox depth and lag."""
+    """Records synced, API calls, retries and 429s, run durations, inbox, outbox and lag.
+
+    Connectors report retries and 429 answers as they happen, through the
+    :class:`ApiEvents` that :meth:`api_events` gives each instance.
+    """
 
     def __init__(self, registry: CollectorRegistry, bridge: Bridge) -> None:
         self.bridge = bridge
@@ -35,6 +54,21 @@ class SyncMetrics:
             ["connector"],
             registry=registry,
         )
+        self.api_retries = Counter(
+            "crmbridge_api_retries",
+            "Calls to a remote API sent again after a failure (429, 5xx, timeout), by connector.",
+            ["connector"],
+            registry=registry,
+        )
+        self.api_rate_limited = Counter(
+            "crmbridge_api_rate_limited",
+            "HTTP 429 (too many requests) answers from a remote API, by connector.",
+            ["connector"],
+            registry=registry,
+        )
+        for connector in bridge.config.connectors:
+            self.api_retries.labels(connector)
+            self.api_rate_limited.labels(connector)
         self.duration = Histogram(
             "crmbridge_run_duration_seconds",
             "How long a run took, by job and status.",
@@ -64,6 +98,12 @@ class SyncMetrics:
             inbox.labels(job).set_function(functools.partial(self._inbox, job))
             outbox.labels(job).set_function(functools.partial(self._outbox, job))
             lag.labels(job).set_function(functools.partial(self._lag, job))
+
+    def api_events(self, connector: str) -> ApiEvents:
+        """Where connector ``connector`` reports its retries and 429s (``Bridge.api_events``)."""
+        return _CountedApiEvents(
+            self.api_retries.labels(connector), self.api_rate_limited.labels(connector)
+        )
 
     def observe(self, connector: str, report: RunReport) -> None:
         """Count what one finished run did."""

@@ -17,6 +17,8 @@ from pydantic import ValidationError
 
 from crmbridge.config import Config
 from crmbridge.connector import (
+    NO_API_EVENTS,
+    ApiEvents,
     Connector,
     ConnectorContext,
     InboundWebhook,
@@ -99,7 +101,11 @@ def _utc_now() -> datetime:
 
 
 class Bridge:
-    """Everything one config describes, built on demand."""
+    """Everything one config describes, built on demand.
+
+    ``api_events`` gives each connector instance, by connector name, where it
+    reports retries and 429 answers (the daemon's metrics); ``None``: nowhere.
+    """
 
     def __init__(
         self,
@@ -108,9 +114,11 @@ class Bridge:
         store: Store | None = None,
         now: Callable[[], datetime] = _utc_now,
         types: Mapping[str, ConnectorType] | None = None,
+        api_events: Callable[[str], ApiEvents] | None = None,
     ) -> None:
         self.config = config
         self.now = now
+        self.api_events = api_events
         self._store = store
         self._types = dict(types) if types is not None else None
         self._receivers: dict[str, WebhookReceiver | list[str]] = {}
@@ -182,6 +190,7 @@ class Bridge:
             timezone=self.config.defaults.timezone,
             mapping=section.mapping,
             inbox=_HubInbox(self, name, read_only=dry_run),
+            api_events=self.api_events(name) if self.api_events else NO_API_EVENTS,
         )
         instance: Connector = ctype.cls(name, settings, context)
         return instance

@@ -60,7 +60,9 @@ class WebhookConnector:
     hub's inbox by the HTTP app, and read back by :meth:`read_changes` as pages
     (one page per ``batch_size`` records); an event is marked processed once
     the page holding it is committed. Outbound, :meth:`write` POSTs each batch
-    as a Standard Webhooks message to ``url``.
+    as a Standard Webhooks message to ``url``. Retried deliveries (in-process
+    and from the dead-letter file) and 429 answers are reported to
+    ``context.api_events``.
     """
 
     type_name: ClassVar[str] = "webhook"
@@ -226,6 +228,7 @@ class WebhookConnector:
             clock=self.clock,
             sleep=self._sleep,
             rng=self._rng,
+            events=self.context.api_events,
         )
 
     async def close(self) -> None:
@@ -296,6 +299,7 @@ class WebhookConnector:
         """Try once more every kept message whose next attempt is due; returns how many went."""
         sent = 0
         for letter in self.dead_letters.due(self.clock()):
+            self.context.api_events.retried()
             sent += await self._resend(letter, schedule=True)
         return sent
 

@@ -4,7 +4,8 @@ A message keeps its ``webhook-id`` on every attempt and every replay (the id
 is derived from the batch: entity, operation, keys and values); the timestamp
 and signature are made afresh for each attempt. 2xx is delivered; 408, 425,
 429, 5xx, redirects (never followed), timeouts and connection errors are
-retried; any other 4xx is refused for good.
+retried; any other 4xx is refused for good. Each retry and each 429 is
+reported to the engine's :class:`~crmbridge.connector.ApiEvents`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import httpx
 import orjson
 
 from connectors.webhook.settings import RetrySettings
-from crmbridge.connector import WriteOp, WriteRequest
+from crmbridge.connector import NO_API_EVENTS, ApiEvents, WriteOp, WriteRequest
 from crmbridge.signatures import standard_headers
 
 __all__ = ["Attempted", "Message", "Sender", "build_message", "parse_retry_after"]
@@ -99,7 +100,10 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 
 
 class Sender:
-    """Delivers messages to one URL with the connector's retry schedule."""
+    """Delivers messages to one URL with the connector's retry schedule.
+
+    ``events`` hears of every retry and every 429 answer.
+    """
 
     def __init__(
         self,
@@ -111,8 +115,10 @@ class Sender:
         clock: Callable[[], datetime],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        events: ApiEvents = NO_API_EVENTS,
     ) -> None:
         self.client = client
+        self.events = events
         self.url = url
         self.secrets = list(secrets)
         self.retry = retry
@@ -140,6 +146,8 @@ class Sender:
         except httpx.TransportError as exc:
             return Attempted(False, 1, None, f"connection failed: {type(exc).__name__}", True)
         status = response.status_code
+        if status == 429:
+            self.events.rate_limited()
         if 200 <= status < 300:
             return Attempted(True, 1, status, "delivered")
         if 300 <= status < 400:
@@ -169,5 +177,6 @@ class Sender:
                 if outcome.wait_s > self.retry.retry_after_cap_s:
                     return result  # the receiver asks for longer: wait in the dead-letter file
                 wait = max(wait, outcome.wait_s)
+            self.events.retried()
             await self.sleep(wait)
         return result

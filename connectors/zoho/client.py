@@ -8,6 +8,8 @@ Every call goes through :meth:`ZohoClient.call`:
   heavy ones (writes of more than 10 records, COQL);
 - 429, 5xx, timeouts and dropped connections are retried with exponential
   backoff and full jitter (tenacity), honouring ``Retry-After`` when sent;
+  each retry and each 429 is reported to the engine's
+  :class:`~crmbridge.connector.ApiEvents`;
   other 4xx answers go back to the caller, which reads Zoho's error body;
 - credits are counted as Zoho bills them (1 per call; writes 1 per 10 records,
   at most 10), and a call that would pass ``credit_budget`` is not sent: the
@@ -34,6 +36,7 @@ from tenacity import (
 
 from connectors.zoho.auth import TokenManager
 from connectors.zoho.settings import API_URLS, HEAVY_CONCURRENCY, ZohoSettings
+from crmbridge.connector import NO_API_EVENTS, ApiEvents
 from crmbridge.errors import AuthError, PermanentError, TransientError
 
 __all__ = ["ZohoClient", "ZohoResponse", "write_credits"]
@@ -113,7 +116,8 @@ class ZohoClient:
     ``transport`` replaces the network (``httpx.ASGITransport`` over the
     sandbox, ``respx`` in tests); ``sleep`` and ``rng`` make backoff testable.
     ``api_calls`` counts HTTP requests sent to the API (retries included),
-    ``credits_used`` the credits they cost.
+    ``credits_used`` the credits they cost; ``events`` hears of every retry
+    and every 429.
     """
 
     def __init__(
@@ -124,9 +128,11 @@ class ZohoClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
+        events: ApiEvents = NO_API_EVENTS,
     ) -> None:
         self.settings = settings
         self.connector = connector
+        self.events = events
         self.transport = transport
         self.sleep = sleep
         self.rng = rng
@@ -215,6 +221,7 @@ class ZohoClient:
             stop=stop_after_attempt(attempts or s.max_retries + 1),
             wait=self._wait,
             sleep=self.sleep,
+            before_sleep=self._retrying,
             reraise=True,
         )
         try:
@@ -228,6 +235,9 @@ class ZohoClient:
                 connector=self.connector,
             ) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _retrying(self, state: RetryCallState) -> None:
+        self.events.retried()
 
     def _wait(self, state: RetryCallState) -> float:
         s = self.settings
@@ -261,6 +271,7 @@ class ZohoClient:
             status = response.status_code
             if status == 429:
                 self.retries["429"] += 1
+                self.events.rate_limited()
                 raise _Retry("HTTP 429 (rate limit)", _retry_after(response))
             if status >= 500:
                 self.retries[str(status)] += 1

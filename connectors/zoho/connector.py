@@ -80,6 +80,8 @@ class ZohoConnector:
     count this instance's calls and Zoho API credits; ``read_modes`` says per
     module whether Get Records (``records``), COQL or both served the reads.
 
+    Retries and 429 answers are reported to ``context.api_events``.
+
     ``transport`` replaces the network (tests, the in-process sandbox);
     ``mapping`` a compiled mapping instead of loading the configured one.
     """
@@ -115,10 +117,11 @@ class ZohoConnector:
         self.batch_size = BATCH
         self.concurrency = settings.max_concurrency()
         self.clock = clock
+        events = self.context.api_events
         self.client = (
-            ZohoClient(settings, connector=name, transport=transport, sleep=sleep)
+            ZohoClient(settings, connector=name, transport=transport, sleep=sleep, events=events)
             if sleep is not None
-            else ZohoClient(settings, connector=name, transport=transport)
+            else ZohoClient(settings, connector=name, transport=transport, events=events)
         )
         self.read_modes: dict[str, str] = {}
         self.warnings: list[str] = []
