@@ -12,6 +12,11 @@ Scheduled ticks and HTTP triggers go through one registry of running jobs,
 so a job never runs twice at once in a process; a tick that finds its job
 running is coalesced into one more run after it.
 
+Each replica publishes its scheduler's next fire time of every job in the
+store (at start, after each tick, and every third of ``server.lease_ttl_s``)
+and withdraws it when it stops; ``crmbridge status`` and ``GET /jobs`` show
+the earliest one published within ``server.lease_ttl_s``.
+
 SIGTERM or SIGINT: no new runs start, running ones stop at their next batch
 boundary (everything before it committed), leases are released, and the
 process exits 0 within ``server.shutdown_grace_s``. A second signal exits at
@@ -33,12 +38,12 @@ import signal
 import socket
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
 from crmbridge.errors import ConfigError, StoreError
-from crmbridge.scheduler import build_scheduler
+from crmbridge.scheduler import build_scheduler, next_fire_times
 from crmbridge.service import Bridge, lease_name
 from crmbridge.sync.job import COUNT_KEYS
 from crmbridge.sync.runner import RunReport
@@ -85,6 +90,7 @@ class Daemon:
         self.ttl = timedelta(seconds=server.lease_ttl_s)
         self.stopping = threading.Event()
         self.metrics: Any = None
+        self._scheduler: Any = None
         self._signals = 0
 
     def check(self) -> None:
@@ -142,6 +148,8 @@ class Daemon:
             loop.add_signal_handler(sig, self._on_signal, server, scheduler)
         self._prune()
         scheduler.start()
+        self._scheduler = scheduler
+        publisher = asyncio.create_task(self._publish_schedules())
         log.info(
             "crmbridge run on http://%s:%s as %s, %d jobs",
             self.host,
@@ -154,6 +162,13 @@ class Daemon:
         finally:
             if scheduler.running:
                 scheduler.shutdown(wait=False)
+            publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await publisher
+            try:
+                await asyncio.to_thread(self.bridge.store.withdraw_schedules, holder=self.holder)
+            except StoreError as exc:  # stale rows are ignored after server.lease_ttl_s anyway
+                log.warning("could not withdraw the next run times: %s", exc)
         log.info("stopped")
         return 0
 
@@ -173,9 +188,27 @@ class Daemon:
         if self.stopping.is_set():
             return
         registry.trigger(job, coalesce=True)
+        await self._publish()  # the scheduler has moved this job's next fire time on
+
+    async def _publish(self) -> None:
+        scheduler = self._scheduler
+        if scheduler is None or not scheduler.running or self.stopping.is_set():
+            return
+        times: dict[str, datetime | None] = next_fire_times(scheduler)
+        try:
+            await asyncio.to_thread(self.bridge.store.publish_schedules, self.holder, times)
+        except StoreError as exc:
+            log.warning("could not publish the next run times: %s", exc)
+
+    async def _publish_schedules(self) -> None:
+        while True:
+            await self._publish()
+            await asyncio.sleep(self.ttl.total_seconds() / 3)
 
     def _prune(self) -> None:
         days = self.bridge.config.runs.retention_days
+        # schedules of replicas gone without a word (kill -9) are only ignored; drop old ones
+        self.bridge.store.withdraw_schedules(seen_before=self.bridge.now() - timedelta(days=1))
         pruned = self.bridge.store.prune_runs(days)
         if pruned:
             log.info("pruned %d runs older than %s days", pruned, days)

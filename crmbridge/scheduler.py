@@ -1,21 +1,24 @@
 """The scheduler lives here: the only module that imports APScheduler.
 
-For now it only checks cron expressions for the config loader; the daemon
-(`crmbridge run`) will build its in-memory APScheduler here from the config's
-jobs, with leases for replicas and a graceful shutdown.
+It checks cron expressions for the config loader, builds the daemon's
+in-memory scheduler from the config's jobs, and reads back when that
+scheduler fires each job next (what ``crmbridge status`` shows while
+``crmbridge run`` is up).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-__all__ = ["build_scheduler", "next_cron_time", "validate_cron"]
+__all__ = ["build_scheduler", "next_cron_time", "next_fire_times", "validate_cron"]
+
+_JOB_PREFIX = "job:"
 
 
 def validate_cron(expr: str) -> str | None:
@@ -66,7 +69,7 @@ def build_scheduler(
             fire,
             trigger,
             args=[name],
-            id=f"job:{name}",
+            id=f"{_JOB_PREFIX}{name}",
             max_instances=1,
             coalesce=True,
             misfire_grace_time=None,
@@ -77,3 +80,16 @@ def build_scheduler(
             housekeeping, IntervalTrigger(days=1), id="housekeeping", max_instances=1, coalesce=True
         )
     return scheduler
+
+
+def next_fire_times(scheduler: AsyncIOScheduler) -> dict[str, datetime | None]:
+    """When ``scheduler`` (from :func:`build_scheduler`, started) fires each job next, in UTC.
+
+    ``None`` for a job the scheduler will not fire again (paused, or a trigger with no more times).
+    """
+    times: dict[str, datetime | None] = {}
+    for job in scheduler.get_jobs():
+        if job.id.startswith(_JOB_PREFIX):
+            at: datetime | None = job.next_run_time
+            times[job.id.removeprefix(_JOB_PREFIX)] = at.astimezone(UTC) if at else None
+    return times

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -94,6 +94,23 @@ def _next_run(
         return due.isoformat()
     fire = next_cron_time(schedule.cron, now, timezone)
     return fire.isoformat() if fire else None
+
+
+def _next_run_of(
+    live: Mapping[str, datetime | None],
+    job: str,
+    schedule: Any,
+    last_start: datetime | None,
+    now: datetime,
+    timezone: str,
+) -> dict[str, str | None]:
+    if job in live:
+        at = live[job]
+        return {"next_run": at.isoformat() if at else None, "next_run_source": "scheduler"}
+    return {
+        "next_run": _next_run(schedule, last_start, now, timezone),
+        "next_run_source": "config",
+    }
 
 
 def _utc_now() -> datetime:
@@ -302,9 +319,32 @@ class Bridge:
             connector, inbound.webhook_id, not stored, inbound.hint, self.jobs_of(connector)
         )
 
+    def live_next_runs(self) -> dict[str, datetime | None]:
+        """Each job's next run as a running ``crmbridge run`` scheduled it, if one is up.
+
+        The earliest time any replica published within ``server.lease_ttl_s``
+        (replicas refresh theirs every third of it); jobs no live replica
+        schedules are left out.
+        """
+        since = self.now() - timedelta(seconds=self.config.server.lease_ttl_s)
+        live: dict[str, datetime | None] = {}
+        for row in self.store.list_schedules(seen_since=since):
+            known = live.get(row.job)
+            if row.job not in live or (
+                row.next_run_at is not None and (known is None or row.next_run_at < known)
+            ):
+                live[row.job] = row.next_run_at
+        return live
+
     def status(self) -> list[dict[str, Any]]:
-        """Every job: schedule, last run, next run, lag, open conflicts, rejects, outbox, lease."""
+        """Every job: schedule, last run, next run, lag, open conflicts, rejects, outbox, lease.
+
+        ``next_run`` is the live scheduler's when ``crmbridge run`` is up
+        (``next_run_source: "scheduler"``), else computed from the config and
+        the last run (``"config"``).
+        """
         now = self.now()
+        live = self.live_next_runs()
         rows: list[dict[str, Any]] = []
         for name, job in self.config.jobs.items():
             runs = self.store.list_runs(name, limit=20)
@@ -325,7 +365,9 @@ class Bridge:
                         "finished_at": last.finished_at.isoformat() if last.finished_at else None,
                         "counts": last.counts,
                     },
-                    "next_run": _next_run(
+                    **_next_run_of(
+                        live,
+                        name,
                         job.schedule,
                         last.started_at if last else None,
                         now,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from rich.table import Table
 
@@ -11,7 +13,11 @@ __all__ = ["register", "status"]
 
 
 def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
-    """Show every job: schedule, last run, next run, lag, open conflicts, rejects, outbox, lease."""
+    """Show every job: schedule, last run, next run, lag, open conflicts, rejects, outbox, lease.
+
+    The next run is the live scheduler's while `crmbridge run` is up ("scheduler"),
+    else computed from the config's schedule and the last run ("config").
+    """
     rows = bridge(config).status()
     if as_json:
         emit_json({"jobs": rows})
@@ -35,7 +41,7 @@ def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
             row["job"],
             row["schedule"],
             "-" if last is None else f"{last['status']} {last['started_at'][:19]}",
-            row["next_run"] or "-",
+            _next_run(row),
             "-" if row["lag_s"] is None else str(row["lag_s"]),
             str(row["open_conflicts"]),
             str(row["open_rejects"]),
@@ -43,6 +49,12 @@ def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
             row["lease_holder"] or "-",
         )
     out.print(table)
+
+
+def _next_run(row: dict[str, Any]) -> str:
+    if row["next_run"] is None:
+        return "-"
+    return f"{row['next_run']} ({row['next_run_source']})"
 
 
 def register(app: typer.Typer) -> None:

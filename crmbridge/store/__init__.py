@@ -1,5 +1,5 @@
 """The hub store: canonical records, the change feed, links and shadows, cursors, runs,
-rejects, the conflict inbox, the outbox, leases and the webhook inbox.
+rejects, the conflict inbox, the outbox, leases, live schedules and the webhook inbox.
 
 SQLite by default (created and upgraded on first open), PostgreSQL for teams
 and replicas (upgraded explicitly with ``crmbridge db upgrade``). Only this
@@ -30,6 +30,7 @@ from crmbridge.store.rows import (
     Run,
     RunKind,
     RunStatus,
+    Schedule,
     WebhookEvent,
     WriteResult,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "Run",
     "RunKind",
     "RunStatus",
+    "Schedule",
     "Store",
     "Transaction",
     "WebhookEvent",

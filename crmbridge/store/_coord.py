@@ -1,4 +1,4 @@
-"""Coordination between replicas (leases) and the inbound webhook inbox."""
+"""Coordination between replicas (leases, live schedules) and the inbound webhook inbox."""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from crmbridge.store._base import Scope, columns_for, upsert_insert
-from crmbridge.store.rows import Lease, WebhookEvent
-from crmbridge.store.tables import UTCDateTime, leases, webhook_inbox
+from crmbridge.store.rows import Lease, Schedule, WebhookEvent
+from crmbridge.store.tables import UTCDateTime, leases, schedules, webhook_inbox
 
 _LEASE_COLUMNS = columns_for(leases, Lease)
+_SCHEDULE_COLUMNS = columns_for(schedules, Schedule)
 _WEBHOOK_COLUMNS = columns_for(webhook_inbox, WebhookEvent)
 
 
 class CoordMixin(Scope):
-    """Leases and the webhook inbox."""
+    """Leases, live schedules and the webhook inbox."""
 
     # -- leases -----------------------------------------------------------------------------
 
@@ -87,6 +88,53 @@ class CoordMixin(Scope):
         with self._read() as conn:
             row = conn.execute(sa.select(*_LEASE_COLUMNS).where(leases.c.name == name)).first()
         return None if row is None else Lease(*row)
+
+    # -- live schedules ---------------------------------------------------------------------
+
+    def publish_schedules(self, holder: str, next_runs: Mapping[str, datetime | None]) -> None:
+        """Say when ``holder``'s scheduler fires each job next (``None``: never again).
+
+        Marks the rows seen now; ``holder``'s rows for jobs not in ``next_runs`` go.
+        """
+        now = self._now()
+        with self._write() as conn:
+            conn.execute(
+                sa.delete(schedules).where(
+                    schedules.c.holder == holder, schedules.c.job.not_in(list(next_runs))
+                )
+            )
+            for job, at in next_runs.items():
+                stmt = upsert_insert(conn, schedules).values(
+                    job=job, holder=holder, next_run_at=at, seen_at=now
+                )
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[schedules.c.job, schedules.c.holder],
+                        set_={"next_run_at": stmt.excluded.next_run_at, "seen_at": now},
+                    )
+                )
+
+    def list_schedules(self, *, seen_since: datetime | None = None) -> list[Schedule]:
+        """Every replica's published next runs (those seen since ``seen_since``), by job."""
+        query = sa.select(*_SCHEDULE_COLUMNS).order_by(schedules.c.job, schedules.c.holder)
+        if seen_since is not None:
+            query = query.where(schedules.c.seen_at >= seen_since)
+        with self._read() as conn:
+            return [Schedule(*row) for row in conn.execute(query)]
+
+    def withdraw_schedules(
+        self, *, holder: str | None = None, seen_before: datetime | None = None
+    ) -> int:
+        """Delete ``holder``'s published schedules, or those not seen since ``seen_before``."""
+        if holder is None and seen_before is None:
+            raise ValueError("withdraw_schedules needs a holder or seen_before")
+        stmt = sa.delete(schedules)
+        if holder is not None:
+            stmt = stmt.where(schedules.c.holder == holder)
+        if seen_before is not None:
+            stmt = stmt.where(schedules.c.seen_at < seen_before)
+        with self._write() as conn:
+            return conn.execute(stmt).rowcount
 
     # -- webhook inbox ----------------------------------------------------------------------
 

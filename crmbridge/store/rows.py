@@ -27,6 +27,7 @@ __all__ = [
     "Run",
     "RunKind",
     "RunStatus",
+    "Schedule",
     "WebhookEvent",
     "WebhookStatus",
     "WriteResult",
@@ -235,6 +236,21 @@ class Lease:
     acquired_at: datetime
     heartbeat_at: datetime
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When a running replica's scheduler fires a job next, as that replica last said.
+
+    ``next_run_at`` is ``None`` when the scheduler has no further time for the
+    job; ``seen_at`` is when the replica last confirmed it (it does so
+    every third of ``server.lease_ttl_s`` while it runs).
+    """
+
+    job: str
+    holder: str
+    next_run_at: datetime | None
+    seen_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

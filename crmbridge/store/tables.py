@@ -29,6 +29,7 @@ __all__ = [
     "records",
     "rejects",
     "runs",
+    "schedules",
     "webhook_inbox",
 ]
 
@@ -291,6 +292,15 @@ leases = sa.Table(
     sa.Column("acquired_at", UTCDateTime, nullable=False),
     sa.Column("heartbeat_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),
+)
+
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    sa.Column("job", sa.String(128), primary_key=True),
+    sa.Column("holder", sa.String(255), primary_key=True),
+    sa.Column("next_run_at", UTCDateTime, nullable=True),
+    sa.Column("seen_at", UTCDateTime, nullable=False),
 )
 
 webhook_inbox = sa.Table(

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -121,6 +122,55 @@ def test_a_second_replica_on_one_sqlite_file_is_refused(
     assert second.returncode == 1
     assert "SQLite serves one process" in second.stderr
     assert "Traceback" not in second.stderr
+    store.close()
+
+
+def status_json(config: Path) -> dict[str, dict[str, object]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "crmbridge", "status", "-c", str(config), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return {row["job"]: row for row in json.loads(done.stdout)["jobs"]}
+
+
+def test_status_and_jobs_show_the_live_scheduler_s_next_run(
+    tmp_path: Path, store_url: str, stop_all: list[subprocess.Popen[str]]
+) -> None:
+    from crmbridge.store import upgrade
+
+    upgrade(store_url)
+    config = write_config(tmp_path, store_url, every="1h")
+    daemon = start(config)
+    stop_all.append(daemon)
+    store = open_store(store_url)
+    wait_for(lambda: any(r.status == "succeeded" for r in store.list_runs("files-sync")))
+    wait_for(
+        lambda: any(
+            s.next_run_at is not None and s.next_run_at > r.started_at + timedelta(minutes=30)
+            for s in store.list_schedules()
+            for r in store.list_runs("files-sync")
+        )
+    )
+    (published,) = store.list_schedules()
+    assert published.holder.endswith(f":{daemon.pid}")
+    assert published.next_run_at is not None
+    live = status_json(config)["files-sync"]
+    assert (live["next_run"], live["next_run_source"]) == (
+        published.next_run_at.isoformat(),
+        "scheduler",
+    )
+    port = int(config.read_text(encoding="utf-8").split("port: ", 1)[1].split(",", 1)[0])
+    (row,) = httpx.get(f"http://127.0.0.1:{port}/jobs", timeout=10).json()["jobs"]
+    assert (row["next_run"], row["next_run_source"]) == (live["next_run"], "scheduler")
+
+    daemon.send_signal(signal.SIGTERM)
+    daemon.wait(timeout=30)
+    assert daemon.returncode == 0
+    assert store.list_schedules() == []
+    assert status_json(config)["files-sync"]["next_run_source"] == "config"
     store.close()
 
 

@@ -102,3 +102,29 @@ def test_a_lease_being_taken_over_right_now_is_not_given_twice(
     rival.join()
     assert results == [False]
     assert store.get_lease("job:nightly").holder == "replica-b"  # type: ignore[union-attr]
+
+
+def test_each_replica_publishes_its_next_runs_and_withdraws_them(
+    store: Store, clock: FakeClock
+) -> None:
+    soon, later = clock() + timedelta(minutes=5), clock() + timedelta(hours=1)
+    store.publish_schedules("replica-a", {"nightly": later, "hourly": soon})
+    store.publish_schedules("replica-b", {"nightly": soon, "paused": None})
+    rows = {(s.job, s.holder): (s.next_run_at, s.seen_at) for s in store.list_schedules()}
+    assert rows == {
+        ("hourly", "replica-a"): (soon, clock()),
+        ("nightly", "replica-a"): (later, clock()),
+        ("nightly", "replica-b"): (soon, clock()),
+        ("paused", "replica-b"): (None, clock()),
+    }
+
+    clock.advance(20)
+    store.publish_schedules("replica-a", {"nightly": soon})  # hourly is no longer scheduled here
+    assert [(s.job, s.holder, s.next_run_at) for s in store.list_schedules(seen_since=clock())] == [
+        ("nightly", "replica-a", soon)
+    ]
+    assert {s.job for s in store.list_schedules()} == {"nightly", "paused"}
+
+    assert store.withdraw_schedules(holder="replica-a") == 1
+    assert store.withdraw_schedules(seen_before=clock()) == 2
+    assert store.list_schedules() == []
