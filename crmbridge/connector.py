@@ -45,6 +45,7 @@ __all__ = [
     "InboxEvent",
     "Page",
     "RemoteRecord",
+    "ReportsUsage",
     "WebhookInbox",
     "WebhookReceiver",
     "WriteOp",
@@ -241,6 +242,18 @@ class Connector(Protocol):
 
     async def fetch(self, entity: str, external_ids: Sequence[str]) -> list[RemoteRecord]:
         """Fetch records by id (when ``capabilities.fetch_by_ids``); missing ids are left out."""
+        ...
+
+
+@runtime_checkable
+class ReportsUsage(Protocol):
+    """A connector that says what a run cost it beyond the call count (optional).
+
+    The run report shows :meth:`usage` under ``connector``.
+    """
+
+    def usage(self) -> Mapping[str, Any]:
+        """JSON-ready figures of this instance (credits spent, extra checks made, ...)."""
         ...
 
 

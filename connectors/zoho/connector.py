@@ -11,6 +11,7 @@ import httpx
 
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.metadata import check_mapping_against, load_users, remote_fields
+from connectors.zoho.notes import NOTES, deleted_notes, forget, remember, strip_marker
 from connectors.zoho.reads import (
     NotSupported,
     fetch_by_ids,
@@ -131,6 +132,7 @@ class ZohoConnector:
         self._unique: dict[str, set[str]] = {}
         self._users: dict[str, dict[str, Any]] | None = None
         self._module_of: dict[str, str] = {}
+        self.notes_checks: list[dict[str, Any]] = []
 
     @property
     def api_calls(self) -> int:
@@ -141,6 +143,18 @@ class ZohoConnector:
     def credits_used(self) -> int:
         """Zoho API credits this instance's calls cost."""
         return self.client.credits_used
+
+    def usage(self) -> dict[str, Any]:
+        """What this instance spent, for the run report: credits, read modes, Notes checks.
+
+        ``notes_deletion_checks`` lists each check for deleted Notes with its
+        mode (``sweep`` or ``per_parent``), the API calls and credits it cost
+        (already counted in the totals) and the deletions it found.
+        """
+        used: dict[str, Any] = {"credits": self.credits_used, "read_modes": dict(self.read_modes)}
+        if self.notes_checks:
+            used["notes_deletion_checks"] = [dict(c) for c in self.notes_checks]
+        return used
 
     @property
     def mapping(self) -> CompiledMapping:
@@ -209,8 +223,8 @@ class ZohoConnector:
 
     def _cursor(self, entity: str, state: dict[str, dict[str, Any]], module: str) -> Cursor:
         if self._multi(entity):
-            return {"modules": {m: dict(v) for m, v in state.items()}}
-        return {"module": module, **state.get(module, {})}
+            return {"modules": {m: _copy(v) for m, v in state.items()}}
+        return {"module": module, **_copy(state.get(module, {}))}
 
     def _since(self, value: Any) -> datetime | None:
         parsed = parse_time(value)
@@ -237,6 +251,8 @@ class ZohoConnector:
                     per_page=self.settings.page_size,
                     modes=self.read_modes,
                 ):
+                    if module == NOTES:
+                        remember(own.setdefault("notes", {}), rows)
                     records = await self._records(rows, remote if multi else None, module)
                     newest = max((r.modified_at for r in records if r.modified_at), default=None)
                     old = parse_time(own.get("since"))
@@ -247,6 +263,13 @@ class ZohoConnector:
                 message = f"{module} skipped: {exc.message}"
                 log.warning("%s: %s", self.name, message)
                 self.warnings.append(message)
+                continue
+            if module == NOTES:
+                if first:
+                    own["notes_checked"] = started
+                    continue
+                async for gone in self._note_deletions(own):
+                    yield Page(deletions=gone, cursor=self._cursor(entity, state, module))
                 continue
             if module in NO_DELETED_FEED:
                 continue
@@ -267,6 +290,32 @@ class ZohoConnector:
                 own["deleted_since"] = newest.isoformat()
             yield gone
 
+    async def _note_deletions(self, own: dict[str, Any]) -> AsyncIterator[list[Deletion]]:
+        """Deleted Notes, by diffing the notes the cursor remembers with those Zoho still has."""
+        known: dict[str, list[str]] = own.setdefault("notes", {})
+        now = self.clock().astimezone(UTC)
+        last = parse_time(own.get("notes_checked"))
+        every = timedelta(seconds=self.settings.notes_deletions_every_s)
+        if not known or (last is not None and now - last < every):
+            return
+        calls, credits = self.client.api_calls, self.client.credits_used
+        check: dict[str, Any] = {"mode": None, "api_calls": 0, "credits": 0, "deleted": 0}
+        self.notes_checks.append(check)
+        batches: list[list[str]] = []
+        async for mode, gone in deleted_notes(self.client, known):
+            check["mode"] = mode
+            batches.append(gone)
+        check["api_calls"] = self.client.api_calls - calls
+        check["credits"] = self.client.credits_used - credits
+        own["notes_checked"] = now.isoformat()
+        for gone in batches:
+            forget(known, gone)
+            check["deleted"] += len(gone)
+            if gone:
+                yield [Deletion(i, now) for i in gone]
+        if not any(batches):
+            yield []
+
     async def _records(
         self, rows: list[dict[str, Any]], remote: str | None, module: str
     ) -> list[RemoteRecord]:
@@ -280,6 +329,9 @@ class ZohoConnector:
         records: list[RemoteRecord] = []
         for row in rows:
             data = dict(row)
+            if module == NOTES and "Note_Content" in data:
+                # the create marker is crmbridge's business, not the hub's
+                data["Note_Content"], _ = strip_marker(data["Note_Content"])
             if remote is not None:
                 data[REMOTE_KEY] = remote
             ext = str(row["id"])
@@ -417,6 +469,14 @@ class ZohoConnector:
             for start in range(0, len(items), BATCH):
                 results += await writer.delete(items[start : start + BATCH])
         return results
+
+
+def _copy(state: dict[str, Any]) -> dict[str, Any]:
+    """A module's cursor state, its remembered notes copied (later pages change them)."""
+    copied = dict(state)
+    if isinstance(state.get("notes"), dict):
+        copied["notes"] = {p: list(ids) for p, ids in state["notes"].items()}
+    return copied
 
 
 def _bare(owner: Any) -> bool:

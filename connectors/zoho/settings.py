@@ -76,6 +76,8 @@ class ZohoSettings(ConnectorSettings):
     needs fewer calls. ``notify_token`` is the token of the notification
     channel ``crmbridge zoho watch`` set up; callbacks to
     ``/webhooks/<connector>`` are verified against it.
+    ``notes_deletions_every_s`` is how often a run checks for deleted Notes,
+    which Zoho's deletion feed does not list (0: every run).
     """
 
     data_centre: DataCentre = "com"
@@ -102,6 +104,7 @@ class ZohoSettings(ConnectorSettings):
     backoff_s: float = Field(default=1.0, ge=0)
     max_backoff_s: float = Field(default=60.0, ge=0)
     notify_token: SecretStr | None = None
+    notes_deletions_every_s: int = Field(default=3600, ge=0)
 
     @field_validator("api_version")
     @classmethod

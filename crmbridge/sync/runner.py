@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from crmbridge.connector import Connector
+from crmbridge.connector import Connector, ReportsUsage
 from crmbridge.errors import CrmBridgeError, RunStopped
 from crmbridge.store import Store
 from crmbridge.sync.context import RunContext
@@ -52,6 +52,7 @@ class RunReport:
     error: dict[str, Any] | None = None
     plan: list[dict[str, Any]] | None = None
     plan_summary: dict[str, Any] | None = None
+    connector: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The report, JSON-ready."""
@@ -68,6 +69,8 @@ class RunReport:
         }
         if self.error is not None:
             data["error"] = self.error
+        if self.connector is not None:
+            data["connector"] = self.connector
         if self.plan_summary is not None:
             data["plan"] = self.plan_summary
         if self.plan is not None:
@@ -234,7 +237,14 @@ def _report(
         error=error,
         plan=ctx.plan.items if ctx.dry_run else None,
         plan_summary=ctx.plan.summary() if ctx.dry_run else None,
+        connector=_usage(ctx.connector),
     )
+
+
+def _usage(connector: Connector) -> dict[str, Any] | None:
+    if not isinstance(connector, ReportsUsage):
+        return None
+    return dict(connector.usage())
 
 
 def _finish(

@@ -320,7 +320,7 @@ async def record_count(request: Request, version: str, module: str) -> Response:
 
 @router.get("/crm/{version}/{module}/{record_id}/Notes")
 async def notes_of_record(request: Request, version: str, module: str, record_id: str) -> Response:
-    """``GET /{Module}/{id}/Notes``: the notes attached to one record."""
+    """``GET /{Module}/{id}/Notes``: the notes attached to one record, ``page``/``per_page`` (200)."""
     state, v = sandbox_state(request), api_version(version)
     state.module(module)
     notes_mod = state.module("Notes")
@@ -330,10 +330,14 @@ async def notes_of_record(request: Request, version: str, module: str, record_id
         for n in state.sorted_records("Notes", "id", False)
         if (n.values.get("Parent_Id") or {}).get("id") == record_id and n.se_module == module
     ]
-    if not rows:
+    per_page = min(max(_int_param(request, "per_page", 200), 1), 200)
+    page = max(_int_param(request, "page", 1), 1)
+    chunk = rows[(page - 1) * per_page : page * per_page]
+    if not chunk:
         return Response(status_code=204)
-    info = {"per_page": 200, "count": len(rows[:200]), "page": 1, "more_records": len(rows) > 200}
-    return _list_response([render(state, n, v, fields) for n in rows[:200]], info)
+    more = len(rows) > page * per_page
+    info = {"per_page": per_page, "count": len(chunk), "page": page, "more_records": more}
+    return _list_response([render(state, n, v, fields) for n in chunk], info)
 
 
 @router.get("/crm/{version}/{module}/{record_id}")
