@@ -181,12 +181,19 @@ class WriteOutcome(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class WriteRequest:
-    """One record to write. ``key`` is the crmbridge id: stable, so a retried create is recognisable."""
+    """One record to write. ``key`` is the crmbridge id: stable, so a retried create is recognisable.
+
+    ``resent`` is true when an earlier attempt may already have reached the
+    remote (the engine replays an outbox batch whose answer it never saw): a
+    connector whose remote cannot deduplicate creates by ``key`` itself looks
+    the record up before creating it again.
+    """
 
     key: str
     op: WriteOp
     data: Mapping[str, Any] = field(default_factory=dict)
     external_id: str | None = None
+    resent: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,11 @@
   when it is not, or when a create is sent again after an unanswered attempt,
   the ids are first looked up with COQL (no search-index lag) and the found
   records updated instead of created.
+- **Notes** take no custom field: each carries the marker ``[crmbridge:<id>]``
+  at the end of ``Note_Content`` (:mod:`connectors.zoho.notes`), and before a
+  note is sent again (a retry after an unanswered attempt, or a request the
+  engine marks ``resent``) its parent's notes are listed and one with the
+  marker is adopted instead of making a second.
 - **Updates** ``PUT`` the records by id; **deletes** ``DELETE ?ids=`` (an id
   Zoho no longer has counts as deleted once a read confirms it is gone).
 - Every batch is at most 100 records; ``trigger`` says which automations run.
@@ -21,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors.zoho.client import ZohoClient, ZohoResponse, write_credits
+from connectors.zoho.notes import NOTES, marked, notes_of, parent_key, strip_marker
 from connectors.zoho.reads import IDS_PER_CALL, parse_time
 from crmbridge.connector import WriteOutcome, WriteRequest, WriteResult
 from crmbridge.errors import PermanentError, TransientError
@@ -140,8 +146,10 @@ class ModuleWriter:
         self, requests: Sequence[tuple[WriteRequest, Json]], *, lookup: bool
     ) -> list[WriteResult]:
         """Insert into a module without upsert, never making a second record for one key."""
+        if self.module == NOTES and not self.has_id_field:
+            return await self._create_notes(requests)
         if not self.has_id_field:
-            # nothing to recognise a record by (Zoho Notes take no custom field): send once
+            # nothing to recognise a record by: send once
             data = [dict(d) for _, d in requests]
             answer = await self._send("POST", f"/{self.module}", data)
             items = self._check(answer, len(data), "insert into")
@@ -165,10 +173,67 @@ class ModuleWriter:
                 await self.client.sleep(min(s.max_backoff_s, s.backoff_s * 2**attempt))
         return [done[r.key] for r, _ in requests]
 
+    async def _create_notes(
+        self, requests: Sequence[tuple[WriteRequest, Json]]
+    ) -> list[WriteResult]:
+        """Insert marked notes; before sending one again, adopt the note that carries its marker."""
+        s = self.client.settings
+        pending = [(r, marked(d, r.key)) for r, d in requests]
+        done: dict[str, WriteResult] = {}
+        for attempt in range(s.max_retries + 1):
+            try:
+                unsure = [(r, d) for r, d in pending if attempt or r.resent]
+                if unsure:
+                    found = await self._marked_notes(unsure)
+                    for r, _ in unsure:
+                        if r.key in found:
+                            note_id, modified = found[r.key]
+                            done[r.key] = WriteResult(
+                                r.key, WriteOutcome.CREATED, note_id, modified, "ALREADY_CREATED"
+                            )
+                    pending = [(r, d) for r, d in pending if r.key not in done]
+                if pending:
+                    await self._insert_once(pending, done, payloads=False)
+                break
+            except TransientError:
+                if attempt == s.max_retries:
+                    raise
+                await self.client.sleep(min(s.max_backoff_s, s.backoff_s * 2**attempt))
+        return [done[r.key] for r, _ in requests]
+
+    async def _marked_notes(
+        self, requests: Sequence[tuple[WriteRequest, Json]]
+    ) -> dict[str, tuple[str, Any]]:
+        """``{key: (note id, Modified_Time)}`` of the notes already carrying these requests' markers."""
+        wanted = {r.key for r, _ in requests}
+        parents = dict.fromkeys(p for _, d in requests if (p := parent_key(d)) is not None)
+        found: dict[str, tuple[str, Any]] = {}
+        for parent in parents:
+            for note in await notes_of(self.client, parent, ("Note_Content", "Modified_Time")):
+                content = note.get("Note_Content")
+                _, key = strip_marker(content)
+                if key is None and isinstance(content, str) and len(content) >= 500:
+                    # list answers may cut long text: read the whole note
+                    key = await self._marker_of(str(note.get("id")))
+                if key in wanted and key not in found:
+                    found[key] = (str(note["id"]), parse_time(note.get("Modified_Time")))
+        return found
+
+    async def _marker_of(self, note_id: str) -> str | None:
+        answer = await self.client.call("GET", f"/{NOTES}/{note_id}")
+        if answer.status >= 400 or answer.empty:
+            return None
+        rows = answer.body.get("data") or [{}]
+        return strip_marker(rows[0].get("Note_Content"))[1]
+
     async def _insert_once(
-        self, pending: Sequence[tuple[WriteRequest, Json]], done: dict[str, WriteResult]
+        self,
+        pending: Sequence[tuple[WriteRequest, Json]],
+        done: dict[str, WriteResult],
+        *,
+        payloads: bool = True,
     ) -> None:
-        data = [self._payload(r, d) for r, d in pending]
+        data = [self._payload(r, d) if payloads else dict(d) for r, d in pending]
         answer = await self.client.call(
             "POST",
             f"/{self.module}",

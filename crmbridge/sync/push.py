@@ -39,7 +39,7 @@ async def replay_outbox(ctx: RunContext) -> None:
         if ctx.dry_run:
             ctx.plan.add(item.entity, "remote", "replay", batch=item.idempotency_key)
             continue
-        requests = _requests(item.payload)
+        requests = _requests(item.payload, resent=True)
         results = await ctx.connector.write(item.entity, requests)
         with ctx.unit() as tx:
             commit_results(ctx, tx, item.entity, item, results)
@@ -376,9 +376,9 @@ def _held_fields(ctx: RunContext, tx: Transaction, entity: str) -> dict[str, set
     return held
 
 
-def _requests(payload: Mapping[str, Any]) -> list[WriteRequest]:
+def _requests(payload: Mapping[str, Any], *, resent: bool = False) -> list[WriteRequest]:
     return [
-        WriteRequest(r["key"], WriteOp(r["op"]), r["data"], r["external_id"])
+        WriteRequest(r["key"], WriteOp(r["op"]), r["data"], r["external_id"], resent)
         for r in payload["requests"]
     ]
 

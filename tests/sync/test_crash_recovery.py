@@ -131,3 +131,26 @@ def test_a_crash_at_any_boundary_loses_nothing_and_duplicates_nothing(
         "every person belongs to the same organisation on both sides"
     )
     assert store.list_pending_outbox() == []
+
+
+class RecordingCrm(CrashingCrm):
+    """Remembers whether each create arrived marked ``resent``."""
+
+    def __init__(self, crash_at: str, clock: FakeClock) -> None:
+        super().__init__(crash_at, clock)
+        self.creates: list[tuple[str, bool]] = []
+
+    async def write(self, entity: str, requests: Sequence[WriteRequest]) -> list[WriteResult]:
+        self.creates += [(r.key, r.resent) for r in requests if r.op == "create"]
+        return await super().write(entity, requests)
+
+
+def test_a_batch_replayed_after_a_crash_is_marked_resent(store: Store, clock: FakeClock) -> None:
+    crm = RecordingCrm("push:organizations:after-send", clock)
+    key = add(store, "organizations", {"name": "H-Org"})
+    crm.armed = True
+    with pytest.raises(Crash):
+        run(store, crm, clock)
+    assert run(store, crm, clock).status == "succeeded"
+    assert crm.creates == [(key, False), (key, True)]
+    assert len(crm.live("organizations")) == 1

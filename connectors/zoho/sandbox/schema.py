@@ -1,7 +1,7 @@
 """The sandbox org's modules and fields, and their ``/settings`` metadata in Zoho's shape.
 
-Every module carries the custom unique text field ``crmbridge_id`` (the hub's stable id),
-so upsert can match on it; Contacts carry the custom pick-lists Power, Interest and
+Every module but Notes (which take no custom fields in Zoho) carries the custom unique
+text field ``crmbridge_id`` (the hub's stable id), so upsert can match on it; Contacts carry the custom pick-lists Power, Interest and
 Influence; ``Change_Requests`` is a custom module (``generated_type: custom``).
 """
 
@@ -163,7 +163,7 @@ MODULES: dict[str, ModuleDef] = {
                 _f("Note_Title", length=120),
                 _f("Note_Content", "textarea"),
                 _f("Parent_Id", "lookup", lookup="*", label="Parent ID"),
-                *_COMMON,
+                *_COMMON[:-1],  # Zoho gives Notes no custom fields: no crmbridge_id
             ),
             "Note_Title", upsert=False, deleted_api=False, notifications=False,
         ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,19 @@ import respx
 
 from connectors.zoho import ZohoConnector, ZohoSettings
 from connectors.zoho.notes import marked, strip_marker
-from crmbridge.connector import ConnectorContext, Page
+from crmbridge.connector import (
+    ConnectorContext,
+    Page,
+    WriteOp,
+    WriteOutcome,
+    WriteRequest,
+    WriteResult,
+)
 from crmbridge.mapping import load_connector_mapping
 from crmbridge.store import Store, open_store
 from crmbridge.sync.job import SyncJob
 from crmbridge.sync.runner import RunReport, run_job
-from tests.connectors.zoho.sandbox_support import fixture
+from tests.connectors.zoho.sandbox_support import BASE, fixture
 from tests.connectors.zoho.test_connector_http import API, Sleeps, run, settings, token_route
 
 MAPPING = str(Path(__file__).with_name("sandbox_mapping.yaml"))
@@ -272,3 +280,126 @@ def test_a_deleted_note_is_kept_archived_under_the_archive_policy(hub: Store) ->
         records = list(hub.iter_records("interactions"))
         assert len(records) == 10
         assert sum(1 for r in records if r.data.get("archived")) == 1
+
+
+# -- creates: never twice ---------------------------------------------------------------
+
+
+def note_request(key: str, *, resent: bool = False) -> WriteRequest:
+    """Zoho's recorded create-note request as the mapping hands it over."""
+    (note,) = fixture("create_note_request")["data"]
+    return WriteRequest(key, WriteOp.CREATE, {**note, "$remote": "Notes"}, resent=resent)
+
+
+def write_notes(conn: ZohoConnector, requests: list[WriteRequest]) -> list[WriteResult]:
+    results: list[WriteResult] = []
+
+    async def body(c: ZohoConnector) -> None:
+        c._checked = True  # these tests are about the requests a create sends
+        results.extend(await c.write("interactions", requests))
+
+    run(body, conn)
+    return results
+
+
+@respx.mock
+def test_a_first_create_sends_the_note_with_its_marker_and_looks_nothing_up() -> None:
+    token_route()
+    create = respx.post(f"{API}/Notes").mock(
+        return_value=httpx.Response(201, json=fixture("create_note_201_response_v7"))
+    )
+    (result,) = write_notes(zoho(), [note_request("k1")])
+
+    sent = json.loads(create.calls.last.request.content)
+    (expected,) = fixture("create_note_request")["data"]
+    assert sent == {
+        "data": [{**expected, "Note_Content": f"{expected['Note_Content']}\n\n[crmbridge:k1]"}],
+        "trigger": [],
+    }
+    assert len(respx.calls) == 2  # the token, the create
+    assert (result.outcome, result.external_id) == (WriteOutcome.CREATED, "2423488000000776006")
+
+
+@respx.mock
+def test_a_resent_create_adopts_the_note_that_carries_its_marker() -> None:
+    token_route()
+    (expected,) = fixture("create_note_request")["data"]
+    parent = expected["Parent_Id"]["id"]
+    listed = notes_body(["2423488000000776006", "2423488000000776007"])
+    listed["data"][0]["Note_Content"] = "Need to do further tracking\n\n[crmbridge:k1]"
+    listed["data"][1]["Note_Content"] = "Someone else's note"
+    related = respx.get(f"{API}/Leads/{parent}/Notes").mock(
+        return_value=httpx.Response(200, json=listed)
+    )
+    create = respx.post(f"{API}/Notes").mock(
+        return_value=httpx.Response(201, json=fixture("create_note_201_response_v7"))
+    )
+    found, made = write_notes(
+        zoho(), [note_request("k1", resent=True), note_request("k2", resent=True)]
+    )
+
+    params = related.calls.last.request.url.params
+    assert set(params["fields"].split(",")) == {"Note_Content", "Modified_Time"}
+    assert related.call_count == 1  # one list for the shared parent
+    assert (found.outcome, found.external_id) == (WriteOutcome.CREATED, "2423488000000776006")
+    sent = json.loads(create.calls.last.request.content)["data"]
+    assert [n["Note_Content"] for n in sent] == ["Need to do further tracking\n\n[crmbridge:k2]"]
+    assert made.external_id == "2423488000000776006"  # the recorded answer's id
+
+
+def in_process(faults: str = "") -> tuple[ZohoConnector, Any]:
+    from connectors.zoho.sandbox import SandboxOptions, create_app
+
+    app = create_app(SandboxOptions(faults=faults))
+    zoho_settings = ZohoSettings(
+        client_id="1000.SANDBOXCLIENT",
+        client_secret="sandbox-secret",
+        refresh_token="1000.sandbox.refresh",
+        accounts_url="http://zoho.sandbox",
+        api_url="http://zoho.sandbox",
+        backoff_s=0,
+    )
+    conn = ZohoConnector(
+        "zoho",
+        zoho_settings,
+        ConnectorContext(mapping=MAPPING),
+        transport=httpx.ASGITransport(app=app),
+    )
+    return conn, app
+
+
+def test_a_create_whose_answer_is_lost_makes_one_note() -> None:
+    """The sandbox commits the note, then drops the connection; the retry finds it."""
+    conn, app = in_process()
+    (contact,) = [app.state.insert("Contacts", {"Last_Name": "Byron"}, app.state.admin).id]
+    data = {
+        "$remote": "Notes",
+        "Note_Title": "Quote",
+        "Note_Content": "Asked for a quote.",
+        "Parent_Id": {"module": {"api_name": "Contacts"}, "id": contact},
+    }
+
+    async def go() -> None:
+        await conn.open()
+        await conn._ensure_checked()
+        sandbox = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE)
+        await sandbox.post("/__sandbox/faults", json={"spec": "reset:at=1@after@write"})
+        (result,) = await conn.write("interactions", [WriteRequest("k1", WriteOp.CREATE, data)])
+        fired = (await sandbox.get("/__sandbox/state")).json()["faults"]["fired"]
+        assert fired == {"reset": 1}
+        assert result.outcome is WriteOutcome.CREATED
+        # the engine replays the batch after a crash: still the same note
+        (again,) = await conn.write(
+            "interactions", [WriteRequest("k1", WriteOp.CREATE, data, resent=True)]
+        )
+        assert again.external_id == result.external_id
+        pages = [p async for p in conn.read_changes("interactions", None)]
+        notes = [r for p in pages for r in p.records if r.data["$remote"] == "Notes"]
+        assert [n.external_id for n in notes] == [result.external_id]
+        assert notes[0].data["Note_Content"] == "Asked for a quote."  # no marker in the hub
+        await sandbox.aclose()
+        await conn.close()
+
+    asyncio.run(go())
+    stored = [n.values["Note_Content"] for n in app.state.records["Notes"].values()]
+    assert stored == ["Asked for a quote.\n\n[crmbridge:k1]"]

@@ -501,6 +501,10 @@ async def test_field_and_module_metadata() -> None:
             ]
             by_name = {f["api_name"]: f for f in fields}
             assert set(fields[0]) <= sample_keys
+            assert by_name["Modified_Time"]["read_only"] is True
+            if module == "Notes":  # Zoho gives Notes no custom fields
+                assert "crmbridge_id" not in by_name
+                continue
             cid = by_name["crmbridge_id"]
             assert (cid["data_type"], cid["custom_field"], bool(cid["unique"])) == (
                 "text",
