@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -104,10 +104,12 @@ class JobsMixin(Scope):
         with self._read() as conn:
             return [Run(*row) for row in conn.execute(query)]
 
-    def interrupt_runs(self, host: str | None = None) -> int:
+    def interrupt_runs(self, host: str | None = None, *, alive: Collection[int] = ()) -> int:
         """Mark runs still ``running`` (on ``host``, or anywhere) as ``interrupted``.
 
-        Call at start-up: a run left ``running`` by a process that died never finished.
+        Call at start-up: a run left ``running`` by a process that died never
+        finished. Runs of the processes ``alive`` (pids on ``host``: another
+        replica on the same machine) are left alone.
         """
         stmt = (
             sa.update(runs)
@@ -116,6 +118,8 @@ class JobsMixin(Scope):
         )
         if host is not None:
             stmt = stmt.where(runs.c.host == host)
+        if alive:
+            stmt = stmt.where(sa.or_(runs.c.pid.is_(None), runs.c.pid.not_in(list(alive))))
         with self._write() as conn:
             return conn.execute(stmt).rowcount
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -174,41 +175,101 @@ def test_status_and_jobs_show_the_live_scheduler_s_next_run(
     store.close()
 
 
+ZOHO_MAPPING = Path(__file__).resolve().parents[1] / "connectors" / "zoho" / "sandbox_mapping.yaml"
+PEOPLE = 400
+BATCH = 50
+
+
+def write_zoho_push_config(folder: Path, store_url: str, sandbox: str) -> Path:
+    """A push of the hub's stakeholders to the Zoho sandbox, one batch of 50 on the wire at a time."""
+    folder.mkdir()
+    config = folder / "crmbridge.yaml"
+    config.write_text(
+        f"store: {{url: '{store_url}'}}\n"
+        "connectors:\n"
+        "  crm:\n"
+        "    type: zoho\n"
+        "    client_id: 1000.SANDBOXCLIENT\n"
+        "    client_secret: sandbox-secret\n"
+        "    refresh_token: 1000.sandbox.refresh\n"
+        f"    accounts_url: {sandbox}\n"
+        f"    api_url: {sandbox}\n"
+        "    concurrency: 1\n"
+        f"    mapping: {ZOHO_MAPPING}\n"
+        "jobs:\n"
+        "  crm-out:\n"
+        "    connector: crm\n"
+        "    entities: [stakeholders]\n"
+        "    direction: push\n"
+        f"    batch_size: {BATCH}\n"
+        "    schedule: {every: 1s}\n"
+        f"server: {{port: {free_port()}, shutdown_grace_s: 20, lease_ttl_s: 3}}\n",
+        encoding="utf-8",
+    )
+    return config
+
+
 @pytest.mark.postgres
-def test_kill_9_of_the_lease_holder_hands_the_job_to_another_replica(
+def test_kill_9_mid_run_hands_the_job_to_another_replica_which_resumes(
     tmp_path: Path, postgres_url: str, stop_all: list[subprocess.Popen[str]]
 ) -> None:
-    from crmbridge.store import upgrade
+    from connectors.zoho.sandbox import SandboxOptions, SandboxServer
+    from crmbridge.model import content_hash
+    from crmbridge.store import RecordWrite, upgrade
 
     upgrade(postgres_url)
-    first_dir, second_dir = tmp_path / "a", tmp_path / "b"
-    first_dir.mkdir()
-    second_dir.mkdir()
-    configs = [write_config(d, postgres_url, every="1s", ttl=3) for d in (first_dir, second_dir)]
-    replicas = [start(c) for c in configs]
-    stop_all.extend(replicas)
     store = open_store(postgres_url)
-    wait_for(lambda: any(r.status == "succeeded" for r in store.list_runs("files-sync", limit=50)))
-    lease = store.get_lease("job:files-sync")
-    holder_pid = int(lease.holder.rsplit(":", 1)[1]) if lease else replicas[0].pid
-    victim = next(p for p in replicas if p.pid == holder_pid)
-    survivor = next(p for p in replicas if p is not victim)
-    victim.kill()
-    victim.wait(timeout=10)
-    killed_at = time.time()
-    wait_for(
-        lambda: any(
-            r.pid == survivor.pid
-            and r.status == "succeeded"
-            and r.started_at.timestamp() > killed_at
-            for r in store.list_runs("files-sync", limit=100)
-        ),
-        seconds=40,
-    )
-    assert store.count_records("stakeholders") == 296, "nothing created twice"
-    survivor.send_signal(signal.SIGTERM)
-    survivor.wait(timeout=30)
+    people = [
+        {"full_name": f"Ada Lovelace{i}", "email": f"ada{i}@engines.example"} for i in range(PEOPLE)
+    ]
+    store.upsert_records("stakeholders", [RecordWrite(p, content_hash(p)) for p in people])
+    # every call answers after 400 ms and one batch is on the wire at a time: a run takes
+    # eight write calls, so a kill lands between its first committed batch and its last
+    with SandboxServer(SandboxOptions(port=0, latency_ms=400)) as sandbox:
+        configs = [
+            write_zoho_push_config(tmp_path / d, postgres_url, sandbox.base_url) for d in "ab"
+        ]
+        replicas = [start(c) for c in configs]
+        stop_all.extend(replicas)
+
+        def pushed() -> int:
+            return store.count_links("crm", "stakeholders")
+
+        def mid_run() -> list[Any]:
+            runs = [r for r in store.list_runs("crm-out", limit=50) if r.status != "skipped"]
+            assert not any(r.status in ("succeeded", "failed") for r in runs), runs
+            return [r for r in runs if r.status == "running"] if pushed() else []
+
+        wait_for(lambda: bool(mid_run()))
+        (running,) = mid_run()
+        victim = next(p for p in replicas if p.pid == running.pid)
+        survivor = next(p for p in replicas if p is not victim)
+        victim.kill()
+        victim.wait(timeout=10)
+        at_kill = pushed()
+        assert 0 < at_kill < PEOPLE, "the kill landed mid-run, after a committed batch"
+        assert store.get_run(running.id).status == "running"  # type: ignore[union-attr]
+
+        def resumed() -> list[Any]:
+            return [
+                r
+                for r in store.list_runs("crm-out", limit=100)
+                if r.pid == survivor.pid and r.status == "succeeded" and r.counts
+            ]
+
+        wait_for(lambda: bool(resumed()), seconds=40)
+        first = resumed()[-1]
+        contacts = httpx.get(f"{sandbox.base_url}/__sandbox/records/Contacts", timeout=10).json()
+        rows = contacts.get("data", contacts) if isinstance(contacts, dict) else contacts
+        survivor.send_signal(signal.SIGTERM)
+        survivor.wait(timeout=30)
+
     assert survivor.returncode == 0
+    assert first.counts["pushed"] <= PEOPLE - at_kill + BATCH, "resumed, not started over"
+    assert pushed() == PEOPLE, "nothing lost"
+    assert store.list_pending_outbox(job="crm-out") == []
+    assert len(rows) == PEOPLE, "nothing pushed twice"
+    assert sorted(r["Email"] for r in rows) == sorted(p["email"] for p in people)
     store.close()
 
 

@@ -45,6 +45,14 @@ def test_runs_left_running_are_marked_interrupted(store: Store) -> None:
     assert store.get_run(other.id).status == "running"  # type: ignore[union-attr]
 
 
+def test_runs_of_a_live_process_on_the_host_are_not_interrupted(store: Store) -> None:
+    dead = store.start_run("a", "sync", host="me", pid=101)
+    live = store.start_run("b", "sync", host="me", pid=202)
+    assert store.interrupt_runs(host="me", alive={202}) == 1
+    assert store.get_run(dead.id).status == "interrupted"  # type: ignore[union-attr]
+    assert store.get_run(live.id).status == "running"  # type: ignore[union-attr]
+
+
 def test_prune_deletes_old_finished_runs_but_keeps_open_rejects(
     store: Store, clock: FakeClock
 ) -> None:
