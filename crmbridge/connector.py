@@ -43,6 +43,7 @@ __all__ = [
     "Deletion",
     "InboundWebhook",
     "InboxEvent",
+    "KeepsChannels",
     "Page",
     "RemoteRecord",
     "ReportsUsage",
@@ -249,6 +250,25 @@ class Connector(Protocol):
 
     async def fetch(self, entity: str, external_ids: Sequence[str]) -> list[RemoteRecord]:
         """Fetch records by id (when ``capabilities.fetch_by_ids``); missing ids are left out."""
+        ...
+
+
+@runtime_checkable
+class KeepsChannels(Protocol):
+    """A connector holding push channels at the remote that lapse unless renewed (optional).
+
+    ``crmbridge run`` calls :meth:`renew_channels` at start and then at the
+    time each call returns, on a fresh instance each time (opened and closed
+    around the call), so the connector keeps what it needs to know about its
+    channels at the remote or in its config, not in memory.
+    """
+
+    async def renew_channels(self, now: datetime) -> datetime | None:
+        """Renew the channels close to expiry; return when to be called next.
+
+        ``None``: no channel to keep (the daemon looks again much later).
+        Raises like any connector call; the daemon logs it and tries again soon.
+        """
         ...
 
 

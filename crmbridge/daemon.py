@@ -154,6 +154,7 @@ class Daemon:
         scheduler.start()
         self._scheduler = scheduler
         publisher = asyncio.create_task(self._publish_schedules())
+        channels = asyncio.create_task(self._keep_channels())
         log.info(
             "crmbridge run on http://%s:%s as %s, %d jobs",
             self.host,
@@ -167,14 +168,24 @@ class Daemon:
             if scheduler.running:
                 scheduler.shutdown(wait=False)
             publisher.cancel()
+            channels.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await publisher
+            with contextlib.suppress(asyncio.CancelledError):
+                await channels
             try:
                 await asyncio.to_thread(self.bridge.store.withdraw_schedules, holder=self.holder)
             except StoreError as exc:  # stale rows are ignored after server.lease_ttl_s anyway
                 log.warning("could not withdraw the next run times: %s", exc)
         log.info("stopped")
         return 0
+
+    async def _keep_channels(self) -> None:
+        """Renew the connectors' push channels (Zoho notifications) before they expire."""
+        from crmbridge.channels import ChannelKeeper
+
+        keeper = ChannelKeeper(self.bridge.connector, list(self.bridge.config.connectors))
+        await keeper.run(self.stopping.is_set)
 
     def _on_signal(self, server: Any, scheduler: Any) -> None:
         self._signals += 1

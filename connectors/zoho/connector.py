@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from connectors.zoho.channels import renew
 from connectors.zoho.client import ZohoClient
 from connectors.zoho.metadata import check_mapping_against, load_users, remote_fields
 from connectors.zoho.notes import NOTES, deleted_notes, forget, remember, strip_marker
@@ -155,6 +156,29 @@ class ZohoConnector:
         if self.notes_checks:
             used["notes_deletion_checks"] = [dict(c) for c in self.notes_checks]
         return used
+
+    async def renew_channels(self, now: datetime) -> datetime | None:
+        """Renew the notification channels carrying ``notify_token`` that expire soon.
+
+        A channel within ``channel_renew_margin_s`` of its expiry is updated
+        (``PATCH /actions/watch``, same id, events, URL and token) to expire a
+        week (less an hour) later. Returns when to check again: the margin
+        before the earliest expiry; ``None`` without a ``notify_token`` or a
+        channel carrying it.
+        """
+        token = self.settings.notify_token
+        if token is None or not token.get_secret_value():
+            return None
+        margin = timedelta(seconds=self.settings.channel_renew_margin_s)
+        renewed, upcoming = await renew(self.client, token.get_secret_value(), now, margin)
+        for channel in renewed:
+            log.info(
+                "%s: notification channel %s renewed until %s",
+                self.name,
+                channel.channel_id,
+                channel.expiry.isoformat(),
+            )
+        return upcoming
 
     @property
     def mapping(self) -> CompiledMapping:

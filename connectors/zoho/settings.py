@@ -75,7 +75,8 @@ class ZohoSettings(ConnectorSettings):
     spend; ``read_mode`` chooses Get Records, COQL or (``auto``) whichever
     needs fewer calls. ``notify_token`` is the token of the notification
     channel ``crmbridge zoho watch`` set up; callbacks to
-    ``/webhooks/<connector>`` are verified against it.
+    ``/webhooks/<connector>`` are verified against it, and the daemon renews
+    the channels carrying it ``channel_renew_margin_s`` before they expire.
     ``notes_deletions_every_s`` is how often a run checks for deleted Notes,
     which Zoho's deletion feed does not list (0: every run).
     """
@@ -104,6 +105,7 @@ class ZohoSettings(ConnectorSettings):
     backoff_s: float = Field(default=1.0, ge=0)
     max_backoff_s: float = Field(default=60.0, ge=0)
     notify_token: SecretStr | None = None
+    channel_renew_margin_s: int = Field(default=86_400, ge=60)
     notes_deletions_every_s: int = Field(default=3600, ge=0)
 
     @field_validator("api_version")

@@ -75,6 +75,8 @@ async def state_view(request: Request) -> Response:
                     "events": c.events,
                     "notify_url": c.notify_url,
                     "expired": c.expiry <= now,
+                    "expiry": state.fmt(c.expiry),
+                    "renewals": c.renewals,
                 }
                 for c in state.channels.values()
             ],

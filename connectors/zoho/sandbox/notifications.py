@@ -12,6 +12,7 @@ never retried (Zoho documents no delivery guarantee). Notes cannot be watched.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -197,6 +198,9 @@ async def _subscribe(request: Request, *, patch: bool) -> Response:
                 events += [e for e in item.get("events", []) if e not in events]
             item = {**item, "events": events}
         channel = _parse_watch(state, item, existing if patch else None)
+        before = state.channels.get(channel.channel_id)
+        if before is not None:  # a renewal: same channel id, enabled or updated again
+            channel = dataclasses.replace(channel, renewals=before.renewals + 1)
         state.channels[channel.channel_id] = channel
         out.append(
             {

@@ -108,6 +108,8 @@ class Channel:
     return_affected_field_values: bool = False
     notify_on_related_action: bool = True
     notification_condition: Any = None
+    renewals: int = 0
+    """How many times the channel was enabled or updated again after it was first made."""
 
 
 @dataclass(frozen=True, slots=True)
