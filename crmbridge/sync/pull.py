@@ -332,6 +332,9 @@ def _decide(
         for f, v in result.shadow.items()
         if f not in result.to_remote and (f not in held or (base and f in base))
     )
+    # a field the hub must send keeps the remote's present value as its base, so the
+    # push sends it even when the hub's value is empty
+    shadow.update((f, remote.get(f)) for f in result.to_remote)
     write: dict[str, Any] | None = None
     digest = current.content_hash
     if result.to_hub:

@@ -173,3 +173,19 @@ ConvergenceWithCheck.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestConvergence = ConvergenceWithCheck.TestCase
+
+
+def test_a_field_the_hub_emptied_last_is_emptied_remotely_too() -> None:
+    """Both sides changed a title; the hub's later change cleared it: the remote is cleared."""
+    state = Convergence()
+    state.start()
+    try:
+        state.hub_create(name="王伟", title="CEO")
+        state.sync(crash=False)
+        state.remote_update(pick=0, title="CTO")
+        state.hub_update(pick=0, title=None, name="John Smith")
+        state.settle_and_compare()
+        (remote,) = state.crm.live("stakeholders").values()
+        assert (remote["full_name"], remote["title"]) == ("John Smith", None)
+    finally:
+        state.teardown()
