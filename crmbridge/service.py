@@ -26,13 +26,13 @@ from crmbridge.connector import (
 )
 from crmbridge.durations import format_duration
 from crmbridge.errors import AuthError, ConfigError, RecordRejected
-from crmbridge.model import ENTITY_ORDER
 from crmbridge.registry import ConnectorType, discover
 from crmbridge.scheduler import next_cron_time
 from crmbridge.store import Store, open_store
 from crmbridge.store.rows import InboxItem, WebhookEvent
 from crmbridge.sync.job import SyncJob
 from crmbridge.sync.ports import EntityMapper
+from crmbridge.sync.prepare import PortableMappers, default_workers
 from crmbridge.sync.resolve import resolve_item
 from crmbridge.sync.runner import RunReport, run_job
 
@@ -219,17 +219,18 @@ class Bridge:
         if section.mapping is None and callable(own):
             mappers: dict[str, EntityMapper] = own()
             return mappers
-        from crmbridge.mapping.validate import load_connector_mapping
+        from crmbridge.mapping.validate import MappingRecipe
 
-        compiled = load_connector_mapping(
+        recipe = MappingRecipe(
             connector,
             section.type,
             section.mapping,
-            base_dir=self.config.base_dir,
-            phone_region=self.config.defaults.phone_region,
-            timezone=self.config.defaults.timezone,
+            str(self.config.base_dir),
+            self.config.defaults.phone_region,
+            self.config.defaults.timezone,
         )
-        return {e: compiled.entity(e) for e in ENTITY_ORDER if e in compiled.spec.entities}
+        workers = self.config.runs.map_workers
+        return PortableMappers(recipe(), recipe, default_workers() if workers is None else workers)
 
     async def sync(
         self,

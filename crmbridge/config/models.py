@@ -253,9 +253,12 @@ class LogConfig(_Section):
 
 
 class RunsConfig(_Section):
-    """The run history kept in the store."""
+    """The run history kept in the store, and how runs use the machine."""
 
     retention_days: int = Field(30, ge=1)
+    map_workers: int | None = Field(None, ge=0, le=8)
+    """Worker processes that map and validate pulled pages while the hub writes
+    (``None``: one where the machine has a second CPU, else none; 0: none)."""
 
 
 class Config(_Section):

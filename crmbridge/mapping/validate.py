@@ -14,6 +14,7 @@ from crmbridge.mapping.shipped import MappingSpec, load_spec, mapping_source
 from crmbridge.mapping.spec import FieldPair
 
 __all__ = [
+    "MappingRecipe",
     "RemoteField",
     "RemoteFields",
     "check_against_remote",
@@ -91,6 +92,36 @@ def load_connector_mapping(
             key="connector",
         )
     return compiled
+
+
+@dataclass(frozen=True, slots=True)
+class MappingRecipe:
+    """How to compile one connector's mapping again, as plain values a worker process can take."""
+
+    name: str
+    connector_type: str
+    mapping: str | None
+    base_dir: str
+    phone_region: str | None
+    timezone: str | None
+
+    def compile(self) -> CompiledMapping:
+        """The compiled mapping."""
+        return load_connector_mapping(
+            self.name,
+            self.connector_type,
+            self.mapping,
+            base_dir=self.base_dir,
+            phone_region=self.phone_region,
+            timezone=self.timezone,
+        )
+
+    def __call__(self) -> dict[str, Any]:
+        """One mapper per entity the mapping maps, in the model's entity order."""
+        from crmbridge.model import ENTITY_ORDER
+
+        compiled = self.compile()
+        return {e: compiled.entity(e) for e in ENTITY_ORDER if e in compiled.spec.entities}
 
 
 def check_config_mappings(

@@ -20,6 +20,7 @@ from crmbridge.errors import RunStopped
 from crmbridge.store import Store, Transaction
 from crmbridge.sync.job import Counts, SyncJob
 from crmbridge.sync.ports import EntityMapper
+from crmbridge.sync.prepare import PagePreparer
 
 __all__ = ["LinkResolver", "Plan", "RunContext"]
 
@@ -132,6 +133,8 @@ class RunContext:
     """Asked between pages and windows; when it says yes the run ends there, committed."""
     progress: Callable[[str, str, int], None] | None = None
     """Told ``(entity, "pull" | "push", records)`` after every committed page or batch."""
+    preparer: PagePreparer | None = None
+    """A worker process mapping pulled pages beside the hub's writes, when the run has one."""
     resolver: LinkResolver = field(init=False)
     _outer: Transaction | None = None
 

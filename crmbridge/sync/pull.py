@@ -10,13 +10,15 @@ end of the entity, after the mass-delete guard has seen them all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from crmbridge.connector import Deletion, RemoteRecord
-from crmbridge.errors import RecordRejected
+from crmbridge.connector import Deletion, Page, RemoteRecord
+from crmbridge.errors import CrmBridgeError, RecordRejected
 from crmbridge.model import content_hash
 from crmbridge.store import LinkWrite, NewInboxItem, NewReject, Transaction
 from crmbridge.store.rows import RecordWrite, Reject
@@ -24,11 +26,14 @@ from crmbridge.sync.context import RunContext
 from crmbridge.sync.matcher import Candidate, Match, MatchKind, decide_matches, identity_keys
 from crmbridge.sync.merge import merge
 from crmbridge.sync.ports import EntityMapper, RelationPending
+from crmbridge.sync.prepare import PagePreparer, Prepared
 from crmbridge.sync.values import flatten, project, validated_content
 
 __all__ = ["apply_page", "pull_entity", "retry_parked"]
 
 PULL = "pull"
+
+log = logging.getLogger("crmbridge.sync")
 
 
 @dataclass(slots=True)
@@ -69,15 +74,73 @@ async def pull_entity(ctx: RunContext, entity: str) -> None:
         cursor, refetch = state.get("remote"), state.get("refetch")
     if refetch:
         await _refetch(ctx, entity, list(refetch))
-    async for page in ctx.connector.read_changes(entity, cursor):
-        with ctx.unit() as tx:
-            apply_page(ctx, tx, entity, page.records, page.deletions, page.cursor, [])
-        ctx.advance(entity, "pull", len(page.records) + len(page.deletions))
-        ctx.check_stop()
+    if ctx.preparer is None:
+        async for page in ctx.connector.read_changes(entity, cursor):
+            _apply(ctx, entity, page, None)
+    else:
+        await _pull_pipelined(ctx, ctx.preparer, entity, cursor)
     from crmbridge.sync.deletes import apply_remote_deletions
 
     with ctx.unit() as tx:
         apply_remote_deletions(ctx, tx, entity)
+
+
+def _apply(
+    ctx: RunContext, entity: str, page: Page, prepared: Mapping[str, Prepared | None] | None
+) -> None:
+    with ctx.unit() as tx:
+        apply_page(ctx, tx, entity, page.records, page.deletions, page.cursor, [], prepared)
+    ctx.advance(entity, "pull", len(page.records) + len(page.deletions))
+    ctx.check_stop()
+
+
+async def _pull_pipelined(
+    ctx: RunContext, preparer: PagePreparer, entity: str, cursor: Any
+) -> None:
+    """Pull with a worker: page N + 1 is mapped there while page N is written here.
+
+    Pages are still applied one by one in order, and a page read before the
+    connector failed is applied before the failure ends the run.
+    """
+    mapper = ctx.mappers[entity]
+    held: tuple[Page, asyncio.Future[dict[str, Prepared | None]] | None] | None = None
+
+    async def settle() -> None:
+        nonlocal held
+        if held is not None:
+            page, future = held
+            held = None
+            _apply(ctx, entity, page, await _prepared(preparer, future))
+
+    try:
+        async for page in ctx.connector.read_changes(entity, cursor):
+            future = None
+            if preparer.wants(page.records):
+                refs = {ref for record in page.records for ref in mapper.references(record.data)}
+                with ctx.unit():
+                    ctx.resolver.prefetch_external(refs)
+                    links = {ref: ctx.resolver.to_canonical(*ref) for ref in refs}
+                future = preparer.submit(entity, page.records, links, ctx.job.phone_region)
+            await settle()
+            held = (page, future)
+    except CrmBridgeError:
+        await settle()
+        raise
+    await settle()
+
+
+async def _prepared(
+    preparer: PagePreparer, future: asyncio.Future[dict[str, Prepared | None]] | None
+) -> dict[str, Prepared | None] | None:
+    """The worker's work on a page; ``None`` (map it here) if the worker failed or is gone."""
+    if future is None:
+        return None
+    try:
+        return await future
+    except Exception:
+        log.warning("the mapping worker failed; mapping here from now on", exc_info=True)
+        preparer.disable()
+        return None
 
 
 async def _refetch(ctx: RunContext, entity: str, external_ids: list[str]) -> None:
@@ -130,8 +193,14 @@ def apply_page(
     deletions: Sequence[Deletion],
     cursor: dict[str, Any] | None,
     retried: Sequence[Reject],
+    prepared: Mapping[str, Prepared | None] | None = None,
 ) -> None:
-    """Merge one page into the hub inside ``tx``; the caller's unit commits it."""
+    """Merge one page into the hub inside ``tx``; the caller's unit commits it.
+
+    ``prepared`` is what a worker made of the page's records (see
+    :mod:`crmbridge.sync.prepare`); a record it lacks, or whose relations
+    resolve differently now, is mapped here.
+    """
     mapper = ctx.mappers[entity]
     latest: dict[str, RemoteRecord] = {}
     for record in records:
@@ -143,14 +212,24 @@ def apply_page(
     )
     raw: dict[str, dict[str, Any]] = {}
     failures: dict[str, tuple[RemoteRecord, RecordRejected]] = {}
+    ready: dict[str, Prepared] = {}
     for ext, record in latest.items():
+        done = prepared.get(ext) if prepared else None
+        if done is not None and done.holds(ctx.resolver.to_canonical):
+            if done.flat is None:
+                assert done.rejected is not None
+                failures[ext] = (record, done.rejected.error(entity))
+            else:
+                raw[ext] = done.flat
+                ready[ext] = done
+            continue
         try:
             raw[ext] = mapper.to_canonical(record.data, ctx.resolver)
         except RecordRejected as exc:
             failures[ext] = (record, exc)
 
     links = tx.get_links_by_external_ids(ctx.job.connector, entity, list(raw))
-    decisions = _match(ctx, tx, entity, mapper, raw, links)
+    decisions = _match(ctx, tx, entity, mapper, raw, links, ready)
     hub_ids = [m.record_id for m in decisions.values() if m.record_id is not None]
     hub = tx.get_records(entity, hub_ids)
     mapped: dict[str, dict[str, Any]] = {}
@@ -159,9 +238,19 @@ def apply_page(
         twin = hub.get(decisions[ext].record_id or "")
         # a remote record may hold only some fields (a webhook's partial update):
         # it is checked as the record it would make of its hub twin
-        whole = {**flatten(twin.data), **flat} if twin is not None and not twin.deleted else flat
+        alone = twin is None or twin.deleted
+        whole = flat if twin is None or twin.deleted else {**flatten(twin.data), **flat}
         try:
-            content, digest = validated_content(entity, whole, phone_region=ctx.job.phone_region)
+            done = ready.get(ext) if alone else None
+            if done is None:
+                content, digest = validated_content(
+                    entity, whole, phone_region=ctx.job.phone_region
+                )
+            elif done.checked is not None:
+                content, digest = done.checked
+            else:
+                assert done.invalid is not None
+                raise done.invalid.error(entity)
         except RecordRejected as exc:
             failures[ext] = (latest[ext], exc)
             continue
@@ -217,16 +306,16 @@ def _match(
     mapper: EntityMapper,
     mapped: dict[str, dict[str, Any]],
     links: dict[str, Any],
+    ready: Mapping[str, Prepared],
 ) -> dict[str, Match]:
-    candidates = [
-        Candidate(
-            ext,
-            []
-            if ext in links
-            else identity_keys(entity, mapper.identity, flat, ctx.job.phone_region),
-        )
-        for ext, flat in mapped.items()
-    ]
+    def keys_of(ext: str, flat: dict[str, Any]) -> list[tuple[str, str]]:
+        if ext in links:
+            return []
+        if ext in ready:
+            return ready[ext].keys
+        return identity_keys(entity, mapper.identity, flat, ctx.job.phone_region)
+
+    candidates = [Candidate(ext, keys_of(ext, flat)) for ext, flat in mapped.items()]
     keys = {key for cand in candidates for key in cand.keys}
     index = tx.find_by_identity(entity, [k for k in keys if k[0] != "id"])
     id_keys = [value for kind, value in keys if kind == "id"]

@@ -26,6 +26,7 @@ from crmbridge.store import Store
 from crmbridge.sync.context import RunContext
 from crmbridge.sync.job import SyncJob
 from crmbridge.sync.ports import EntityMapper
+from crmbridge.sync.prepare import PagePreparer, PortableMappers
 from crmbridge.sync.pull import pull_entity
 from crmbridge.sync.push import push_entity, replay_outbox
 
@@ -78,6 +79,13 @@ class RunReport:
         return data
 
 
+def _preparer(mappers: Mapping[str, EntityMapper], job: SyncJob) -> PagePreparer | None:
+    """A worker for the pull's mapping, when the mappers can be rebuilt in one and may."""
+    if not job.pulls or not isinstance(mappers, PortableMappers):
+        return None
+    return PagePreparer(mappers.rebuild) if mappers.workers > 0 else None
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -117,6 +125,7 @@ async def run_job(
         dry_run=dry_run,
         progress=progress,
         should_stop=should_stop,
+        preparer=_preparer(mappers, job),
     )
     calls_before = _api_calls(connector)
     status, error = "succeeded", None
@@ -129,6 +138,8 @@ async def run_job(
                 await _stages(ctx)
         finally:
             await connector.close()
+            if ctx.preparer is not None:
+                ctx.preparer.close()
     except RunStopped as exc:
         status, error = "interrupted", exc.as_dict()
     except CrmBridgeError as exc:

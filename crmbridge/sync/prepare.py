@@ -1,0 +1,216 @@
+"""Mapping and validation of pulled pages in a worker process, beside the hub's writes.
+
+A big first sync spends about half its time turning remote records into
+canonical content (the mapping, the model's validation, the identity keys)
+and the other half matching and writing them in the hub. One process runs
+both halves on one core; with a worker process the pull stage hands page
+``N + 1`` to the worker and writes page ``N`` meanwhile, so both cores work.
+
+The worker's results are a speculation the run checks, so the outcome is
+the one a single process gives:
+
+- the worker resolves relations from a table of links the run sent with the
+  page; it reports every lookup it made, and a record whose lookups the
+  run's own resolver now answers differently (a parent linked by the page
+  written meanwhile) is mapped again in the main process; so is one the
+  worker found waiting for a parent;
+- the validated content is used only for a record with no hub twin (a
+  record merged into a twin is validated whole, as before).
+
+Mappers hold compiled functions that cannot be pickled: a
+:class:`PortableMappers` carries a picklable ``rebuild`` that builds the
+same mappers in the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from crmbridge.connector import RemoteRecord
+from crmbridge.errors import RecordRejected
+from crmbridge.sync.matcher import identity_keys
+from crmbridge.sync.ports import EntityMapper, RelationPending
+from crmbridge.sync.values import validated_content
+
+__all__ = ["PagePreparer", "PortableMappers", "Prepared", "default_workers"]
+
+MIN_PAGE = 200
+"""Smaller pages are mapped in the main process: shipping them costs more than it saves."""
+
+Lookup = tuple[tuple[str, str], str | None]
+
+
+class PortableMappers(dict[str, EntityMapper]):
+    """Mappers by entity that can be built again in another process.
+
+    ``rebuild`` is a picklable callable returning the same mappers;
+    ``workers`` is how many worker processes a run may use for them (0: none).
+    """
+
+    def __init__(
+        self,
+        mappers: Mapping[str, EntityMapper],
+        rebuild: Callable[[], Mapping[str, EntityMapper]],
+        workers: int,
+    ) -> None:
+        super().__init__(mappers)
+        self.rebuild = rebuild
+        self.workers = workers
+
+
+def default_workers() -> int:
+    """One worker where the machine has a second CPU for it, else none."""
+    return 1 if (os.cpu_count() or 1) > 1 else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A :class:`RecordRejected` as plain, picklable values."""
+
+    message: str
+    code: str
+    field: str | None
+
+    def error(self, entity: str) -> RecordRejected:
+        """The exception again."""
+        return RecordRejected(self.message, code=self.code, entity=entity, field=self.field)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What the worker made of one remote record.
+
+    ``flat`` is the canonical values, or ``None`` with ``rejected`` when the
+    mapping refused the record; ``keys`` its identity keys; ``checked`` the
+    validated content and its hash as a record without a hub twin (or
+    ``invalid``: why that fails); ``lookups`` every relation it resolved.
+    """
+
+    flat: dict[str, Any] | None
+    rejected: Rejection | None
+    keys: list[tuple[str, str]]
+    checked: tuple[dict[str, Any], str] | None
+    invalid: Rejection | None
+    lookups: tuple[Lookup, ...]
+
+    def holds(self, resolve: Callable[[str, str], str | None]) -> bool:
+        """Whether every relation still resolves as the worker saw it."""
+        return all(resolve(entity, ext) == found for (entity, ext), found in self.lookups)
+
+
+class _Lookups:
+    """A resolver over the links the run sent, noting each answer it gives."""
+
+    def __init__(self, links: Mapping[tuple[str, str], str | None]) -> None:
+        self.links = links
+        self.seen: list[Lookup] = []
+
+    def to_canonical(self, entity: str, external_id: str) -> str | None:
+        found = self.links.get((entity, external_id))
+        self.seen.append(((entity, external_id), found))
+        return found
+
+    def to_remote(self, entity: str, record_id: str) -> str | None:
+        raise NotImplementedError("a pull worker maps remote records to the hub only")
+
+
+_mappers: Mapping[str, EntityMapper] = {}
+
+
+def _start(rebuild: Callable[[], Mapping[str, EntityMapper]]) -> None:
+    global _mappers
+    _mappers = rebuild()
+
+
+def _rejection(exc: RecordRejected) -> Rejection:
+    return Rejection(exc.message, exc.code, exc.field)
+
+
+def prepare_records(
+    mapper: EntityMapper,
+    records: Sequence[tuple[str, Mapping[str, Any]]],
+    links: Mapping[tuple[str, str], str | None],
+    region: str | None,
+) -> dict[str, Prepared | None]:
+    """Map, key and validate ``(external id, data)`` pairs; ``None`` for one to map in the run."""
+    out: dict[str, Prepared | None] = {}
+    for ext, data in records:
+        lookups = _Lookups(links)
+        try:
+            flat = mapper.to_canonical(data, lookups)
+        except RelationPending:
+            out[ext] = None
+            continue
+        except RecordRejected as exc:
+            out[ext] = Prepared(None, _rejection(exc), [], None, None, tuple(lookups.seen))
+            continue
+        keys = identity_keys(mapper.entity, mapper.identity, flat, region)
+        checked: tuple[dict[str, Any], str] | None = None
+        invalid: Rejection | None = None
+        try:
+            checked = validated_content(mapper.entity, flat, phone_region=region)
+        except RecordRejected as exc:
+            invalid = _rejection(exc)
+        out[ext] = Prepared(flat, None, keys, checked, invalid, tuple(lookups.seen))
+    return out
+
+
+def _prepare_in_worker(
+    entity: str,
+    records: list[tuple[str, dict[str, Any]]],
+    links: dict[tuple[str, str], str | None],
+    region: str | None,
+) -> dict[str, Prepared | None]:
+    return prepare_records(_mappers[entity], records, links, region)
+
+
+class PagePreparer:
+    """A worker process preparing pages for one run; started on the first page worth it."""
+
+    def __init__(self, rebuild: Callable[[], Mapping[str, EntityMapper]]) -> None:
+        self.rebuild = rebuild
+        self._pool: Executor | None = None
+        self._broken = False
+
+    def wants(self, records: Sequence[RemoteRecord]) -> bool:
+        """Whether a page is big enough to ship to the worker (and the worker works)."""
+        return not self._broken and len(records) >= MIN_PAGE
+
+    def disable(self) -> None:
+        """Stop using the worker for the rest of the run (it failed)."""
+        self._broken = True
+        self.close()
+
+    def submit(
+        self,
+        entity: str,
+        records: Sequence[RemoteRecord],
+        links: Mapping[tuple[str, str], str | None],
+        region: str | None,
+    ) -> asyncio.Future[dict[str, Prepared | None]]:
+        """Start preparing a page (the last record of an external id counts); a future of it."""
+        if self._pool is None:
+            # spawn, not fork: the run's process has threads and open database connections
+            self._pool = ProcessPoolExecutor(
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start,
+                initargs=(self.rebuild,),
+            )
+        latest = {r.external_id: dict(r.data) for r in records}
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(
+            self._pool, _prepare_in_worker, entity, list(latest.items()), dict(links), region
+        )
+
+    def close(self) -> None:
+        """Stop the worker (it has nothing left to do)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=not self._broken, cancel_futures=True)
+            self._pool = None

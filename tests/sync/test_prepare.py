@@ -1,0 +1,149 @@
+"""A pull with a mapping worker process stores exactly what a pull in one process stores."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crmbridge.config import load_config
+from crmbridge.service import Bridge
+from crmbridge.sync.job import SyncJob
+from crmbridge.sync.prepare import MIN_PAGE, PortableMappers, prepare_records
+from crmbridge.sync.runner import RunReport, run_job
+
+ROWS = 3 * MIN_PAGE + 50
+HEADER = ["Record Id", "Full Name", "Mobile", "Email", "Account Name", "Title"]
+
+
+def _people() -> list[list[str]]:
+    rows = []
+    for i in range(ROWS):
+        email = f"p{i}@example.cn"
+        if i % 97 == 5:
+            email = "not an email"  # rejected alone
+        if i % 101 == 7:
+            email = "p1@example.cn"  # the same person as row 1, on another page
+        company = "华为技术有限公司" if i % 2 else "Acme Analytics Ltd"
+        if i % 151 == 9:
+            company = "Nobody Ltd"  # no such organisation: waits for it
+        rows.append([f"S{i:05d}", f"王{i}", f"+86138{i:08d}", email, company, "工程师"])
+    return rows
+
+
+def _bridge(folder: Path, workers: int) -> Bridge:
+    source = folder / "source"
+    source.mkdir(parents=True)
+    with (source / "organizations.csv").open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows(
+            [
+                ["Account Name", "Industry"],
+                ["华为技术有限公司", "telecom"],
+                ["Acme Analytics Ltd", "it"],
+            ]
+        )
+    with (source / "stakeholders.csv").open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([HEADER, *_people()])
+    config = folder / "crmbridge.yaml"
+    config.write_text(
+        "store: {url: 'sqlite:///hub.db'}\n"
+        "defaults: {phone_region: CN}\n"
+        f"runs: {{map_workers: {workers}}}\n"
+        "connectors:\n"
+        f"  source: {{type: csv, directory: source, page_size: {MIN_PAGE + 30}}}\n",
+        encoding="utf-8",
+    )
+    return Bridge(load_config(config, {}))
+
+
+def _import(bridge: Bridge, mappers: Any = None) -> RunReport:
+    job = SyncJob("import", "source", ("organizations", "stakeholders"), direction="pull")
+    return asyncio.run(
+        run_job(bridge.store, job, bridge.connector("source"), mappers or bridge.mappers("source"))
+    )
+
+
+def _hub(bridge: Bridge) -> dict[str, Any]:
+    """Everything a user sees of the import, without the ids the hub minted."""
+    with bridge.store.transaction() as tx:
+        links = tx.get_links_by_external_ids(
+            "source", "stakeholders", [f"S{i:05d}" for i in range(ROWS)]
+        )
+        records = tx.get_records("stakeholders", [link.record_id for link in links.values()])
+        orgs = {
+            rid: rec.data["name"]
+            for rid, rec in tx.get_records(
+                "organizations",
+                list({str(r.data.get("organization_id")) for r in records.values()}),
+            ).items()
+        }
+        rejects = sorted(
+            (r.external_id or "", r.code, r.field or "")
+            for r in tx.list_open_rejects("import", connector="source", entity="stakeholders")
+        )
+        inbox = sorted((i.kind, i.external_id or "") for i in tx.list_open_inbox("import"))
+    people = {}
+    for ext, link in links.items():
+        data = dict(records[link.record_id].data)
+        data["organization_id"] = orgs.get(str(data.get("organization_id")))
+        data.pop("id", None)
+        people[ext] = (data, sorted(e for e, lk in links.items() if lk.record_id == link.record_id))
+    return {"people": people, "rejects": rejects, "inbox": inbox}
+
+
+@pytest.fixture
+def alone(tmp_path: Path) -> tuple[RunReport, dict[str, Any]]:
+    bridge = _bridge(tmp_path / "alone", 0)
+    assert not isinstance(bridge.mappers("source"), PortableMappers) or (
+        bridge.mappers("source").workers == 0  # type: ignore[attr-defined]
+    )
+    report = _import(bridge)
+    return report, _hub(bridge)
+
+
+def test_a_worker_changes_nothing_a_user_sees(
+    tmp_path: Path, alone: tuple[RunReport, dict[str, Any]]
+) -> None:
+    bridge = _bridge(tmp_path / "worker", 1)
+    report = _import(bridge)
+    assert report.status == "succeeded"
+    assert report.by_entity == alone[0].by_entity
+    hub = _hub(bridge)
+    assert hub == alone[1]
+    # the file's traps did their work in both: a bad email and a missing parent rejected
+    # alone, and rows on different pages sharing one email held for a person to decide
+    assert {code for _, code, _ in hub["rejects"]} == {"INVALID_VALUE", "PENDING_RELATION"}
+    assert ("ambiguous_match", "S00108") in hub["inbox"]
+    assert len(hub["people"]) > ROWS - 20
+
+
+def test_a_worker_that_dies_leaves_the_run_to_map_alone(
+    tmp_path: Path, alone: tuple[RunReport, dict[str, Any]]
+) -> None:
+    bridge = _bridge(tmp_path / "broken", 1)
+    working = bridge.mappers("source")
+    dying = PortableMappers(working, functools.partial(os._exit, 3), workers=1)
+    report = _import(bridge, dying)
+    assert report.status == "succeeded"
+    assert report.by_entity == alone[0].by_entity
+    assert _hub(bridge) == alone[1]
+
+
+def test_a_record_the_worker_mapped_with_a_stale_link_is_mapped_again(tmp_path: Path) -> None:
+    bridge = _bridge(tmp_path / "unit", 1)
+    mapper = bridge.mappers("source")["stakeholders"]
+    data = {"Record Id": "S1", "Full Name": "王伟", "Account Name": "Acme Analytics Ltd"}
+    ref = ("organizations", "Acme Analytics Ltd")
+    waiting = prepare_records(mapper, [("S1", data)], {ref: None}, "CN")
+    assert waiting["S1"] is None  # the parent was not linked yet: the run maps it itself
+    done = prepare_records(mapper, [("S1", data)], {ref: "org-1"}, "CN")["S1"]
+    assert done is not None
+    assert done.flat is not None
+    assert done.flat["organization_id"] == "org-1"
+    assert done.holds(lambda entity, ext: "org-1")
+    assert not done.holds(lambda entity, ext: "org-2")
