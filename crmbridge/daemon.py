@@ -230,6 +230,7 @@ class Daemon:
 
     async def _leased_sync(self, job: str, run_id: str) -> RunReport:
         store, name = self.bridge.store, lease_name(job)
+        before = store.get_lease(name)
         if not store.try_acquire_lease(name, self.holder, self.ttl):
             holder = store.get_lease(name)
             log.info(
@@ -239,6 +240,8 @@ class Daemon:
                 extra={"job": job},
             )
             return RunReport(run_id, job, "skipped", dict.fromkeys(COUNT_KEYS, 0), {}, None, 0.0)
+        if before is not None and before.holder != self.holder:
+            self._interrupted_elsewhere(job, before.holder)
         heartbeat = asyncio.create_task(self._heartbeat(name))
         try:
             report = await asyncio.to_thread(
@@ -260,6 +263,20 @@ class Daemon:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
             store.release_lease(name, self.holder)
+
+    def _interrupted_elsewhere(self, job: str, holder: str) -> None:
+        """Mark over the run of a replica whose lease on ``job`` lapsed (it died mid-run)."""
+        host, _, pid = holder.rpartition(":")
+        if not pid.isdigit():
+            return
+        count = self.bridge.store.interrupt_runs(host, job=job, pid=int(pid))
+        if count:
+            log.warning(
+                "job %s: the run of %s, whose lease lapsed, marked interrupted",
+                job,
+                holder,
+                extra={"job": job},
+            )
 
     async def _heartbeat(self, name: str) -> None:
         while True:

@@ -104,12 +104,21 @@ class JobsMixin(Scope):
         with self._read() as conn:
             return [Run(*row) for row in conn.execute(query)]
 
-    def interrupt_runs(self, host: str | None = None, *, alive: Collection[int] = ()) -> int:
+    def interrupt_runs(
+        self,
+        host: str | None = None,
+        *,
+        alive: Collection[int] = (),
+        job: str | None = None,
+        pid: int | None = None,
+    ) -> int:
         """Mark runs still ``running`` (on ``host``, or anywhere) as ``interrupted``.
 
         Call at start-up: a run left ``running`` by a process that died never
         finished. Runs of the processes ``alive`` (pids on ``host``: another
-        replica on the same machine) are left alone.
+        replica on the same machine) are left alone. ``job`` and ``pid``
+        narrow it to one job's runs by one process (a replica whose lease
+        expired).
         """
         stmt = (
             sa.update(runs)
@@ -118,6 +127,10 @@ class JobsMixin(Scope):
         )
         if host is not None:
             stmt = stmt.where(runs.c.host == host)
+        if job is not None:
+            stmt = stmt.where(runs.c.job == job)
+        if pid is not None:
+            stmt = stmt.where(runs.c.pid == pid)
         if alive:
             stmt = stmt.where(sa.or_(runs.c.pid.is_(None), runs.c.pid.not_in(list(alive))))
         with self._write() as conn:

@@ -270,6 +270,8 @@ def test_kill_9_mid_run_hands_the_job_to_another_replica_which_resumes(
     assert store.list_pending_outbox(job="crm-out") == []
     assert len(rows) == PEOPLE, "nothing pushed twice"
     assert sorted(r["Email"] for r in rows) == sorted(p["email"] for p in people)
+    # the survivor took over the lapsed lease and said so of the dead replica's run
+    assert store.get_run(running.id).status == "interrupted"  # type: ignore[union-attr]
     store.close()
 
 

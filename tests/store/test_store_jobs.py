@@ -53,6 +53,16 @@ def test_runs_of_a_live_process_on_the_host_are_not_interrupted(store: Store) ->
     assert store.get_run(live.id).status == "running"  # type: ignore[union-attr]
 
 
+def test_a_lapsed_lease_interrupts_only_that_process_s_run_of_that_job(store: Store) -> None:
+    dead = store.start_run("crm-out", "sync", host="box-a", pid=101)
+    other_job = store.start_run("crm-in", "sync", host="box-a", pid=101)
+    other_process = store.start_run("crm-out", "sync", host="box-a", pid=202)
+    assert store.interrupt_runs("box-a", job="crm-out", pid=101) == 1
+    assert store.get_run(dead.id).status == "interrupted"  # type: ignore[union-attr]
+    assert store.get_run(other_job.id).status == "running"  # type: ignore[union-attr]
+    assert store.get_run(other_process.id).status == "running"  # type: ignore[union-attr]
+
+
 def test_prune_deletes_old_finished_runs_but_keeps_open_rejects(
     store: Store, clock: FakeClock
 ) -> None:
