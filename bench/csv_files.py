@@ -1,3 +1,4 @@
+# ruff: noqa: E402
 """Big CSV files for the CSV connector's bench, written row by row (flat memory).
 
     python bench/csv_files.py OUT.csv [--rows 1000000] [--chinese] [--encoding gb18030]
@@ -12,6 +13,12 @@ exact ids so the bench can check the pull yields exactly those.
 """
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/csv.py would shadow the standard library's csv module: keep this folder off the path
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
 import csv

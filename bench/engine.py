@@ -1,3 +1,4 @@
+# ruff: noqa: E402
 """Figures for the sync engine: initial sync, a quiet re-sync and a 1% change, on SQLite.
 
     python bench/engine.py [--records 100000] [--store sqlite:///path.db]
@@ -8,6 +9,12 @@ with nothing changed, then of a sync with 1% of the records changed.
 """
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/csv.py would shadow the standard library's csv module: keep this folder off the path
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
 import asyncio

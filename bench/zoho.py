@@ -1,3 +1,4 @@
+# ruff: noqa: E402
 """Benchmark the Zoho connector against the sandbox over real HTTP.
 
 Pushes then pulls N contacts (default 10,000) with the sandbox's latency
@@ -10,6 +11,12 @@ COQL) and the throughput ceiling (concurrency x 100 records / latency)::
 """
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/csv.py would shadow the standard library's csv module: keep this folder off the path
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
 import asyncio

@@ -1,3 +1,4 @@
+# ruff: noqa: E402
 """Smoke figures for the Zoho sandbox over real HTTP: a full read, an incremental COQL pass
 and a batch of upserts, through faults, with a naive retrying client.
 
@@ -7,6 +8,12 @@ Prints calls, retries, records/s per phase and the sandbox's own counters.
 """
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/csv.py would shadow the standard library's csv module: keep this folder off the path
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
 import time
