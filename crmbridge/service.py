@@ -29,7 +29,7 @@ from crmbridge.errors import AuthError, ConfigError, RecordRejected
 from crmbridge.registry import ConnectorType, discover
 from crmbridge.scheduler import next_cron_time
 from crmbridge.store import Store, open_store
-from crmbridge.store.rows import InboxItem, WebhookEvent
+from crmbridge.store.rows import InboxItem, NewWebhook, WebhookEvent
 from crmbridge.sync.job import SyncJob
 from crmbridge.sync.ports import EntityMapper
 from crmbridge.sync.prepare import PortableMappers, default_workers
@@ -296,9 +296,25 @@ class Bridge:
     ) -> WebhookAcceptance:
         """Verify an inbound webhook for ``connector`` and store it in the inbox before answering.
 
+        Raises what :meth:`check_webhook` raises, and :class:`StoreError`.
+        The HTTP service stores many at once instead (:meth:`Store.add_webhooks`).
+        """
+        event = self.check_webhook(connector, body, headers)
+        if self.store.backend == "sqlite":
+            with self._inbox_lock:
+                stored = self.store.add_webhooks([event])[0]
+        else:
+            stored = self.store.add_webhooks([event])[0]
+        return self.webhook_acceptance(event, stored=stored)
+
+    def check_webhook(self, connector: str, body: bytes, headers: Mapping[str, str]) -> NewWebhook:
+        """Verify an inbound webhook for ``connector``; the inbox row to store, not stored yet.
+
         Raises :class:`ConfigError` (no such receiving connector),
         :class:`AuthError` (signature or token), :class:`RecordRejected`
         (code ``MALFORMED``: not JSON; any other: does not fit the mapping).
+        A hint (a Zoho notification) is stored already processed: the sync it
+        triggers fetches the records, there is nothing to drain.
         """
         receiver = self._receiver(connector)
         if isinstance(receiver, list):
@@ -306,18 +322,20 @@ class Bridge:
         else:
             inbound = receiver.receive_webhook(body, headers, self.now())
         kept = {k.lower(): v for k, v in headers.items() if k.lower() in _KEPT_HEADERS}
-        if self.store.backend == "sqlite":
-            with self._inbox_lock:
-                stored = self.store.add_webhook(connector, inbound.webhook_id, body, kept)
-        else:
-            stored = self.store.add_webhook(connector, inbound.webhook_id, body, kept)
-        if stored and inbound.hint:
-            # a hint has nothing to drain: the sync it triggers fetches the records
-            for event in self.store.list_pending_webhooks(connector, limit=1_000):
-                if event.webhook_id == inbound.webhook_id:
-                    self.store.mark_webhook_processed(event.id)
+        return NewWebhook(connector, inbound.webhook_id, body, kept, processed=inbound.hint)
+
+    def receiver_ready(self, connector: str) -> bool:
+        """Whether ``connector``'s webhook receiver is built, so checking a delivery does no I/O."""
+        return connector in self._receivers
+
+    def webhook_acceptance(self, event: NewWebhook, *, stored: bool) -> WebhookAcceptance:
+        """The answer for ``event``: new when ``stored``, else a duplicate; and the jobs it runs."""
         return WebhookAcceptance(
-            connector, inbound.webhook_id, not stored, inbound.hint, self.jobs_of(connector)
+            event.connector,
+            event.webhook_id,
+            not stored,
+            event.processed,
+            self.jobs_of(event.connector),
         )
 
     def live_next_runs(self) -> dict[str, datetime | None]:

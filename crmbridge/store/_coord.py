@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from crmbridge.store._base import Scope, columns_for, upsert_insert
-from crmbridge.store.rows import Lease, Schedule, WebhookEvent
+from crmbridge.store.rows import Lease, NewWebhook, Schedule, WebhookEvent
 from crmbridge.store.tables import UTCDateTime, leases, schedules, webhook_inbox
 
 _LEASE_COLUMNS = columns_for(leases, Lease)
@@ -146,25 +149,49 @@ class CoordMixin(Scope):
         headers: Mapping[str, str] | None = None,
     ) -> bool:
         """Store an inbound webhook for the runner; False if this id was already received."""
-        row = {
-            "connector": connector,
-            "webhook_id": webhook_id,
-            "received_at": self._now(),
-            "headers": None if headers is None else dict(headers),
-            "body": body.encode() if isinstance(body, str) else bytes(body),
-            "status": "pending",
-            "processed_at": None,
-            "error": None,
-        }
-        with self._write() as conn:
-            stmt = (
-                upsert_insert(conn, webhook_inbox)
-                .on_conflict_do_nothing(
-                    index_elements=[webhook_inbox.c.connector, webhook_inbox.c.webhook_id]
-                )
-                .returning(webhook_inbox.c.id)
+        raw = body.encode() if isinstance(body, str) else bytes(body)
+        event = NewWebhook(connector, webhook_id, raw, None if headers is None else dict(headers))
+        return self.add_webhooks([event])[0]
+
+    def add_webhooks(self, events: Sequence[NewWebhook]) -> list[bool]:
+        """Store inbound webhooks in one transaction; for each, False if its id was already received.
+
+        Ids are unique per connector: of two equal ones in ``events`` the first
+        is stored and the second is a duplicate. Either every new event is
+        stored or, if the transaction fails, none is.
+        """
+        if not events:
+            return []
+        now = self._now()
+        rows: list[dict[str, Any]] = []
+        first: dict[tuple[str, str], int] = {}
+        for index, event in enumerate(events):
+            key = (event.connector, event.webhook_id)
+            if key in first:
+                continue
+            first[key] = index
+            rows.append(
+                {
+                    "connector": event.connector,
+                    "webhook_id": event.webhook_id,
+                    "received_at": now,
+                    "headers": event.headers,
+                    "body": event.body,
+                    "status": "processed" if event.processed else "pending",
+                    "processed_at": now if event.processed else None,
+                    "error": None,
+                }
             )
-            return conn.execute(stmt, row).first() is not None
+        with self._write() as conn:
+            # one multi-row INSERT ... RETURNING: a skipped (duplicate) row returns nothing
+            stored = {
+                (row.connector, row.webhook_id)
+                for row in conn.execute(_insert_webhooks(conn.dialect.name), rows)
+            }
+        return [
+            first[(e.connector, e.webhook_id)] == index and (e.connector, e.webhook_id) in stored
+            for index, e in enumerate(events)
+        ]
 
     def list_pending_webhooks(
         self, connector: str | None = None, limit: int = 100
@@ -194,6 +221,19 @@ class CoordMixin(Scope):
         )
         with self._write() as conn:
             conn.execute(stmt)
+
+
+@functools.cache
+def _insert_webhooks(dialect: str) -> Any:
+    # built once per backend, so each call skips building and hashing the statement again
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(webhook_inbox)
+        .on_conflict_do_nothing(
+            index_elements=[webhook_inbox.c.connector, webhook_inbox.c.webhook_id]
+        )
+        .returning(webhook_inbox.c.connector, webhook_inbox.c.webhook_id)
+    )
 
 
 def _keep_if_same(holder: str, now: datetime) -> sa.ColumnElement[datetime]:

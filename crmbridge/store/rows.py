@@ -17,6 +17,7 @@ __all__ = [
     "LinkWrite",
     "NewInboxItem",
     "NewReject",
+    "NewWebhook",
     "OutboxItem",
     "OutboxStatus",
     "Record",
@@ -266,3 +267,18 @@ class WebhookEvent:
     status: WebhookStatus
     processed_at: datetime | None
     error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewWebhook:
+    """An inbound webhook to store in the inbox.
+
+    A ``processed`` one (a hint such as a Zoho notification, with no records
+    to drain) is kept for dedupe only and stored already processed.
+    """
+
+    connector: str
+    webhook_id: str
+    body: bytes
+    headers: dict[str, str] | None = None
+    processed: bool = False

@@ -43,6 +43,16 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 WEBHOOK_BODY: dict[str, Any] = {
+    # declared here, not in the endpoint's signature: FastAPI then has nothing to validate
+    # per request (the name is checked against the config anyway)
+    "parameters": [
+        {
+            "in": "path",
+            "name": "connector",
+            "required": True,
+            "schema": {"title": "Connector", "type": "string"},
+        }
+    ],
     "requestBody": {
         "required": True,
         "description": (
@@ -61,7 +71,7 @@ WEBHOOK_BODY: dict[str, Any] = {
                 }
             }
         },
-    }
+    },
 }
 
 CONFLICT_BODY: dict[str, Any] = {

@@ -6,7 +6,7 @@ import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from crmbridge.store import Store
+from crmbridge.store import NewWebhook, Store
 
 if TYPE_CHECKING:
     from crmbridge.testing import FakeClock
@@ -72,6 +72,25 @@ def test_a_duplicate_webhook_is_refused_quietly(store: Store) -> None:
         b'{"id": 1}',
         {"X-Signature": "abc"},
     )
+
+
+def test_webhooks_are_stored_many_in_one_call_each_told_new_or_duplicate(store: Store) -> None:
+    assert store.add_webhook("zoho", "evt-1", b"{}")
+    events = [
+        NewWebhook("zoho", "evt-1", b"{}"),  # stored before
+        NewWebhook("zoho", "evt-2", b'{"n": 2}', {"webhook-id": "evt-2"}),
+        NewWebhook("csv", "evt-2", b"{}"),  # ids are unique per connector
+        NewWebhook("zoho", "evt-2", b'{"n": "again"}'),  # the first of the two wins
+        NewWebhook("zoho", "hint-1", b"{}", processed=True),
+    ]
+    assert store.add_webhooks(events) == [False, True, True, False, True]
+    assert store.add_webhooks([]) == []
+    pending = {(e.connector, e.webhook_id): e for e in store.list_pending_webhooks()}
+    assert set(pending) == {("zoho", "evt-1"), ("zoho", "evt-2"), ("csv", "evt-2")}
+    assert pending["zoho", "evt-2"].body == b'{"n": 2}'
+    assert pending["zoho", "evt-2"].headers == {"webhook-id": "evt-2"}
+    # a hint is kept for dedupe only: stored already processed
+    assert store.add_webhooks([NewWebhook("zoho", "hint-1", b"{}", processed=True)]) == [False]
 
 
 def test_webhooks_are_processed_or_failed(store: Store, clock: FakeClock) -> None:
