@@ -16,12 +16,16 @@ from dataclasses import dataclass, field
 
 from crmbridge.sync.runner import RunReport
 
-__all__ = ["AlreadyRunning", "RunHandle", "RunRegistry"]
+__all__ = ["RERUN_GAP_S", "AlreadyRunning", "RunHandle", "RunRegistry"]
 
 log = logging.getLogger(__name__)
 
 SyncFunction = Callable[[str, str], Awaitable[RunReport]]
 """``(job, run_id) -> report``: how the registry runs a job (``Bridge.sync`` in the app)."""
+
+
+#: A run asked for while its job was running starts at least this long after that run started.
+RERUN_GAP_S = 1.0
 
 
 class AlreadyRunning(Exception):
@@ -45,16 +49,23 @@ class RunHandle:
 
 
 class RunRegistry:
-    """Starts job runs as background tasks and remembers which job is running."""
+    """Starts job runs as background tasks and remembers which job is running.
+
+    A run queued by ``coalesce`` counts as running while it waits for its gap
+    (``rerun_gap_s``, default :data:`RERUN_GAP_S`; 0 starts it at once).
+    """
 
     def __init__(
         self,
         sync: SyncFunction,
         *,
         on_finish: Callable[[str, str], None] | None = None,
+        rerun_gap_s: float = RERUN_GAP_S,
     ) -> None:
         self._sync = sync
         self._on_finish = on_finish
+        self._rerun_gap_s = rerun_gap_s
+        self._closing = False
         self._running: dict[str, RunHandle] = {}
         self._by_run: dict[str, RunHandle] = {}
 
@@ -88,8 +99,10 @@ class RunRegistry:
         return handle.run_id
 
     async def _loop(self, handle: RunHandle) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while True:
+                started = loop.time()
                 status = "failed"
                 try:
                     report = await self._sync(handle.job, handle.run_id)
@@ -103,19 +116,25 @@ class RunRegistry:
                     if self._on_finish is not None:
                         self._on_finish(handle.job, status)
                     self._by_run.pop(handle.run_id, None)
-                if not handle.again:
+                if not handle.again or self._closing:
                     return
-                handle.again = False
                 handle.run_id = uuid.uuid4().hex
                 self._by_run[handle.run_id] = handle
+                # a burst of webhooks makes one run after the gap, not one run per few events
+                gap = self._rerun_gap_s - (loop.time() - started)
+                if gap > 0:
+                    await asyncio.sleep(gap)
+                if self._closing:
+                    self._by_run.pop(handle.run_id, None)
+                    return
+                handle.again = False
         finally:
             self._running.pop(handle.job, None)
 
     async def aclose(self, grace_s: float = 30.0) -> None:
         """Let running runs finish for ``grace_s`` seconds, then cancel them."""
+        self._closing = True
         tasks = [h.task for h in self._running.values() if h.task is not None]
-        for handle in self._running.values():
-            handle.again = False
         if not tasks:
             return
         _, pending = await asyncio.wait(tasks, timeout=grace_s)
