@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -474,6 +475,9 @@ twin: a remote email is looked for among both ``email`` and
 """
 
 
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+
+
 def identity_value(kind: str, value: Any, region: str | None = None) -> str | None:
     """The comparable form of an identity value: emails and names case-folded, phones as E.164.
 
@@ -496,7 +500,11 @@ def identity_index_keys(entity: str, content: Mapping[str, Any]) -> list[tuple[s
     """The ``(kind, value)`` keys the hub indexes for one record's content."""
     keys: list[tuple[str, str]] = []
     for name, kind in IDENTITY_FIELDS.get(entity, {}).items():
-        value = identity_value(kind, content.get(name))
+        raw = content.get(name)
+        if kind == "phone" and isinstance(raw, str) and _E164.fullmatch(raw):
+            value: str | None = raw  # stored phones are validated E.164 already
+        else:
+            value = identity_value(kind, raw)
         if value is not None and (kind, value) not in keys:
             keys.append((kind, value))
     return keys

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -207,9 +207,7 @@ def apply_page(
         latest[record.external_id] = record
     if not retried:
         ctx.counts.add(entity, "pulled", len(latest))
-    ctx.resolver.prefetch_external(
-        ref for record in latest.values() for ref in mapper.references(record.data)
-    )
+    ctx.resolver.prefetch_external(_references(mapper, latest, prepared))
     raw: dict[str, dict[str, Any]] = {}
     failures: dict[str, tuple[RemoteRecord, RecordRejected]] = {}
     ready: dict[str, Prepared] = {}
@@ -297,6 +295,20 @@ def apply_page(
         if cursor is not None:
             state["remote"] = cursor
         ctx.save_state(tx, entity, state)
+
+
+def _references(
+    mapper: EntityMapper,
+    latest: Mapping[str, RemoteRecord],
+    prepared: Mapping[str, Prepared | None] | None,
+) -> Iterator[tuple[str, str]]:
+    """What a page's records refer to; for one a worker mapped, what it looked up."""
+    for ext, record in latest.items():
+        done = prepared.get(ext) if prepared else None
+        if done is not None:
+            yield from (ref for ref, _ in done.lookups)
+        else:
+            yield from mapper.references(record.data)
 
 
 def _match(
