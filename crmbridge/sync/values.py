@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from crmbridge.errors import RecordRejected
 from crmbridge.model import content_hash, entity_model
@@ -51,6 +52,24 @@ def project(flat: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any]:
     return {name: flat.get(name) for name in fields}
 
 
+@cache
+def _blank_means_default(entity: str) -> frozenset[str]:
+    """Fields of ``entity`` that cannot be blank but have a default, which a blank stands for.
+
+    A stakeholder's ``type`` is one: a blank CSV cell or an emptied pick list maps to
+    ``None``, and the record would otherwise be rejected on every run.
+    """
+    names = set()
+    for name, info in entity_model(entity).model_fields.items():
+        if info.is_required() or info.annotation is None:
+            continue
+        try:
+            TypeAdapter(info.annotation).validate_python(None)
+        except ValidationError:
+            names.add(name)
+    return frozenset(names)
+
+
 def validated_content(
     entity: str,
     flat: Mapping[str, Any],
@@ -59,9 +78,11 @@ def validated_content(
 ) -> tuple[dict[str, Any], str]:
     """Validate flat values with the canonical model; return stored content and its hash.
 
-    Raises :class:`RecordRejected` naming the first bad field and why.
+    A blank (``None``) in a field that cannot be blank but has a default takes the
+    default. Raises :class:`RecordRejected` naming the first bad field and why.
     """
-    data = unflatten(flat)
+    defaulted = _blank_means_default(entity)
+    data = unflatten({k: v for k, v in flat.items() if v is not None or k not in defaulted})
     # system fields are left out of the content; fixed stand-ins spare their factories
     data.update(id="-", created_at=_EPOCH, updated_at=_EPOCH)
     try:
