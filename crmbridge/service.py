@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -69,6 +70,17 @@ class _HubInbox:
         with self._bridge.store.transaction() as tx:  # one commit for the page's events
             for event_id in event_ids:
                 tx.mark_webhook_processed(event_id, error=error)
+
+
+def _stamps(files: Sequence[Path]) -> list[int]:
+    """When each file last changed (-1: gone), to know a compiled mapping is still current."""
+    stamps = []
+    for path in files:
+        try:
+            stamps.append(path.stat().st_mtime_ns)
+        except OSError:
+            stamps.append(-1)
+    return stamps
 
 
 def lease_name(job: str) -> str:
@@ -139,6 +151,7 @@ class Bridge:
         self._store = store
         self._types = dict(types) if types is not None else None
         self._receivers: dict[str, WebhookReceiver | list[str]] = {}
+        self._mappers: dict[str, tuple[list[int], PortableMappers]] = {}
         # SQLite has one writer: queueing inserts here beats its busy-wait back-off
         self._inbox_lock = threading.Lock()
 
@@ -219,8 +232,11 @@ class Bridge:
         if section.mapping is None and callable(own):
             mappers: dict[str, EntityMapper] = own()
             return mappers
-        from crmbridge.mapping.validate import MappingRecipe
+        from crmbridge.mapping.validate import MappingRecipe, entity_mappers
 
+        cached = self._mappers.get(connector)
+        if cached is not None and cached[0] == _stamps(cached[1].files):
+            return cached[1]
         recipe = MappingRecipe(
             connector,
             section.type,
@@ -229,8 +245,16 @@ class Bridge:
             self.config.defaults.phone_region,
             self.config.defaults.timezone,
         )
+        compiled = recipe.compile()
         workers = self.config.runs.map_workers
-        return PortableMappers(recipe(), recipe, default_workers() if workers is None else workers)
+        fresh = PortableMappers(
+            entity_mappers(compiled),
+            recipe,
+            default_workers() if workers is None else workers,
+            files=compiled.spec.files,
+        )
+        self._mappers[connector] = (_stamps(fresh.files), fresh)
+        return fresh
 
     async def sync(
         self,

@@ -20,6 +20,7 @@ __all__ = [
     "check_against_remote",
     "check_config_mappings",
     "check_mapping",
+    "entity_mappers",
     "load_connector_mapping",
     "load_mapping",
 ]
@@ -118,10 +119,14 @@ class MappingRecipe:
 
     def __call__(self) -> dict[str, Any]:
         """One mapper per entity the mapping maps, in the model's entity order."""
-        from crmbridge.model import ENTITY_ORDER
+        return entity_mappers(self.compile())
 
-        compiled = self.compile()
-        return {e: compiled.entity(e) for e in ENTITY_ORDER if e in compiled.spec.entities}
+
+def entity_mappers(compiled: CompiledMapping) -> dict[str, Any]:
+    """One mapper per entity ``compiled`` maps, in the model's entity order."""
+    from crmbridge.model import ENTITY_ORDER
+
+    return {e: compiled.entity(e) for e in ENTITY_ORDER if e in compiled.spec.entities}
 
 
 def check_config_mappings(

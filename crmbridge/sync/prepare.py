@@ -30,6 +30,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from crmbridge.connector import RemoteRecord
@@ -50,7 +51,8 @@ class PortableMappers(dict[str, EntityMapper]):
     """Mappers by entity that can be built again in another process.
 
     ``rebuild`` is a picklable callable returning the same mappers;
-    ``workers`` is how many worker processes a run may use for them (0: none).
+    ``workers`` is how many worker processes a run may use for them (0: none);
+    ``files`` the mapping files they were compiled from.
     """
 
     def __init__(
@@ -58,10 +60,13 @@ class PortableMappers(dict[str, EntityMapper]):
         mappers: Mapping[str, EntityMapper],
         rebuild: Callable[[], Mapping[str, EntityMapper]],
         workers: int,
+        *,
+        files: Sequence[Path] = (),
     ) -> None:
         super().__init__(mappers)
         self.rebuild = rebuild
         self.workers = workers
+        self.files = tuple(files)
 
 
 def default_workers() -> int:
