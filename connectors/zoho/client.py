@@ -185,7 +185,8 @@ class ZohoClient:
         host = s.api_url or (token.api_domain if token else None) or API_URLS[s.data_centre]
         return f"{host}/crm/{s.api_version}"
 
-    def _charge(self, credits: int) -> None:
+    def check_budget(self, credits: int) -> None:
+        """Raise :class:`TransientError` if ``credits`` more would pass ``credit_budget``."""
         budget = self.settings.credit_budget
         if budget is not None and self.credits_used + credits > budget:
             raise TransientError(
@@ -215,7 +216,7 @@ class ZohoClient:
         retries are spent.
         """
         s = self.settings
-        self._charge(credits)
+        self.check_budget(credits)
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(_Retry),
             stop=stop_after_attempt(attempts or s.max_retries + 1),

@@ -1,13 +1,15 @@
 """Writing batches to one module, with Zoho's per-record results.
 
 - **Creates** go through ``/upsert`` with ``duplicate_check_fields`` = the
-  crmbridge id field, so a replayed batch updates what the first one made.
-  Tasks, Calls, Events and Notes have no upsert: when the crmbridge id field
-  is unique Zoho itself refuses a second record with the same id
-  (``DUPLICATE_DATA`` naming the first one, which is then updated instead);
-  when it is not, or when a create is sent again after an unanswered attempt,
-  the ids are first looked up with COQL (no search-index lag) and the found
-  records updated instead of created.
+  crmbridge id field, so a record is never made twice for one key. Tasks,
+  Calls, Events and Notes have no upsert: when the crmbridge id field is
+  unique Zoho itself refuses a second record with the same id
+  (``DUPLICATE_DATA`` naming the first one). A create that may already have
+  reached Zoho (an attempt whose answer was lost, or a request the engine
+  marks ``resent``) first looks its id up with COQL (no search-index lag).
+  A record an earlier attempt made is *adopted* (``CREATED`` with code
+  ``ALREADY_CREATED``), never written again: it holds the create's values
+  already, or a person's edit made since, which a replay must not undo.
 - **Notes** take no custom field: each carries the marker ``[crmbridge:<id>]``
   at the end of ``Note_Content`` (:mod:`connectors.zoho.notes`), and before a
   note is sent again (a retry after an unanswered attempt, or a request the
@@ -40,6 +42,11 @@ BATCH = 100
 NO_UPSERT = frozenset({"Tasks", "Calls", "Events", "Notes"})
 COQL_IN = 50  # values per COQL ``in`` (Zoho documents 50; a newer text says 100)
 Json = dict[str, Any]
+
+
+def _adopted(request: WriteRequest, record_id: str, modified: Any) -> WriteResult:
+    """The result of a create whose record an earlier attempt made."""
+    return WriteResult(request.key, WriteOutcome.CREATED, record_id, modified, "ALREADY_CREATED")
 
 
 def result_of(
@@ -133,14 +140,35 @@ class ModuleWriter:
         return await self._insert(requests, lookup=not self.unique)
 
     async def _upsert(self, requests: Sequence[tuple[WriteRequest, Json]]) -> list[WriteResult]:
-        data = [self._payload(r, d) for r, d in requests]
-        answer = await self._send(
-            "POST", f"/{self.module}/upsert", data, duplicate_check_fields=[self.id_field]
-        )
-        items = self._check(answer, len(data), "upsert into")
-        return [
-            result_of(r, i, WriteOutcome.CREATED) for (r, _), i in zip(requests, items, strict=True)
-        ]
+        """Upsert once; if that may have reached Zoho unanswered, adopt what it made, then again."""
+        s = self.client.settings
+        pending = list(requests)
+        done: dict[str, WriteResult] = {}
+        for attempt in range(s.max_retries + 1):
+            # a write the budget refuses is never sent: nothing to look up, the run stops here
+            self.client.check_budget(write_credits(len(pending)))
+            try:
+                if attempt or any(r.resent for r, _ in pending):
+                    pending = await self._adopt(pending, done)
+                if pending:
+                    data = [self._payload(r, d) for r, d in pending]
+                    answer = await self.client.call(
+                        "POST",
+                        f"/{self.module}/upsert",
+                        json=self._body(data, duplicate_check_fields=[self.id_field]),
+                        heavy=len(data) > 10,
+                        credits=write_credits(len(data)),
+                        attempts=1,
+                    )
+                    items = self._check(answer, len(data), "upsert into")
+                    for (r, _), item in zip(pending, items, strict=True):
+                        done[r.key] = result_of(r, item, WriteOutcome.CREATED)
+                break
+            except TransientError:
+                if attempt == s.max_retries:
+                    raise
+                await self.client.sleep(min(s.max_backoff_s, s.backoff_s * 2**attempt))
+        return [done[r.key] for r, _ in requests]
 
     async def _insert(
         self, requests: Sequence[tuple[WriteRequest, Json]], *, lookup: bool
@@ -243,30 +271,24 @@ class ModuleWriter:
             attempts=1,
         )
         items = self._check(answer, len(data), "insert into")
-        twins: list[tuple[WriteRequest, Json, str]] = []
-        for (request, payload), item in zip(pending, items, strict=True):
+        for (request, _), item in zip(pending, items, strict=True):
             twin = _duplicate_of(item, self.id_field)
-            if twin is not None:
-                twins.append((request, payload, twin))
+            if twin is not None:  # made by an earlier attempt: adopted, not written again
+                done[request.key] = _adopted(request, twin, None)
             else:
                 done[request.key] = result_of(request, item, WriteOutcome.CREATED)
-        if twins:
-            # the record was made by an earlier attempt: bring it up to date instead
-            updates = [(WriteRequest(r.key, r.op, r.data, twin), p) for r, p, twin in twins]
-            for result in await self.update(updates):
-                done[result.key] = result
 
     async def _adopt(
         self, pending: Sequence[tuple[WriteRequest, Json]], done: dict[str, WriteResult]
     ) -> list[tuple[WriteRequest, Json]]:
-        """Update the records an earlier attempt already made; return the rest to insert."""
+        """Adopt the records an earlier attempt already made; return the rest to create."""
         keys = [r.key for r, _ in pending]
-        found: dict[str, str] = {}
+        found: dict[str, tuple[str, Any]] = {}
         for start in range(0, len(keys), COQL_IN):
             chunk = keys[start : start + COQL_IN]
             values = ", ".join("'" + k.replace("'", "\\'") + "'" for k in chunk)
             query = (
-                f"select id, {self.id_field} from {self.module} "
+                f"select id, {self.id_field}, Modified_Time from {self.module} "
                 f"where {self.id_field} in ({values}) limit 2000"
             )
             answer = await self.client.call(
@@ -276,14 +298,13 @@ class ModuleWriter:
                 raise self.client.permanent(answer, f"looking up {self.module} by {self.id_field}")
             for row in [] if answer.empty else answer.body.get("data", []):
                 if isinstance(row, dict) and row.get(self.id_field):
-                    found[str(row[self.id_field])] = str(row["id"])
-        known = [
-            (WriteRequest(r.key, r.op, r.data, found[r.key]), d)
-            for r, d in pending
-            if r.key in found
-        ]
-        for result in await self.update(known) if known else []:
-            done[result.key] = result
+                    found[str(row[self.id_field])] = (
+                        str(row["id"]),
+                        parse_time(row.get("Modified_Time")),
+                    )
+        for r, _ in pending:
+            if r.key in found:
+                done[r.key] = _adopted(r, *found[r.key])
         return [(r, d) for r, d in pending if r.key not in found]
 
     async def update(self, requests: Sequence[tuple[WriteRequest, Json]]) -> list[WriteResult]:
