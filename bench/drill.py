@@ -628,9 +628,11 @@ class Drill:
     def chaos(self) -> None:
         """Edits, creates, hostile input and crashes for ``--duration`` seconds."""
         began = time.monotonic()
-        crash_at = sorted(
-            self.rng.uniform(0.1, 0.9) * self.args.duration for _ in range(self.args.kills)
-        )
+        # one crash in each of --kills equal slices of the chaos, somewhere in its middle
+        kills = self.args.kills
+        crash_at = [
+            (k + self.rng.uniform(0.2, 0.8)) / kills * self.args.duration for k in range(kills)
+        ]
         broken_at: float | None = self.rng.uniform(0.2, 0.8) * self.args.duration
         for replica in self.replicas:
             replica.wait_serving()
@@ -657,6 +659,10 @@ class Drill:
             action = self.rng.choices([a for a, _ in actions], [w for _, w in actions])[0]
             action()
             time.sleep(self.rng.uniform(0.02, 0.2))
+        for _ in crash_at:  # a crash put off while its replica restarted still happens
+            replica = self.rng.choice(self.replicas)
+            replica.wait_serving()
+            self.crash(replica)
 
     # settle and check ----------------------------------------------------------------------
 
@@ -808,6 +814,7 @@ def main(argv: list[str] | None = None) -> int:
             "edits": drill.edits,
             "creates": drill.creates,
             "kills": drill.kills,
+            "sigterm_restarts": len(drill.stops) - len(drill.replicas),
             "answers": {f"{w} {s}": n for (w, s), n in drill.answers.items()},
         }
         args.report.write_text(json.dumps(figures, indent=2), encoding="utf-8")
