@@ -65,8 +65,9 @@ Writing
     rows go at the end; a value the mapping writes under an alias the file
     does not use goes to the alias it does use (``Mobile`` into ``手机``), and
     a column the file lacks is added at the end when a value needs it. A
-    create whose crmbridge id (or external id) is already in the file updates
-    that row, so a replayed batch never duplicates. Deletes drop the row.
+    create whose crmbridge id (or external id) is already in the file adopts
+    that row as it is (``ALREADY_CREATED``): a replayed batch never duplicates,
+    nor undoes an edit a person made since. Deletes drop the row.
     A value the file's encoding cannot hold rejects its record.
 
 Formulas

@@ -211,8 +211,19 @@ def _stream(
                 if filled:
                     cells[header.id_index or 0] = row_id  # the id it had, now kept in the file
                 change = batch.updates.pop(row_id, None)
-                if change is None and batch.by_key:
-                    change = batch.match_create(cells)
+                made = batch.match_create(cells) if change is None and batch.by_key else None
+                if made is not None:
+                    # a row an earlier attempt made (or a person added with this id): adopted,
+                    # never written again, so a person's edit since is kept for the next pull
+                    made.done = True
+                    key = made.request.key
+                    results[key] = WriteResult(
+                        key,
+                        WriteOutcome.CREATED,
+                        _id_after(ids, header, cells),
+                        None,
+                        "ALREADY_CREATED",
+                    )
                 if change is not None:
                     for index, value in change.cells.items():
                         cells[index] = value

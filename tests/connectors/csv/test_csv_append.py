@@ -72,11 +72,13 @@ def test_a_replayed_create_batch_does_not_duplicate(tmp_path: Path) -> None:
     push(connector(tmp_path), "stakeholders", *batch)
     # a restart (a new connector, the index read from disk) and the same batch again
     again = push(connector(tmp_path), "stakeholders", *batch)
-    assert {r.outcome for r in again.values()} == {WriteOutcome.UPDATED}
+    assert {(r.outcome, r.code) for r in again.values()} == {
+        (WriteOutcome.CREATED, "ALREADY_CREATED")
+    }
     # without the index file too: it is rebuilt from the file in one pass
     shutil.rmtree(tmp_path / ".crmbridge")
     third = push(connector(tmp_path), "stakeholders", batch[0])
-    assert third["k0"].outcome is WriteOutcome.UPDATED
+    assert third["k0"].code == "ALREADY_CREATED"
     ids = list(records(pull(connector(tmp_path), "stakeholders")))
     assert ids == ["1", "2", "k0", "k1", "k2"]
 
@@ -88,8 +90,10 @@ def test_an_id_a_person_added_by_hand_is_found_before_appending(tmp_path: Path) 
     with path.open("ab") as handle:  # someone adds a row with the id the next create has
         handle.write(b"k2,Eve by hand,\r\n")
     results = push(remote, "stakeholders", _create("k2", "Eve"))
-    assert results["k2"].outcome is WriteOutcome.UPDATED
-    assert list(records(pull(connector(tmp_path), "stakeholders"))) == ["1", "2", "k1", "k2"]
+    assert (results["k2"].outcome, results["k2"].code) == (WriteOutcome.CREATED, "ALREADY_CREATED")
+    got = records(pull(connector(tmp_path), "stakeholders"))
+    assert list(got) == ["1", "2", "k1", "k2"]
+    assert got["k2"]["Full Name"] == "Eve by hand"  # adopted as the person wrote it
 
 
 def test_a_killed_append_is_cut_back_to_the_last_whole_row_on_next_use(
@@ -167,10 +171,10 @@ def test_a_rewrite_between_appends_is_noticed(tmp_path: Path) -> None:
     push(remote, "stakeholders", _create("k1", "Dora"))
     push(remote, "stakeholders", WriteRequest("d", WriteOp.DELETE, external_id="k1"))
     push(remote, "stakeholders", _create("k1", "Dora again"))  # k1 is gone: appended afresh
-    push(remote, "stakeholders", _create("k1", "Dora B"))  # and now there: an update
+    push(remote, "stakeholders", _create("k1", "Dora B"))  # and now there: adopted
     got = records(pull(connector(tmp_path), "stakeholders"))
     assert list(got) == ["1", "2", "k1"]
-    assert got["k1"]["Full Name"] == "Dora B"
+    assert got["k1"]["Full Name"] == "Dora again"
     assert path.read_bytes().decode().count("k1") == 1
 
 

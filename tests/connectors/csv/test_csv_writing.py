@@ -7,6 +7,7 @@ import codecs
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -122,14 +123,16 @@ def test_an_update_of_an_unknown_id_is_rejected_and_the_file_left_alone(tmp_path
     assert path.stat().st_mtime_ns == before
 
 
-def test_a_replayed_create_updates_the_row_its_crmbridge_id_is_on(tmp_path: Path) -> None:
+def test_a_replayed_create_adopts_the_row_its_crmbridge_id_is_on(tmp_path: Path) -> None:
+    # found by the fault drill: a create replayed after a kill -9 overwrote the row its first
+    # attempt had written, and with it the edit a person had made there since
     path = write_file(tmp_path / "stakeholders.csv", "crmbridge_id,Full Name\r\nK1,Anna\r\n")
-    results = push(
-        connector(tmp_path),
-        "stakeholders",
-        WriteRequest("K1", WriteOp.CREATE, {"crmbridge_id": "K1", "Full Name": "Anna B"}),
-    )
-    assert (results["K1"].outcome, results["K1"].external_id) == (WriteOutcome.UPDATED, "K1")
+    create = WriteRequest("K1", WriteOp.CREATE, {"crmbridge_id": "K1", "Full Name": "Anna"})
+    push(connector(tmp_path), "stakeholders", create)
+    path.write_bytes(path.read_bytes().replace(b"Anna", b"Anna B"))  # a person's edit
+    results = push(connector(tmp_path), "stakeholders", replace(create, resent=True))
+    assert (results["K1"].outcome, results["K1"].external_id) == (WriteOutcome.CREATED, "K1")
+    assert results["K1"].code == "ALREADY_CREATED"
     assert _rows(path) == [["crmbridge_id", "Full Name"], ["K1", "Anna B"]]
 
 
