@@ -33,7 +33,7 @@ from crmbridge.store import Store, open_store
 from crmbridge.store.rows import InboxItem, NewWebhook, WebhookEvent
 from crmbridge.sync.job import SyncJob
 from crmbridge.sync.ports import EntityMapper
-from crmbridge.sync.prepare import PortableMappers, default_workers
+from crmbridge.sync.prepare import PortableMappers
 from crmbridge.sync.resolve import resolve_item
 from crmbridge.sync.runner import RunReport, run_job
 
@@ -246,11 +246,10 @@ class Bridge:
             self.config.defaults.timezone,
         )
         compiled = recipe.compile()
-        workers = self.config.runs.map_workers
         fresh = PortableMappers(
             entity_mappers(compiled),
             recipe,
-            default_workers() if workers is None else workers,
+            self.config.runs.map_workers,
             files=compiled.spec.files,
         )
         self._mappers[connector] = (_stamps(fresh.files), fresh)

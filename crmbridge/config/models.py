@@ -256,9 +256,9 @@ class RunsConfig(_Section):
     """The run history kept in the store, and how runs use the machine."""
 
     retention_days: int = Field(30, ge=1)
-    map_workers: int | None = Field(None, ge=0, le=8)
-    """Worker processes that map and validate pulled pages while the hub writes
-    (``None``: one where the machine has a second CPU, else none; 0: none)."""
+    map_workers: int = Field(0, ge=0, le=1)
+    """A worker process (1) that maps and validates pulled pages while the hub
+    writes; 0 (the default): the run maps in its own process."""
 
 
 class Config(_Section):

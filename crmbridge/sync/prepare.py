@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from crmbridge.sync.matcher import identity_keys
 from crmbridge.sync.ports import EntityMapper, RelationPending
 from crmbridge.sync.values import validated_content
 
-__all__ = ["PagePreparer", "PortableMappers", "Prepared", "default_workers"]
+__all__ = ["PagePreparer", "PortableMappers", "Prepared"]
 
 MIN_PAGE = 200
 """Smaller pages are mapped in the main process: shipping them costs more than it saves."""
@@ -67,11 +66,6 @@ class PortableMappers(dict[str, EntityMapper]):
         self.rebuild = rebuild
         self.workers = workers
         self.files = tuple(files)
-
-
-def default_workers() -> int:
-    """One worker where the machine has a second CPU for it, else none."""
-    return 1 if (os.cpu_count() or 1) > 1 else 0
 
 
 @dataclass(frozen=True, slots=True)
