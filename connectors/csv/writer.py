@@ -156,7 +156,9 @@ def rewrite(
     exists = path.exists()
     table = Table.open(path, dialect, columns, keep_raw=True) if exists else None
     try:
-        before = os.stat(path) if exists else None
+        # the file this rewrite reads, not whatever the path names a moment later: a save
+        # landing between the open and a stat of the path would be overwritten unnoticed
+        before = os.fstat(table.handle.fileno()) if table is not None else None
         header = table.header if table is not None else None
         if header is None:
             header = Header(path, columns, columns.new_header())

@@ -263,6 +263,28 @@ def test_a_file_saved_by_someone_else_during_the_rewrite_wins(
     assert path.read_bytes().decode() == theirs
 
 
+def test_a_file_saved_by_someone_else_just_as_the_rewrite_opens_it_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the save lands after the rewrite opened the old file but before it looked at the path:
+    # checked against the path, the new file seemed the one being rewritten, and was lost
+    path = write_file(tmp_path / "stakeholders.csv", PEOPLE)
+    theirs = PEOPLE + "4,Dora,dora@example.com,pink\r\n"
+    real = Table.open
+
+    def open_then_save(*args: object, **kwargs: object) -> Table:
+        table = real(*args, **kwargs)  # type: ignore[arg-type]
+        temp = path.with_name("saved.tmp")
+        temp.write_bytes(theirs.encode())
+        temp.replace(path)  # an editor's atomic save: a new file under the name
+        return table
+
+    monkeypatch.setattr(Table, "open", open_then_save)
+    with pytest.raises(TransientError, match="changed while"):
+        push(connector(tmp_path), "stakeholders", _update("3", Email="new@example.com"))
+    assert path.read_bytes().decode() == theirs
+
+
 def test_writes_to_one_file_wait_for_each_other(tmp_path: Path) -> None:
     remote = connector(tmp_path)
 
