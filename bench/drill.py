@@ -260,24 +260,38 @@ class CsvSide:
         self.path = path
 
     def mutate(self, change: Callable[[list[bytes]], bool]) -> bool:
-        """Apply ``change`` to the lines (header first); False if it changed nothing."""
+        """Apply ``change`` to the lines (header first); False if it changed nothing.
+
+        The file is replaced only if it still holds the very bytes the change was
+        made to (an inode can come back at once on ext4, so its stat alone is not
+        proof), and its stat is unchanged just before the rename.
+        """
         for _ in range(20):
             before = os.stat(self.path)
-            lines = self.path.read_bytes().splitlines(keepends=True)
+            original = self.path.read_bytes()
+            lines = original.splitlines(keepends=True)
             if not change(lines):
                 return False
             temp = self.path.with_name(".drill-edit.tmp")
             temp.write_bytes(b"".join(lines))
+            same = self.path.read_bytes() == original
             now = os.stat(self.path)
-            if (now.st_ino, now.st_mtime_ns, now.st_size) == (
+            if same and (now.st_ino, now.st_mtime_ns, now.st_size) == (
                 before.st_ino,
                 before.st_mtime_ns,
                 before.st_size,
             ):
                 os.replace(temp, self.path)
+                after = os.stat(self.path)
+                self.journal(f"saved inode {before.st_ino}->{after.st_ino} size {after.st_size}")
                 return True
             temp.unlink()
         return False
+
+    def journal(self, line: str) -> None:
+        """One line in ``csv-edits.log`` beside the data folder, for a post-mortem."""
+        with self.path.parent.with_name("csv-edits.log").open("a", encoding="utf-8") as out:
+            out.write(f"{stamp()} {line}\n")
 
     def edit(self, emails: set[str], column: str, value: str) -> list[str]:
         """Set ``column`` of the rows of these emails to ``value``; the emails edited."""
