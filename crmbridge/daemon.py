@@ -203,7 +203,12 @@ class Daemon:
         if self.stopping.is_set():
             return
         registry.trigger(job, coalesce=True)
-        await self._publish()  # the scheduler has moved this job's next fire time on
+        try:
+            await self._publish()  # the scheduler has moved this job's next fire time on
+        except asyncio.CancelledError:
+            # a stopping scheduler cancels the ticks it runs; that is no error to log
+            if not self.stopping.is_set():
+                raise
 
     async def _publish(self) -> None:
         scheduler = self._scheduler
