@@ -23,7 +23,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,34 +141,52 @@ class ModuleWriter:
 
     async def _upsert(self, requests: Sequence[tuple[WriteRequest, Json]]) -> list[WriteResult]:
         """Upsert once; if that may have reached Zoho unanswered, adopt what it made, then again."""
-        s = self.client.settings
         pending = list(requests)
         done: dict[str, WriteResult] = {}
+
+        async def attempt_once(attempt: int) -> None:
+            nonlocal pending
+            if attempt or any(r.resent for r, _ in pending):
+                pending = await self._adopt(pending, done)
+            if pending:
+                data = [self._payload(r, d) for r, d in pending]
+                answer = await self.client.call(
+                    "POST",
+                    f"/{self.module}/upsert",
+                    json=self._body(data, duplicate_check_fields=[self.id_field]),
+                    heavy=len(data) > 10,
+                    credits=write_credits(len(data)),
+                    attempts=1,
+                )
+                items = self._check(answer, len(data), "upsert into")
+                for (r, _), item in zip(pending, items, strict=True):
+                    done[r.key] = result_of(r, item, WriteOutcome.CREATED)
+
+        # a write the budget refuses is never sent: nothing to look up, the run stops here
+        await self._retrying(attempt_once, budget=lambda: write_credits(len(pending)))
+        return [done[r.key] for r, _ in requests]
+
+    async def _retrying(
+        self,
+        attempt_once: Callable[[int], Awaitable[None]],
+        *,
+        budget: Callable[[], int] | None = None,
+    ) -> None:
+        """Run ``attempt_once(attempt)`` until it returns, backing off after a transient error.
+
+        ``budget`` gives the credits the next attempt may spend, checked before it.
+        """
+        s = self.client.settings
         for attempt in range(s.max_retries + 1):
-            # a write the budget refuses is never sent: nothing to look up, the run stops here
-            self.client.check_budget(write_credits(len(pending)))
+            if budget is not None:
+                self.client.check_budget(budget())
             try:
-                if attempt or any(r.resent for r, _ in pending):
-                    pending = await self._adopt(pending, done)
-                if pending:
-                    data = [self._payload(r, d) for r, d in pending]
-                    answer = await self.client.call(
-                        "POST",
-                        f"/{self.module}/upsert",
-                        json=self._body(data, duplicate_check_fields=[self.id_field]),
-                        heavy=len(data) > 10,
-                        credits=write_credits(len(data)),
-                        attempts=1,
-                    )
-                    items = self._check(answer, len(data), "upsert into")
-                    for (r, _), item in zip(pending, items, strict=True):
-                        done[r.key] = result_of(r, item, WriteOutcome.CREATED)
-                break
+                await attempt_once(attempt)
+                return
             except TransientError:
                 if attempt == s.max_retries:
                     raise
                 await self.client.sleep(min(s.max_backoff_s, s.backoff_s * 2**attempt))
-        return [done[r.key] for r, _ in requests]
 
     async def _insert(
         self, requests: Sequence[tuple[WriteRequest, Json]], *, lookup: bool
@@ -185,48 +203,42 @@ class ModuleWriter:
                 result_of(r, i, WriteOutcome.CREATED)
                 for (r, _), i in zip(requests, items, strict=True)
             ]
-        s = self.client.settings
         pending = list(requests)
         done: dict[str, WriteResult] = {}
-        for attempt in range(s.max_retries + 1):
-            try:
-                if lookup or attempt:
-                    pending = await self._adopt(pending, done)
-                if pending:
-                    await self._insert_once(pending, done)
-                break
-            except TransientError:
-                if attempt == s.max_retries:
-                    raise
-                await self.client.sleep(min(s.max_backoff_s, s.backoff_s * 2**attempt))
+
+        async def attempt_once(attempt: int) -> None:
+            nonlocal pending
+            if lookup or attempt:
+                pending = await self._adopt(pending, done)
+            if pending:
+                await self._insert_once(pending, done)
+
+        await self._retrying(attempt_once)
         return [done[r.key] for r, _ in requests]
 
     async def _create_notes(
         self, requests: Sequence[tuple[WriteRequest, Json]]
     ) -> list[WriteResult]:
         """Insert marked notes; before sending one again, adopt the note that carries its marker."""
-        s = self.client.settings
         pending = [(r, marked(d, r.key)) for r, d in requests]
         done: dict[str, WriteResult] = {}
-        for attempt in range(s.max_retries + 1):
-            try:
-                unsure = [(r, d) for r, d in pending if attempt or r.resent]
-                if unsure:
-                    found = await self._marked_notes(unsure)
-                    for r, _ in unsure:
-                        if r.key in found:
-                            note_id, modified = found[r.key]
-                            done[r.key] = WriteResult(
-                                r.key, WriteOutcome.CREATED, note_id, modified, "ALREADY_CREATED"
-                            )
-                    pending = [(r, d) for r, d in pending if r.key not in done]
-                if pending:
-                    await self._insert_once(pending, done, payloads=False)
-                break
-            except TransientError:
-                if attempt == s.max_retries:
-                    raise
-                await self.client.sleep(min(s.max_backoff_s, s.backoff_s * 2**attempt))
+
+        async def attempt_once(attempt: int) -> None:
+            nonlocal pending
+            unsure = [(r, d) for r, d in pending if attempt or r.resent]
+            if unsure:
+                found = await self._marked_notes(unsure)
+                for r, _ in unsure:
+                    if r.key in found:
+                        note_id, modified = found[r.key]
+                        done[r.key] = WriteResult(
+                            r.key, WriteOutcome.CREATED, note_id, modified, "ALREADY_CREATED"
+                        )
+                pending = [(r, d) for r, d in pending if r.key not in done]
+            if pending:
+                await self._insert_once(pending, done, payloads=False)
+
+        await self._retrying(attempt_once)
         return [done[r.key] for r, _ in requests]
 
     async def _marked_notes(
