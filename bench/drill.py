@@ -56,6 +56,7 @@ import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from drill_check import HOSTILE_MARK, Ledger, Seen, Verdict, check  # noqa: E402
 
+from connectors.csv.swap import replace_if_unchanged  # noqa: E402
 from crmbridge.signatures import standard_headers  # noqa: E402
 from crmbridge.store import open_store, upgrade  # noqa: E402
 
@@ -264,28 +265,23 @@ class CsvSide:
 
         The file is replaced only if it still holds the very bytes the change was
         made to (an inode can come back at once on ext4, so its stat alone is not
-        proof), and its stat is unchanged just before the rename.
+        proof), checked on the very file the rename displaces (see
+        :mod:`connectors.csv.swap`), so a push landing meanwhile is never overwritten.
         """
         for _ in range(20):
-            before = os.stat(self.path)
             original = self.path.read_bytes()
             lines = original.splitlines(keepends=True)
             if not change(lines):
                 return False
             temp = self.path.with_name(".drill-edit.tmp")
             temp.write_bytes(b"".join(lines))
-            same = self.path.read_bytes() == original
-            now = os.stat(self.path)
-            if same and (now.st_ino, now.st_mtime_ns, now.st_size) == (
-                before.st_ino,
-                before.st_mtime_ns,
-                before.st_size,
+            if replace_if_unchanged(
+                temp, self.path, lambda name, was=original: name.read_bytes() == was
             ):
-                os.replace(temp, self.path)
                 after = os.stat(self.path)
-                self.journal(f"saved inode {before.st_ino}->{after.st_ino} size {after.st_size}")
+                self.journal(f"saved inode {after.st_ino} size {after.st_size}")
                 return True
-            temp.unlink()
+            temp.unlink(missing_ok=True)
         return False
 
     def journal(self, line: str) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 from connectors.csv.columns import EntityColumns, Header, IdKind
 from connectors.csv.dialect import Dialect
 from connectors.csv.reader import RowIds, Table, content_digest
+from connectors.csv.swap import replace_if_unchanged
 from crmbridge.connector import WriteOp, WriteOutcome, WriteRequest, WriteResult
 from crmbridge.errors import TransientError
 
@@ -289,28 +290,33 @@ def _id_after(ids: RowIds, header: Header, cells: list[str]) -> str:
 
 def _replace(temp: Path, path: Path, before: os.stat_result | None) -> None:
     if before is not None:
-        try:
-            now = os.stat(path)
-        except FileNotFoundError:
-            now = None
-        same = now is not None and (now.st_mtime_ns, now.st_size, now.st_ino) == (
-            before.st_mtime_ns,
-            before.st_size,
-            before.st_ino,
-        )
-        if not same:
+        os.chmod(temp, before.st_mode & 0o7777)
+    try:
+        if before is None:
+            os.replace(temp, path)
+        elif not replace_if_unchanged(temp, path, lambda name: _is_file_read(name, before)):
             raise TransientError(
                 f"{path} changed while it was being written; the batch is sent again"
             )
-        os.chmod(temp, before.st_mode & 0o7777)
-    try:
-        os.replace(temp, path)
     except PermissionError as exc:
         raise TransientError(
             f"{path}: cannot replace the file ({exc.strerror}); is it open in another program?",
             retry_after=60,
         ) from None
     _sync_folder(path.parent)
+
+
+def _is_file_read(name: Path, before: os.stat_result) -> bool:
+    """Whether ``name`` is still the file the rewrite read (the rewrite holds it open)."""
+    try:
+        now = os.stat(name)
+    except FileNotFoundError:
+        return False
+    return (now.st_ino, now.st_size, now.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
 
 
 def _sync_folder(folder: Path) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import codecs
 import csv
 import io
+import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -13,7 +14,9 @@ from pathlib import Path
 import pytest
 from csv_support import connector, last_cursor, pull, push, records, write_file
 
+from connectors.csv import writer
 from connectors.csv.reader import Row, Table
+from connectors.csv.swap import exchange
 from crmbridge.connector import WriteOp, WriteOutcome, WriteRequest
 from crmbridge.errors import TransientError
 
@@ -26,6 +29,18 @@ def _rows(path: Path, encoding: str = "utf-8-sig", delimiter: str = ",") -> list
 def _update(ext: str, key: str = "r", **data: str | None) -> WriteRequest:
     return WriteRequest(key, WriteOp.UPDATE, data, ext)
 
+
+def _exchanges() -> bool:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as name:
+        first, second = Path(name, "a"), Path(name, "b")
+        first.write_text("a")
+        second.write_text("b")
+        return exchange(first, second) and first.read_text() == "b"
+
+
+_EXCHANGES = _exchanges()
 
 PEOPLE = (
     "Record Id,Full Name,Email,Favourite Colour\r\n"
@@ -283,6 +298,32 @@ def test_a_file_saved_by_someone_else_just_as_the_rewrite_opens_it_wins(
     with pytest.raises(TransientError, match="changed while"):
         push(connector(tmp_path), "stakeholders", _update("3", Email="new@example.com"))
     assert path.read_bytes().decode() == theirs
+
+
+@pytest.mark.skipif(not _EXCHANGES, reason="no atomic rename exchange on this system")
+def test_a_file_saved_between_the_last_check_and_the_rename_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the check passes, then the save lands: only an atomic exchange can notice it
+    path = write_file(tmp_path / "stakeholders.csv", PEOPLE)
+    theirs = PEOPLE + "4,Dora,dora@example.com,pink\r\n"
+    real = writer._is_file_read
+    saves: list[Path] = []
+
+    def check_then_save(name: Path, before: os.stat_result) -> bool:
+        verdict = real(name, before)
+        if not saves:
+            saves.append(name)
+            temp = path.with_name("saved.tmp")
+            temp.write_bytes(theirs.encode())
+            temp.replace(path)
+        return verdict
+
+    monkeypatch.setattr(writer, "_is_file_read", check_then_save)
+    with pytest.raises(TransientError, match="changed while"):
+        push(connector(tmp_path), "stakeholders", _update("3", Email="new@example.com"))
+    assert path.read_bytes().decode() == theirs
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stakeholders.csv"]
 
 
 def test_writes_to_one_file_wait_for_each_other(tmp_path: Path) -> None:
