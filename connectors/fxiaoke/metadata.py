@@ -7,7 +7,9 @@ should Fxiaoke refuse its parameters, the other once.
 A description's ``fields`` are keyed by field apiName (a list of fields with
 ``api_name`` is read too); each has ``type``, ``is_unique``, ``options``
 (``[{label, value}]`` for select fields: the *values* are what the API reads
-and writes) and ``define_type``.
+and writes) and ``define_type``. Records carry ``<field>__r`` beside lookups, employees,
+departments and selects (the expanded name or label): those count as
+read-only fields of the object, so a mapping may read ``owner__r.name``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ __all__ = ["DESCRIBE_PATH", "Described", "check_mapping_against", "describe", "f
 
 DESCRIBE_PATH = "/cgi/crm/v2/object/describe"
 _SELECT = frozenset({"select_one", "select_many"})
+#: field types whose records carry an expanded ``<field>__r`` beside the raw value
+_EXPANDED = frozenset({"employee", "department", "object_reference", "record_type", *_SELECT})
 Json = dict[str, Any]
 
 
@@ -67,6 +71,8 @@ def field_info(remote: str, fields: Any) -> tuple[RemoteFields, frozenset[str]]:
         )
         if item.get("is_unique") is True:
             unique.add(name)
+        if item.get("type") in _EXPANDED:
+            found.setdefault(f"{name}__r", RemoteField(f"{name}__r", read_only=True))
     return RemoteFields(remote, found), frozenset(unique)
 
 

@@ -5,10 +5,11 @@ a call, keyset-style: each query starts at the last page's newest instant
 (``GTE``) and skips, by ``offset``, only the rows of that instant already
 read. A record edited while the walk runs moves past the bound and is read
 later, never skipped (plain offset paging would shift every later row back
-by one and lose one). ``offset`` therefore stays small; should more rows
-than the 10,000-offset wall share one millisecond (or the server answer
-errorCode 10013, "offset out of range"), that instant is read as the manual's
-deep-paging FAQ says: ordered by ``_id``, ``offset`` 0, ``_id GT <last>``.
+by one and lose one). ``offset`` therefore stays below a page, far from the
+10,000-offset wall: when a whole page shares one millisecond (a bulk import),
+the rest of that instant is read as the manual's deep-paging FAQ says,
+ordered by ``_id``, ``offset`` 0, ``_id GT <last>``, and so is any instant the
+server answers errorCode 10013 ("offset out of range") for.
 
 **``_id`` walks** (the FAQ's recipe) list a whole object for the deletion
 scan. **Lookups** find rows whose field is ``IN`` up to 100 values (records
@@ -152,54 +153,73 @@ async def read_changed(
     wanted = [ID, LMT, *fields]
     order = [{"fieldName": LMT, "isAsc": True}]
     bound, operator, skip = since_ms, "GTE", 0
+    seen: set[str] = set()  # ids already yielded at the instant ``bound``
     while True:
-        if bound is not None and skip + limit > wall:
-            async for rows in _same_instant(client, api_name, wanted, bound, limit):
-                yield rows
-            operator, skip = "GT", 0
+        walk = bound is not None and skip + limit > wall
+        if not walk:
+            filters = [condition(LMT, operator, bound)] if bound is not None else []
+            try:
+                rows = await query(
+                    client,
+                    api_name,
+                    filters=filters,
+                    orders=order,
+                    fields=wanted,
+                    limit=limit,
+                    offset=skip,
+                )
+            except FxiaokeError as exc:
+                if exc.code != OFFSET_OUT_OF_RANGE or skip == 0 or bound is None:
+                    raise
+                rows, walk = [], True  # the server's wall is lower than ours
+        if walk:
+            assert bound is not None
+            async for page in _same_instant(client, api_name, wanted, bound, limit, seen):
+                yield page
+            operator, skip, seen = "GT", 0, set()
             continue
-        filters = [condition(LMT, operator, bound)] if bound is not None else []
-        try:
-            rows = await query(
-                client,
-                api_name,
-                filters=filters,
-                orders=order,
-                fields=wanted,
-                limit=limit,
-                offset=skip,
-            )
-        except FxiaokeError as exc:
-            if exc.code == OFFSET_OUT_OF_RANGE and skip > 0 and bound is not None:
-                skip = wall  # the server's wall is lower than ours: walk this instant by _id
-                continue
-            raise
         if rows:
             yield rows
         if len(rows) < limit:
             return
-        last = millis(rows[-1])
-        if last is None:
-            raise PermanentError(
-                f"Fxiaoke {api_name} rows came without {LMT}; cannot read changes by it",
-                connector=client.connector,
-                entity=api_name,
-            )
-        ties = sum(1 for r in rows if millis(r) == last)
+        last = _newest(rows, api_name, client)
+        at_last = [str(r.get(ID)) for r in rows if millis(r) == last]
         if last == bound and operator == "GTE":
+            seen.update(at_last)
             skip += len(rows)
         else:
-            bound, operator, skip = last, "GTE", ties
+            bound, operator, skip, seen = last, "GTE", len(at_last), set(at_last)
+        if len(at_last) == len(rows):
+            # a page of one instant: read the rest of it by _id, not by an ever larger offset
+            skip = wall
+
+
+def _newest(rows: list[Json], api_name: str, client: FxiaokeClient) -> int:
+    last = millis(rows[-1])
+    if last is None:
+        raise PermanentError(
+            f"Fxiaoke {api_name} rows came without {LMT}; cannot read changes by it",
+            connector=client.connector,
+            entity=api_name,
+        )
+    return last
 
 
 async def _same_instant(
-    client: FxiaokeClient, api_name: str, fields: Sequence[str], instant: int, limit: int
+    client: FxiaokeClient,
+    api_name: str,
+    fields: Sequence[str],
+    instant: int,
+    limit: int,
+    seen: set[str],
 ) -> AsyncIterator[list[Json]]:
-    """Every row modified at exactly ``instant``, by ``_id`` (the deep-paging recipe)."""
+    """Every row modified at exactly ``instant`` not in ``seen``, by ``_id`` (the deep-paging recipe)."""
     async for rows in walk_ids(
         client, api_name, fields, filters=[condition(LMT, "EQ", instant)], limit=limit
     ):
-        yield rows
+        fresh = [r for r in rows if str(r.get(ID)) not in seen]
+        if fresh:
+            yield fresh
 
 
 async def lookup(

@@ -99,13 +99,7 @@ class ObjectWriter:
         }
 
     def _object_data(self, data: Mapping[str, Any]) -> Json:
-        payload = {"dataObjectApiName": self.api_name, **data}
-        links = payload.get("related_object_data")
-        if isinstance(links, list) and "related_api_names" not in payload:
-            # the what-list field kind wants the linked objects' apiNames beside the links
-            names = [i.get("describe_api_name") for i in links if isinstance(i, dict)]
-            payload["related_api_names"] = list(dict.fromkeys(n for n in names if n))
-        return payload
+        return {"dataObjectApiName": self.api_name, **data}
 
     async def _backoff(self, attempt: int) -> None:
         s = self.settings
