@@ -47,6 +47,7 @@ from crmbridge.scheduler import build_scheduler, next_fire_times
 from crmbridge.service import Bridge, lease_name
 from crmbridge.sync.job import COUNT_KEYS
 from crmbridge.sync.runner import RunReport
+from crmbridge.sync_processes import SyncProcesses
 
 __all__ = ["Daemon", "sqlite_guard"]
 
@@ -90,6 +91,7 @@ class Daemon:
         self.ttl = timedelta(seconds=server.lease_ttl_s)
         self.stopping = threading.Event()
         self.metrics: Any = None
+        self.children: SyncProcesses | None = None
         self._scheduler: Any = None
         self._signals = 0
 
@@ -129,6 +131,8 @@ class Daemon:
         metrics = Metrics()
         self.metrics = SyncMetrics(metrics.registry, self.bridge)
         self.bridge.api_events = self.metrics.api_events
+        if SyncProcesses.suit(str(self.bridge.store.url)):
+            self.children = SyncProcesses(self.bridge.config, api_events=self.metrics.api_events)
         registry = RunRegistry(self._leased_sync)
         app = create_app(self.bridge, runs=registry, metrics=metrics)
         config = uvicorn.Config(
@@ -177,6 +181,8 @@ class Daemon:
                 await asyncio.to_thread(self.bridge.store.withdraw_schedules, holder=self.holder)
             except StoreError as exc:  # stale rows are ignored after server.lease_ttl_s anyway
                 log.warning("could not withdraw the next run times: %s", exc)
+        if self.children is not None:
+            self.children.close()
         log.info("stopped")
         return 0
 
@@ -194,6 +200,8 @@ class Daemon:
             os._exit(1)
         log.info("stopping: no new runs; running ones end at their next batch boundary")
         self.stopping.set()
+        if self.children is not None:
+            self.children.stop()
         if scheduler.running:
             scheduler.shutdown(wait=False)
         server.should_exit = True
@@ -249,9 +257,13 @@ class Daemon:
             self._interrupted_elsewhere(job, before.holder)
         heartbeat = asyncio.create_task(self._heartbeat(name))
         try:
-            report = await asyncio.to_thread(
-                asyncio.run, self.bridge.sync(job, run_id=run_id, should_stop=self.stopping.is_set)
-            )
+            if self.children is not None:
+                report = await self.children(job, run_id)
+            else:
+                report = await asyncio.to_thread(
+                    asyncio.run,
+                    self.bridge.sync(job, run_id=run_id, should_stop=self.stopping.is_set),
+                )
             if self.metrics is not None:
                 self.metrics.observe(self.bridge.config.jobs[job].connector, report)
             log.info(

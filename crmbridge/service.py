@@ -134,6 +134,7 @@ class Bridge:
 
     ``api_events`` gives each connector instance, by connector name, where it
     reports retries and 429 answers (the daemon's metrics); ``None``: nowhere.
+    ``run_pid`` is the process runs are recorded under (default: this one).
     """
 
     def __init__(
@@ -144,8 +145,10 @@ class Bridge:
         now: Callable[[], datetime] = _utc_now,
         types: Mapping[str, ConnectorType] | None = None,
         api_events: Callable[[str], ApiEvents] | None = None,
+        run_pid: int | None = None,
     ) -> None:
         self.config = config
+        self.run_pid = run_pid
         self.now = now
         self.api_events = api_events
         self._store = store
@@ -283,6 +286,7 @@ class Bridge:
             now=self.now,
             run_id=run_id,
             should_stop=should_stop,
+            pid=self.run_pid,
         )
 
     def jobs_of(self, connector: str) -> tuple[str, ...]:

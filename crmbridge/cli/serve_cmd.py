@@ -29,6 +29,7 @@ def serve(
     /jobs, /conflicts, /healthz, /readyz, /metrics and /docs. Stop with Ctrl-C."""
     import uvicorn
 
+    from crmbridge.sync_processes import SyncProcesses
     from crmbridge.web import create_app
 
     service = bridge(config)
@@ -38,7 +39,9 @@ def serve(
     _ = service.store  # open (and for SQLite, upgrade) now: fail here, not per request
     # httpx logs full URLs at INFO; keep it quiet so no query-string secret reaches the log
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    app = create_app(service)
+    # on PostgreSQL a run triggered over HTTP goes on in a child process, off the serving loop
+    children = SyncProcesses(service.config) if SyncProcesses.suit(str(service.store.url)) else None
+    app = create_app(service, sync=children)
     err.print(f"crmbridge serving on http://{bind_host}:{bind_port} (docs at /docs)")
     try:
         uvicorn.run(
@@ -50,6 +53,8 @@ def serve(
             timeout_graceful_shutdown=int(server.shutdown_grace_s) or None,
         )
     finally:
+        if children is not None:
+            children.close()
         service.close()
 
 

@@ -101,8 +101,12 @@ async def run_job(
     run_id: str | None = None,
     progress: Callable[[str, str, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    pid: int | None = None,
 ) -> RunReport:
     """Run ``job`` once and return its report; the run and its counts are recorded in the hub.
+
+    ``pid`` is the process the run is recorded under (default: this one; a
+    child process running it for a service gives the service's).
 
     A foreseeable failure (auth, outage, bad config) ends the run as
     ``failed`` with the error in the report; what was committed before it
@@ -113,7 +117,7 @@ async def run_job(
         rid = run_id or f"dry-{uuid.uuid4().hex[:12]}"
     else:
         rid = store.start_run(
-            job.name, "sync", run_id=run_id, host=socket.gethostname(), pid=os.getpid()
+            job.name, "sync", run_id=run_id, host=socket.gethostname(), pid=pid or os.getpid()
         ).id
     ctx = RunContext(
         job,

@@ -27,10 +27,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from crmbridge import __version__
 from crmbridge.errors import AuthError, ConfigError, CrmBridgeError, RecordRejected, StoreError
 from crmbridge.service import Bridge
+from crmbridge.sync.runner import RunReport
 from crmbridge.web.asgi import BodyLimit, BodyTooLarge, RequestMetrics, too_large_body
 from crmbridge.web.intake import InboxWriter
 from crmbridge.web.metrics import Metrics
-from crmbridge.web.runs import AlreadyRunning, RunRegistry
+from crmbridge.web.runs import AlreadyRunning, RunRegistry, SyncFunction
 from crmbridge.web.schemas import (
     CONFLICT_BODY,
     JOB_RUN_RESPONSES,
@@ -86,14 +87,22 @@ def create_app(
     metrics: Metrics | None = None,
     runs: RunRegistry | None = None,
     max_body_bytes: int | None = None,
+    sync: SyncFunction | None = None,
 ) -> FastAPI:
-    """The HTTP app over ``bridge``; ``metrics`` and ``runs`` may be shared with a daemon."""
+    """The HTTP app over ``bridge``; ``metrics`` and ``runs`` may be shared with a daemon.
+
+    ``sync`` runs a job for the app's own registry (a
+    :class:`~crmbridge.sync_processes.SyncProcesses`, say); by default a run
+    goes on in a thread of this process.
+    """
     metrics = metrics or Metrics()
     limit = max_body_bytes or bridge.config.server.max_body_bytes
 
-    async def _sync(job: str, run_id: str) -> Any:
+    async def _in_thread(job: str, run_id: str) -> RunReport:
         # the runner's store calls block; its own loop in a worker thread keeps this one serving
         return await asyncio.to_thread(asyncio.run, bridge.sync(job, run_id=run_id))
+
+    _sync = sync or _in_thread
 
     def _finished(job: str, status: str) -> None:
         metrics.runs.labels(job, status).inc()

@@ -244,8 +244,12 @@ def test_kill_9_mid_run_hands_the_job_to_another_replica_which_resumes(
         (running,) = mid_run()
         victim = next(p for p in replicas if p.pid == running.pid)
         survivor = next(p for p in replicas if p is not victim)
+        children = _children_of(victim.pid)
+        assert children, "on PostgreSQL the run goes on in a child process"
         victim.kill()
         victim.wait(timeout=10)
+        # the child running the dead replica's run dies with it, so it pushes nothing more
+        wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in children), 10)
         at_kill = pushed()
         assert 0 < at_kill < PEOPLE, "the kill landed mid-run, after a committed batch"
         assert store.get_run(running.id).status == "running"  # type: ignore[union-attr]
@@ -273,6 +277,18 @@ def test_kill_9_mid_run_hands_the_job_to_another_replica_which_resumes(
     # the survivor took over the lapsed lease and said so of the dead replica's run
     assert store.get_run(running.id).status == "interrupted"  # type: ignore[union-attr]
     store.close()
+
+
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text(encoding="utf-8").rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def test_secrets_never_reach_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
