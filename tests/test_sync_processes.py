@@ -15,6 +15,7 @@ from crmbridge.sync_processes import ChildRunFailed, SyncProcesses
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "data"
 CSV_MAPPING = Path(__file__).resolve().parents[1] / "mappings" / "csv.yaml"
+ZOHO_MAPPING = Path(__file__).resolve().parent / "connectors" / "zoho" / "sandbox_mapping.yaml"
 
 
 def _config(folder: Path, store_url: str) -> Path:
@@ -106,3 +107,55 @@ def test_a_child_killed_mid_run_fails_that_run_and_the_next_gets_a_new_child(
 def test_only_client_server_stores_run_in_children() -> None:
     assert SyncProcesses.suit("postgresql+psycopg://db/hub")
     assert not SyncProcesses.suit("sqlite:///hub.db")
+
+
+class _Counted:
+    def __init__(self, seen: list[tuple[str, str]], connector: str) -> None:
+        self.seen = seen
+        self.connector = connector
+
+    def retried(self) -> None:
+        self.seen.append((self.connector, "retried"))
+
+    def rate_limited(self) -> None:
+        self.seen.append((self.connector, "rate_limited"))
+
+
+def test_a_child_s_retries_and_429s_reach_the_service(tmp_path: Path, hub_url: str) -> None:
+    from connectors.zoho.sandbox import SandboxOptions, SandboxServer
+    from crmbridge.model import content_hash
+    from crmbridge.store import RecordWrite
+
+    store = open_store(hub_url)
+    person = {"full_name": "Ada Lovelace", "email": "ada@engines.example"}
+    store.upsert_records("stakeholders", [RecordWrite(person, content_hash(person))])
+    store.close()
+    seen: list[tuple[str, str]] = []
+    with SandboxServer(SandboxOptions(port=0, faults="429:at=1+2")) as sandbox:
+        config = tmp_path / "crmbridge.yaml"
+        config.write_text(
+            f"store: {{url: '{hub_url}'}}\n"
+            "connectors:\n"
+            "  crm:\n"
+            "    type: zoho\n"
+            "    client_id: 1000.SANDBOXCLIENT\n"
+            "    client_secret: sandbox-secret\n"
+            "    refresh_token: 1000.sandbox.refresh\n"
+            f"    accounts_url: {sandbox.base_url}\n"
+            f"    api_url: {sandbox.base_url}\n"
+            f"    mapping: {ZOHO_MAPPING}\n"
+            "jobs:\n"
+            "  crm-out: {connector: crm, entities: [stakeholders], direction: push}\n",
+            encoding="utf-8",
+        )
+        children = SyncProcesses(
+            load_config(config, {}), api_events=lambda name: _Counted(seen, name)
+        )
+        try:
+            report = asyncio.run(children("crm-out", "pushed"))
+        finally:
+            children.close()
+    assert report.status == "succeeded"
+    assert report.counts["pushed"] == 1
+    assert seen.count(("crm", "rate_limited")) == 2
+    assert seen.count(("crm", "retried")) >= 2
