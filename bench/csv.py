@@ -8,6 +8,9 @@
    separate process and prints its wall time and peak RSS, and that of its mapping worker
    process (target: at most 250 MB). The target connector writes ``--batch-size`` rows per
    batch (appended to its file, as they only create rows).
+
+``BENCH_EXTRA_CONFIG`` (YAML) is added to the generated config, e.g.
+``BENCH_EXTRA_CONFIG='runs: {map_workers: 1}'`` to measure the mapping worker.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import csv  # noqa: E402
 import importlib.util  # noqa: E402
+import os  # noqa: E402
 import resource  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -58,7 +62,9 @@ def prepare(folder: Path, rows: int, batch_size: int) -> Path:
     config.write_text(
         "store: {url: 'sqlite:///hub.db'}\n"
         "defaults: {phone_region: CN, timezone: Asia/Shanghai}\n"
-        "connectors:\n"
+        + os.environ.get("BENCH_EXTRA_CONFIG", "").rstrip()
+        + "\n"
+        + "connectors:\n"
         "  source: {type: csv, directory: source}\n"
         f"  target: {{type: csv, directory: target, batch_size: {batch_size}}}\n",
         encoding="utf-8",
