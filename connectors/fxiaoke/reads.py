@@ -1,15 +1,15 @@
 """Reading object data: changes by ``last_modified_time``, ``_id`` walks, lookups by field.
 
 **Changes** are read oldest first by ``last_modified_time`` (epoch ms), 100
-a call, keyset-style: each query starts at the last page's newest instant
-(``GTE``) and skips, by ``offset``, only the rows of that instant already
-read. A record edited while the walk runs moves past the bound and is read
+a call, keyset-style with ``offset`` always 0: each query starts at the last
+page's newest instant (``GTE``), and the few rows of that instant already
+read come again and are dropped here. ``offset`` must be a multiple of
+``limit`` and stay under 10,000, so it is never used: no backlog is too deep,
+and a record edited while the walk runs moves past the bound and is read
 later, never skipped (plain offset paging would shift every later row back
-by one and lose one). ``offset`` therefore stays below a page, far from the
-10,000-offset wall: when a whole page shares one millisecond (a bulk import),
-the rest of that instant is read as the manual's deep-paging FAQ says,
-ordered by ``_id``, ``offset`` 0, ``_id GT <last>``, and so is any instant the
-server answers errorCode 10013 ("offset out of range") for.
+by one and lose one). When a whole page shares one millisecond (a bulk
+import), the rest of that instant is read as the manual's deep-paging FAQ
+says: ordered by ``_id``, ``_id GT <last>``.
 
 **``_id`` walks** (the FAQ's recipe) list a whole object for the deletion
 scan. **Lookups** find rows whose field is ``IN`` up to 100 values (records
@@ -27,13 +27,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.fxiaoke.client import FxiaokeClient, data_path
-from connectors.fxiaoke.codes import OFFSET_OUT_OF_RANGE, FxiaokeError
 from crmbridge.errors import PermanentError
 
 __all__ = [
     "ID",
     "LMT",
-    "OFFSET_WALL",
     "condition",
     "lookup",
     "millis",
@@ -45,7 +43,6 @@ __all__ = [
 
 ID = "_id"
 LMT = "last_modified_time"
-OFFSET_WALL = 10_000
 IN_VALUES = 100
 Json = dict[str, Any]
 
@@ -147,51 +144,33 @@ async def read_changed(
     since_ms: int | None,
     *,
     limit: int = 100,
-    wall: int = OFFSET_WALL,
 ) -> AsyncIterator[list[Json]]:
-    """Pages of rows modified at or after ``since_ms`` (``None``: all), oldest first."""
+    """Pages of rows modified at or after ``since_ms`` (``None``: all), oldest first, each row once."""
     wanted = [ID, LMT, *fields]
     order = [{"fieldName": LMT, "isAsc": True}]
-    bound, operator, skip = since_ms, "GTE", 0
+    bound, operator = since_ms, "GTE"
     seen: set[str] = set()  # ids already yielded at the instant ``bound``
     while True:
-        walk = bound is not None and skip + limit > wall
-        if not walk:
-            filters = [condition(LMT, operator, bound)] if bound is not None else []
-            try:
-                rows = await query(
-                    client,
-                    api_name,
-                    filters=filters,
-                    orders=order,
-                    fields=wanted,
-                    limit=limit,
-                    offset=skip,
-                )
-            except FxiaokeError as exc:
-                if exc.code != OFFSET_OUT_OF_RANGE or skip == 0 or bound is None:
-                    raise
-                rows, walk = [], True  # the server's wall is lower than ours
-        if walk:
-            assert bound is not None
-            async for page in _same_instant(client, api_name, wanted, bound, limit, seen):
-                yield page
-            operator, skip, seen = "GT", 0, set()
-            continue
-        if rows:
-            yield rows
+        filters = [condition(LMT, operator, bound)] if bound is not None else []
+        rows = await query(
+            client, api_name, filters=filters, orders=order, fields=wanted, limit=limit
+        )
+        fresh = [r for r in rows if str(r.get(ID)) not in seen]
+        if fresh:
+            yield fresh
         if len(rows) < limit:
             return
         last = _newest(rows, api_name, client)
-        at_last = [str(r.get(ID)) for r in rows if millis(r) == last]
-        if last == bound and operator == "GTE":
-            seen.update(at_last)
-            skip += len(rows)
-        else:
-            bound, operator, skip, seen = last, "GTE", len(at_last), set(at_last)
-        if len(at_last) == len(rows):
-            # a page of one instant: read the rest of it by _id, not by an ever larger offset
-            skip = wall
+        at_last = {str(r.get(ID)) for r in rows if millis(r) == last}
+        if len(at_last) < len(rows):
+            # the next page starts at this page's newest instant: its rows may go on there
+            bound, operator, seen = last, "GTE", at_last
+            continue
+        # a whole page of one instant (a bulk import): read the rest of it by _id
+        done = at_last | (seen if last == bound else set())
+        async for page in _same_instant(client, api_name, wanted, last, limit, done):
+            yield page
+        bound, operator, seen = last, "GT", set()
 
 
 def _newest(rows: list[Json], api_name: str, client: FxiaokeClient) -> int:
