@@ -33,7 +33,7 @@ from typing import Any, Final
 
 from connectors.csv.columns import Header, IdKind
 from connectors.csv.reader import Row
-from crmbridge.errors import PermanentError
+from connectors.csv.sidefile import SideFile
 
 __all__ = ["FileState", "IdIndex"]
 
@@ -94,27 +94,16 @@ class IdIndex:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._db: sqlite3.Connection | None = None
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._db is None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                # the connector's per-entity lock serialises its users, whichever thread they run on
-                db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=FULL")  # an intent is on disk before the append
-                db.executescript(_SCHEMA)
-            except (OSError, sqlite3.Error) as exc:
-                raise PermanentError(f"{self.path}: cannot keep the id index: {exc}") from None
-            self._db = db
-        return self._db
+        # FULL: an intent is on disk before the append it announces; the connector's
+        # per-entity lock serialises its users, whichever thread they run on
+        self._file = SideFile(
+            path, _SCHEMA, purpose="the id index", synchronous="FULL", autocommit=True
+        )
+        self._connect = self._file.connect
 
     def close(self) -> None:
         """Close the file."""
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        self._file.close()
 
     def _get(self, key: str) -> Any:
         row = self._connect().execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
@@ -135,7 +124,7 @@ class IdIndex:
 
         Cheap when there is nothing to do (no index file, or no intent in it).
         """
-        if self._db is None and not self.path.exists():
+        if not self._file.opened and not self.path.exists():
             return
         pending = self._get("pending")
         if pending is None:

@@ -23,7 +23,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Final
 
-from crmbridge.errors import PermanentError
+from connectors.csv.sidefile import SideFile
 
 __all__ = ["RowState", "Snapshot", "SnapshotRun"]
 
@@ -54,29 +54,13 @@ class Snapshot:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._db: sqlite3.Connection | None = None
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._db is None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                # one pull at a time uses it, from whichever worker thread runs the page
-                db = sqlite3.connect(self.path, check_same_thread=False)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
-                db.executescript(_SCHEMA)
-            except (OSError, sqlite3.Error) as exc:
-                raise PermanentError(
-                    f"{self.path}: cannot keep the change snapshot: {exc}"
-                ) from None
-            self._db = db
-        return self._db
+        # one pull at a time uses it, from whichever worker thread runs the page
+        self._file = SideFile(path, _SCHEMA, purpose="the change snapshot")
+        self._connect = self._file.connect
 
     def close(self) -> None:
         """Close the file."""
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        self._file.close()
 
     def begin(self, lineage: str | None, base: int | None) -> SnapshotRun:
         """Start a new generation after ``base`` of ``lineage`` (``None``: a new lineage).
