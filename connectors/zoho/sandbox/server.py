@@ -9,14 +9,10 @@ on an ephemeral port in a background thread (for tests and benchmarks)::
 
 from __future__ import annotations
 
-import asyncio
 import sys
-import threading
-import time
-from types import TracebackType
 
-import uvicorn
-
+from connectors._sandbox.server import ThreadedServer
+from connectors._sandbox.server import serve as serve_app
 from connectors.zoho.sandbox.app import SandboxApp, create_app
 from connectors.zoho.sandbox.faults import parse_faults
 from connectors.zoho.sandbox.options import SandboxOptions
@@ -24,23 +20,11 @@ from connectors.zoho.sandbox.options import SandboxOptions
 __all__ = ["SandboxServer", "run_sandbox", "serve"]
 
 
-def _config(app: SandboxApp, options: SandboxOptions, log_level: str) -> uvicorn.Config:
-    # h11 keeps the transport reachable from send(), which connection resets need
-    return uvicorn.Config(
-        app,
-        host=options.host,
-        port=options.port,
-        http="h11",
-        lifespan="on",
-        log_level=log_level,
-        proxy_headers=False,
-        access_log=False,
-    )
-
-
 def serve(options: SandboxOptions, *, log_level: str = "warning") -> None:
     """Serve a sandbox built from ``options`` until interrupted (blocks)."""
-    uvicorn.Server(_config(create_app(options), options, log_level)).run()
+    app = create_app(options)
+    # "on": the app's lifespan opens and closes the notification client
+    serve_app(app, host=options.host, port=options.port, lifespan="on", log_level=log_level)
 
 
 def run_sandbox(
@@ -80,51 +64,18 @@ def run_sandbox(
     serve(options)
 
 
-class SandboxServer:
+class SandboxServer(ThreadedServer[SandboxApp]):
     """A sandbox on a real socket in a background thread; ``port=0`` picks a free port."""
 
     def __init__(
         self, options: SandboxOptions | None = None, *, startup_timeout_s: float = 10.0
     ) -> None:
         self.options = options or SandboxOptions(port=0)
-        self.app = create_app(self.options)
-        self._server = uvicorn.Server(_config(self.app, self.options, "error"))
-        self._thread = threading.Thread(target=self._run, name="zoho-sandbox", daemon=True)
-        self._timeout = startup_timeout_s
-        self.port = 0
-
-    def _run(self) -> None:
-        asyncio.run(self._server.serve())
-
-    @property
-    def base_url(self) -> str:
-        """``http://host:port`` of the running server."""
-        return f"http://{self.options.host}:{self.port}"
-
-    def start(self) -> SandboxServer:
-        """Start and wait until the socket listens."""
-        self._thread.start()
-        deadline = time.monotonic() + self._timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the Zoho sandbox did not start")
-            time.sleep(0.01)
-        sockets = [s for server in self._server.servers for s in server.sockets]
-        self.port = int(sockets[0].getsockname()[1])
-        return self
-
-    def stop(self) -> None:
-        """Ask uvicorn to exit and join the thread."""
-        self._server.should_exit = True
-        self._thread.join(self._timeout)
-
-    def __enter__(self) -> SandboxServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        super().__init__(
+            create_app(self.options),
+            host=self.options.host,
+            port=self.options.port,
+            lifespan="on",
+            name="zoho-sandbox",
+            startup_timeout_s=startup_timeout_s,
+        )
