@@ -2,7 +2,9 @@
 
 - :mod:`.server`: an ASGI app on a socket, blocking or in a background thread;
 - :mod:`.faults`: the ``--faults`` grammar (each sandbox names its own kinds) and the
-  seeded draws that decide which call a fault hits.
+  seeded draws that decide which call a fault hits;
+- :mod:`.asgi`: raw-ASGI means of answering a call late, badly or not at all (latency,
+  a held-back answer, a dropped connection, an answer lost after the work is done).
 
 What a sandbox speaks (paths, error bodies, which calls count) stays in each CRM's
 sandbox package.

@@ -13,16 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from collections import deque
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
-import httpx
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from connectors._sandbox.asgi import (
+    answer_within,
+    drop_connection,
+    run_and_discard,
+    send_response,
+    stall,
+)
 from connectors.fxiaoke.sandbox.auth import TOKEN_PATHS
 from connectors.fxiaoke.sandbox.errors import (
     DAILY_QUOTA,
@@ -37,37 +42,6 @@ from connectors.fxiaoke.sandbox.writes import WRITE_ACTIONS
 __all__ = ["SandboxMiddleware", "drop_connection"]
 
 _SHANGHAI = timedelta(hours=8)
-
-
-async def _send_json(send: Send, status: int, body: Any, content_type: bytes) -> None:
-    raw = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
-    headers = [(b"content-type", content_type), (b"content-length", str(len(raw)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": raw})
-
-
-async def drop_connection(send: Send) -> None:
-    """Close the client's connection without an answer.
-
-    Under uvicorn (h11) ``send`` is bound to the request cycle holding the asyncio
-    transport: abort it (TCP RST). In-process (``httpx.ASGITransport``) there is no
-    socket, so raise what an HTTP client would.
-    """
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
-    if isinstance(transport, asyncio.Transport):
-        transport.abort()
-        await asyncio.sleep(0)  # let connection_lost mark the cycle disconnected
-        return
-    raise httpx.RemoteProtocolError("Server disconnected without sending a response (reset)")
-
-
-def _buffer() -> tuple[list[Message], Send]:
-    sent: list[Message] = []
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    return sent, send
 
 
 def _admit(window: deque[float], now: float, limit: int, span: float) -> bool:
@@ -150,7 +124,8 @@ class SandboxMiddleware:
         )
 
         async def answer(send: Send) -> None:
-            await _send_json(send, 200, body, b"application/json;charset=UTF-8")
+            raw = json.dumps(body, ensure_ascii=False).encode()
+            await send_response(send, 200, raw, b"application/json;charset=UTF-8")
 
         return answer
 
@@ -161,19 +136,10 @@ class SandboxMiddleware:
 
     async def _timed(self, scope: Scope, receive: Receive, send: Send) -> None:
         latency = self.state.options.latency_ms
-        if latency <= 0:
+        if latency > 0:
+            await answer_within(self.app, scope, receive, send, latency / 1000)
+        else:
             await self.app(scope, receive, send)
-            return
-        # latency is the time to answer as a client sees it, the work included: the real
-        # service works on many calls in parallel, this one process cannot
-        started = time.monotonic()
-        sent, buffer = _buffer()
-        await self.app(scope, receive, buffer)
-        rest = latency / 1000 - (time.monotonic() - started)
-        if rest > 0:
-            await asyncio.sleep(rest)
-        for message in sent:
-            await send(message)
 
     async def _inject(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
         state = self.state
@@ -183,18 +149,10 @@ class SandboxMiddleware:
             await self.app(scope, receive, send)
             return
         if fault.kind == "timeout":
-            sent, buffer = _buffer()
-            if fault.after:
-                await self.app(scope, receive, buffer)
-            await asyncio.sleep(fault.delay_s)
-            if not fault.after:
-                await self.app(scope, receive, buffer)
-            for message in sent:
-                await send(message)
+            await stall(self.app, scope, receive, send, fault)
             return
         if fault.after:
-            _, sink = _buffer()
-            await self.app(scope, receive, sink)
+            await run_and_discard(self.app, scope, receive)
         if fault.kind == "reset":
             await drop_connection(send)
             return
@@ -203,4 +161,4 @@ class SandboxMiddleware:
             return
         status = state.faults.pick_status(fault)
         page = f"<html><body><h1>{status}</h1><p>openresty</p></body></html>".encode()
-        await _send_json(send, status, page, b"text/html")
+        await send_response(send, status, page, b"text/html")

@@ -10,12 +10,17 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 from typing import Any
 
-import httpx
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from connectors._sandbox.asgi import (
+    answer_within,
+    drop_connection,
+    run_and_discard,
+    send_response,
+    stall,
+)
 from connectors.zoho.sandbox.errors import error_item, too_many_requests
 from connectors.zoho.sandbox.faults import Fault
 from connectors.zoho.sandbox.state import SandboxState
@@ -30,36 +35,7 @@ async def send_json(
 ) -> None:
     """Send a whole response from raw ASGI."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    headers = [(b"content-type", content_type), (b"content-length", str(len(raw)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": raw})
-
-
-async def drop_connection(send: Send) -> None:
-    """Close the client's connection without a response.
-
-    Under uvicorn (h11) the ``send`` callable is bound to the request cycle, which
-    holds the asyncio transport: abort it (TCP RST) and let uvicorn see the
-    disconnect. In-process (``httpx.ASGITransport``) there is no socket, so raise
-    the error an HTTP client would have raised.
-    """
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
-    if isinstance(transport, asyncio.Transport):
-        transport.abort()
-        await asyncio.sleep(0)  # let connection_lost mark the cycle disconnected
-        return
-    raise httpx.RemoteProtocolError(
-        "Server disconnected without sending a response (sandbox reset)"
-    )
-
-
-def _swallow() -> tuple[list[Message], Send]:
-    sent: list[Message] = []
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    return sent, send
+    await send_response(send, status, raw, content_type)
 
 
 class SandboxMiddleware:
@@ -87,17 +63,7 @@ class SandboxMiddleware:
             is_write = method != "GET" and not path.endswith("/coql")
             fault = state.faults.next_request(is_write=is_write)
             if fault is None and opts.latency_ms > 0:
-                # latency is the time to answer, the server's own work included, as a
-                # client sees it: a real Zoho works on many calls in parallel, this
-                # one process cannot, so its work must not come on top
-                started = time.monotonic()
-                sent, buffer = _swallow()
-                await self.app(scope, receive, buffer)
-                rest = opts.latency_ms / 1000 - (time.monotonic() - started)
-                if rest > 0:
-                    await asyncio.sleep(rest)
-                for message in sent:
-                    await send(message)
+                await answer_within(self.app, scope, receive, send, opts.latency_ms / 1000)
             elif fault is None:
                 await self.app(scope, receive, send)
             else:
@@ -118,19 +84,10 @@ class SandboxMiddleware:
             await send_json(send, 429, too_many_requests().body)
             return
         if fault.kind == "timeout":
-            if fault.after:
-                sent, buffer = _swallow()
-                await self.app(scope, receive, buffer)
-                await asyncio.sleep(fault.delay_s)
-                for message in sent:
-                    await send(message)
-            else:
-                await asyncio.sleep(fault.delay_s)
-                await self.app(scope, receive, send)
+            await stall(self.app, scope, receive, send, fault)
             return
         if fault.after:
-            _, sink = _swallow()
-            await self.app(scope, receive, sink)
+            await run_and_discard(self.app, scope, receive)
         if fault.kind == "reset":
             await drop_connection(send)
             return
