@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -17,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from connectors._sandbox.faults import Fault
 
 __all__ = [
+    "act_out",
     "answer_within",
     "buffered",
     "drop_connection",
@@ -97,3 +99,34 @@ async def stall(app: ASGIApp, scope: Scope, receive: Receive, send: Send, fault:
     await asyncio.sleep(fault.delay_s)
     for message in sent:
         await send(message)
+
+
+async def act_out(
+    app: ASGIApp,
+    fault: Fault,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    expire_tokens: Callable[[], object],
+) -> bool:
+    """Act out the kinds every sandbox has; ``False`` leaves the answer to the caller.
+
+    ``token_expiry`` kills the live tokens and lets the call meet that; ``timeout``
+    holds the answer back (:func:`stall`); ``reset`` drops the connection. Any other
+    kind (a CRM's error answer) is the caller's to send, and with ``@after`` the call
+    has already run when this returns ``False``: the write is applied, the answer lost.
+    """
+    if fault.kind == "token_expiry":
+        expire_tokens()
+        await app(scope, receive, send)
+        return True
+    if fault.kind == "timeout":
+        await stall(app, scope, receive, send, fault)
+        return True
+    if fault.after:
+        await run_and_discard(app, scope, receive)
+    if fault.kind == "reset":
+        await drop_connection(send)
+        return True
+    return False

@@ -21,13 +21,7 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from connectors._sandbox.asgi import (
-    answer_within,
-    drop_connection,
-    run_and_discard,
-    send_response,
-    stall,
-)
+from connectors._sandbox.asgi import act_out, answer_within, drop_connection, send_response
 from connectors.fxiaoke.sandbox.auth import TOKEN_PATHS
 from connectors.fxiaoke.sandbox.errors import (
     DAILY_QUOTA,
@@ -144,17 +138,7 @@ class SandboxMiddleware:
     async def _inject(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
         state = self.state
         state.count(f"fault_{fault.kind}")
-        if fault.kind == "token_expiry":
-            state.expire_tokens()
-            await self.app(scope, receive, send)
-            return
-        if fault.kind == "timeout":
-            await stall(self.app, scope, receive, send, fault)
-            return
-        if fault.after:
-            await run_and_discard(self.app, scope, receive)
-        if fault.kind == "reset":
-            await drop_connection(send)
+        if await act_out(self.app, fault, scope, receive, send, expire_tokens=state.expire_tokens):
             return
         if fault.kind in ERROR_CODE_FAULTS:
             await self._refuse(scope, ERROR_CODE_FAULTS[fault.kind])(send)

@@ -14,13 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from connectors._sandbox.asgi import (
-    answer_within,
-    drop_connection,
-    run_and_discard,
-    send_response,
-    stall,
-)
+from connectors._sandbox.asgi import act_out, answer_within, drop_connection, send_response
 from connectors.zoho.sandbox.errors import error_item, too_many_requests
 from connectors.zoho.sandbox.faults import Fault
 from connectors.zoho.sandbox.state import SandboxState
@@ -76,20 +70,12 @@ class SandboxMiddleware:
     async def _inject(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
         state = self.state
         state.count(f"fault_{fault.kind}")
-        if fault.kind == "token_expiry":
-            state.expire_access_tokens()
-            await self.app(scope, receive, send)
-            return
-        if fault.kind == "429":
+        if fault.kind == "429":  # before act_out: a 429 never runs the call, @after or not
             await send_json(send, 429, too_many_requests().body)
             return
-        if fault.kind == "timeout":
-            await stall(self.app, scope, receive, send, fault)
-            return
-        if fault.after:
-            await run_and_discard(self.app, scope, receive)
-        if fault.kind == "reset":
-            await drop_connection(send)
+        if await act_out(
+            self.app, fault, scope, receive, send, expire_tokens=state.expire_access_tokens
+        ):
             return
         status = state.faults.pick_status(fault)
         if status == 500:
