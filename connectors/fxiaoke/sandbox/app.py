@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import Receive, Scope, Send
 
+from connectors._sandbox.app import SandboxApp as _SandboxApp
+from connectors._sandbox.app import bare_fastapi
 from connectors.fxiaoke.sandbox import admin, auth, reads, writes
 from connectors.fxiaoke.sandbox.admin import seed_from_options
 from connectors.fxiaoke.sandbox.errors import FxiaokeError
@@ -18,20 +19,11 @@ from connectors.fxiaoke.sandbox.wire import reply
 __all__ = ["SandboxApp", "create_app"]
 
 
-class SandboxApp:
-    """The ASGI app: :class:`SandboxMiddleware` around the FastAPI app.
-
-    ``state`` is the live :class:`SandboxState` (read and edit it directly in
-    in-process tests); ``fastapi`` is the inner app.
-    """
+class SandboxApp(_SandboxApp[SandboxState]):
+    """:class:`SandboxMiddleware` around the FastAPI app; ``state`` is the live state."""
 
     def __init__(self, fastapi: FastAPI, state: SandboxState) -> None:
-        self.fastapi = fastapi
-        self.state = state
-        self._outer = SandboxMiddleware(fastapi, state)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._outer(scope, receive, send)
+        super().__init__(fastapi, state, SandboxMiddleware(fastapi, state))
 
 
 def create_app(options: SandboxOptions | None = None) -> SandboxApp:
@@ -39,12 +31,7 @@ def create_app(options: SandboxOptions | None = None) -> SandboxApp:
     options = options or SandboxOptions()
     state = SandboxState(options)
     seed_from_options(state)
-    app = FastAPI(
-        title="crmbridge Fxiaoke OpenAPI sandbox",
-        openapi_url=None,
-        docs_url=None,
-        redoc_url=None,
-    )
+    app = bare_fastapi("crmbridge Fxiaoke OpenAPI sandbox")
     app.state.sandbox = state
     for router in (auth.router, reads.router, writes.router):
         app.include_router(router)

@@ -9,8 +9,9 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import Receive, Scope, Send
 
+from connectors._sandbox.app import SandboxApp as _SandboxApp
+from connectors._sandbox.app import bare_fastapi
 from connectors.zoho.sandbox import admin, auth, coql, metadata, notifications, reads, writes
 from connectors.zoho.sandbox.errors import ZohoError, invalid_url
 from connectors.zoho.sandbox.middleware import SandboxMiddleware
@@ -22,20 +23,11 @@ from connectors.zoho.sandbox.state import SandboxState
 __all__ = ["SandboxApp", "create_app"]
 
 
-class SandboxApp:
-    """The ASGI app: :class:`SandboxMiddleware` around the FastAPI app.
-
-    ``state`` is the live :class:`SandboxState` (read and edit it directly in
-    in-process tests); ``fastapi`` is the inner app.
-    """
+class SandboxApp(_SandboxApp[SandboxState]):
+    """:class:`SandboxMiddleware` around the FastAPI app, and the callbacks it sends."""
 
     def __init__(self, fastapi: FastAPI, state: SandboxState) -> None:
-        self.fastapi = fastapi
-        self.state = state
-        self._outer = SandboxMiddleware(fastapi, state)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._outer(scope, receive, send)
+        super().__init__(fastapi, state, SandboxMiddleware(fastapi, state))
 
     async def drain_notifications(self) -> None:
         """Wait until every callback scheduled so far has been delivered (or failed)."""
@@ -66,13 +58,7 @@ def create_app(options: SandboxOptions | None = None) -> SandboxApp:
                 await state.notifier.aclose()
             state.notifier = None
 
-    app = FastAPI(
-        title="crmbridge Zoho CRM sandbox",
-        lifespan=lifespan,
-        openapi_url=None,
-        docs_url=None,
-        redoc_url=None,
-    )
+    app = bare_fastapi("crmbridge Zoho CRM sandbox", lifespan=lifespan)
     app.state.sandbox = state
     app.include_router(auth.router)
     if options.control_api:
