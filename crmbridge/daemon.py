@@ -125,6 +125,7 @@ class Daemon:
 
         from crmbridge.daemon_metrics import SyncMetrics
         from crmbridge.web import create_app
+        from crmbridge.web.heap import settle
         from crmbridge.web.metrics import Metrics
         from crmbridge.web.runs import RunRegistry
 
@@ -135,6 +136,10 @@ class Daemon:
             self.children = SyncProcesses(self.bridge.config, api_events=self.metrics.api_events)
         registry = RunRegistry(self._leased_sync)
         app = create_app(self.bridge, runs=registry, metrics=metrics)
+        self.bridge.warm_up()
+        if self.children is not None:
+            self.children.prestart()
+        settle()
         config = uvicorn.Config(
             app,
             host=self.host,

@@ -351,6 +351,21 @@ class Bridge:
         kept = {k.lower(): v for k, v in headers.items() if k.lower() in _KEPT_HEADERS}
         return NewWebhook(connector, inbound.webhook_id, body, kept, processed=inbound.hint)
 
+    def warm_up(self) -> None:
+        """Build now what the first requests and runs would: every job's mappers, every receiver.
+
+        A service calls it before serving, so no early request waits for a
+        mapping to compile or a connector to load. A broken mapping raises
+        :class:`ConfigError`, as the first run would.
+        """
+        for name in self.config.jobs:
+            self.mappers(self.job(name).connector)
+        for connector in self.config.connectors:
+            section, ctype = self._type_of(connector)
+            receives = callable(getattr(ctype.cls, "receive_webhook", None))
+            if receives or section.settings().get("notify_token"):
+                self._receiver(connector)
+
     def receiver_ready(self, connector: str) -> bool:
         """Whether ``connector``'s webhook receiver is built, so checking a delivery does no I/O."""
         return connector in self._receivers

@@ -123,6 +123,12 @@ class SyncProcesses:
             self._idle.append(child)
         return report
 
+    def prestart(self) -> None:
+        """Start one child now, so the first run does not wait for a process to start."""
+        child = self._spawn()
+        with self._lock:
+            self._idle.append(child)
+
     def _take(self) -> _Child:
         with self._lock:
             while self._idle:
@@ -131,6 +137,12 @@ class SyncProcesses:
                     self._busy.add(child)
                     return child
                 child.kill()
+        child = self._spawn()
+        with self._lock:
+            self._busy.add(child)
+        return child
+
+    def _spawn(self) -> _Child:
         parent, own = self._context.Pipe()
         process = self._context.Process(
             target=_serve,
@@ -140,10 +152,7 @@ class SyncProcesses:
         )
         process.start()
         own.close()
-        child = _Child(process, parent)
-        with self._lock:
-            self._busy.add(child)
-        return child
+        return _Child(process, parent)
 
     def _forward(self, connector: str, kind: str) -> None:
         if self.api_events is None:
@@ -230,6 +239,8 @@ def _serve(
 
     bridge = Bridge(config, api_events=events, run_pid=parent)
     try:
+        with contextlib.suppress(CrmBridgeError):  # a broken mapping fails the run, and says why
+            bridge.warm_up()
         while True:
             try:
                 job, run_id = conn.recv()

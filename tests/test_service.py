@@ -1,11 +1,14 @@
-"""The service's compiled mappings: compiled once, compiled again when a file changes."""
+"""The service's compiled mappings (once, again when a file changes) and its warm-up."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import pytest
+
 from crmbridge.config import load_config
+from crmbridge.errors import ConfigError
 from crmbridge.mapping.shipped import shipped_mapping_path
 from crmbridge.service import Bridge
 
@@ -29,3 +32,36 @@ def test_a_mapping_is_compiled_once_and_again_after_its_file_changes(tmp_path: P
     again = bridge.mappers("files")
     assert again is not first
     assert set(again) == set(first)
+
+
+def test_warm_up_builds_receivers_and_mappings_before_the_first_request(tmp_path: Path) -> None:
+    config = tmp_path / "crmbridge.yaml"
+    config.write_text(
+        "store: {url: 'sqlite:///hub.db'}\n"
+        "connectors:\n"
+        "  files: {type: csv, directory: data}\n"
+        "  peer: {type: webhook, secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}\n"
+        "jobs:\n  files-in: {connector: files, direction: pull}\n",
+        encoding="utf-8",
+    )
+    bridge = Bridge(load_config(config, {}))
+    assert not bridge.receiver_ready("peer")
+    bridge.warm_up()
+    assert bridge.receiver_ready("peer")
+    assert not bridge.receiver_ready("files")  # files take no webhooks
+    assert bridge._mappers.keys() == {"files"}
+    assert not (tmp_path / "data").exists()  # nothing written by warming up
+
+
+def test_a_broken_mapping_fails_the_warm_up_by_name(tmp_path: Path) -> None:
+    config = tmp_path / "crmbridge.yaml"
+    config.write_text(
+        "store: {url: 'sqlite:///hub.db'}\n"
+        "connectors:\n  files: {type: csv, directory: data, mapping: people.yaml}\n"
+        "jobs:\n  files-in: {connector: files, direction: pull}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "people.yaml").write_text("entities: [", encoding="utf-8")
+    bridge = Bridge(load_config(config, {}))
+    with pytest.raises(ConfigError, match=r"people\.yaml"):
+        bridge.warm_up()

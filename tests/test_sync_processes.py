@@ -159,3 +159,14 @@ def test_a_child_s_retries_and_429s_reach_the_service(tmp_path: Path, hub_url: s
     assert report.counts["pushed"] == 1
     assert seen.count(("crm", "rate_limited")) == 2
     assert seen.count(("crm", "retried")) >= 2
+
+
+def test_a_prestarted_child_takes_the_first_run(tmp_path: Path, hub_url: str) -> None:
+    children = SyncProcesses(load_config(_config(tmp_path, hub_url), {}))
+    try:
+        children.prestart()
+        (ready,) = [c.process.pid for c in children._idle]
+        assert asyncio.run(children("files-in", "first")).status == "succeeded"
+        assert [c.process.pid for c in children._idle] == [ready]
+    finally:
+        children.close()

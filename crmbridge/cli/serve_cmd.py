@@ -31,6 +31,7 @@ def serve(
 
     from crmbridge.sync_processes import SyncProcesses
     from crmbridge.web import create_app
+    from crmbridge.web.heap import settle
 
     service = bridge(config)
     server = service.config.server
@@ -42,6 +43,10 @@ def serve(
     # on PostgreSQL a run triggered over HTTP goes on in a child process, off the serving loop
     children = SyncProcesses(service.config) if SyncProcesses.suit(str(service.store.url)) else None
     app = create_app(service, sync=children)
+    service.warm_up()
+    if children is not None:
+        children.prestart()  # the first run does not wait for a process to start
+    settle()
     err.print(f"crmbridge serving on http://{bind_host}:{bind_port} (docs at /docs)")
     try:
         uvicorn.run(
