@@ -41,6 +41,7 @@ _spec.loader.exec_module(csv_files)
 COMPANIES, write_stakeholders = csv_files.COMPANIES, csv_files.write_stakeholders
 
 from crmbridge.config import load_config  # noqa: E402
+from crmbridge.heap import tune  # noqa: E402
 from crmbridge.migrate import Migration, run_migration  # noqa: E402
 from crmbridge.service import Bridge  # noqa: E402
 from crmbridge.sync.job import SyncJob  # noqa: E402
@@ -130,6 +131,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--child-migrate", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    tune()  # as every crmbridge command does at start
     if args.child_migrate:
         child_migrate(args.child_migrate)
         return

@@ -124,8 +124,8 @@ class Daemon:
         import uvicorn
 
         from crmbridge.daemon_metrics import SyncMetrics
+        from crmbridge.heap import settle
         from crmbridge.web import create_app
-        from crmbridge.web.heap import settle
         from crmbridge.web.metrics import Metrics
         from crmbridge.web.runs import RunRegistry
 

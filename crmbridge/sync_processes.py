@@ -42,6 +42,7 @@ from typing import Any
 from crmbridge.config import Config
 from crmbridge.connector import ApiEvents
 from crmbridge.errors import CrmBridgeError
+from crmbridge.heap import tune
 from crmbridge.logs import JsonFormatter, setup_logging
 from crmbridge.sync.runner import RunReport
 
@@ -219,6 +220,7 @@ def _serve(
 ) -> None:
     """The child's loop: run each job it is handed, answer with the report."""
     _die_with_parent()
+    tune()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the service decides when runs stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if logs is not None:

@@ -32,6 +32,7 @@ from crmbridge.cli import (
 from crmbridge.cli.common import err
 from crmbridge.cli.plugins import add_plugin_commands
 from crmbridge.errors import CrmBridgeError
+from crmbridge.heap import tune
 
 __all__ = ["app", "main"]
 
@@ -83,6 +84,7 @@ def _root(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    tune()
 
 
 basics_cmd.register(app)

@@ -29,9 +29,9 @@ def serve(
     /jobs, /conflicts, /healthz, /readyz, /metrics and /docs. Stop with Ctrl-C."""
     import uvicorn
 
+    from crmbridge.heap import settle
     from crmbridge.sync_processes import SyncProcesses
     from crmbridge.web import create_app
-    from crmbridge.web.heap import settle
 
     service = bridge(config)
     server = service.config.server

@@ -34,6 +34,7 @@ from typing import Any
 
 from crmbridge.connector import RemoteRecord
 from crmbridge.errors import RecordRejected
+from crmbridge.heap import tune
 from crmbridge.sync.matcher import identity_keys
 from crmbridge.sync.ports import EntityMapper, RelationPending
 from crmbridge.sync.values import validated_content
@@ -124,6 +125,7 @@ _mappers: Mapping[str, EntityMapper] = {}
 
 def _start(rebuild: Callable[[], Mapping[str, EntityMapper]]) -> None:
     global _mappers
+    tune()
     _mappers = rebuild()
 
 
