@@ -330,7 +330,7 @@ def test_the_example_file_documents_a_valid_config() -> None:
 
     assert check_config(EXAMPLE_FILE, environ) == []
     config = load_config(EXAMPLE_FILE, environ)
-    assert {c.type for c in config.connectors.values()} == {"zoho", "csv", "webhook"}
+    assert {c.type for c in config.connectors.values()} == {"zoho", "fxiaoke", "csv", "webhook"}
     schedules = [job.schedule for job in config.jobs.values() if job.schedule]
     assert {"every", "cron"} == {"every" if s.every else "cron" for s in schedules}
     assert config.resolve_path("data") == EXAMPLE_FILE.parent / "data"
@@ -372,9 +372,10 @@ def test_connector_settings_are_validated_by_the_connectors_models() -> None:
     line_of_crm = config.line_of("connectors.crm")
     assert [(p.key, p.line) for p in problems] == [
         ("connectors.crm.region", line_of_crm),
+        ("connectors.fxiaoke.type", config.line_of("connectors.fxiaoke.type")),
         ("connectors.inbound.type", config.line_of("connectors.inbound.type")),
     ]
-    assert problems[1].message == "unknown connector type 'webhook'; known types: csv, zoho"
+    assert problems[2].message == "unknown connector type 'webhook'; known types: csv, zoho"
     assert [str(p) for p in check_config(EXAMPLE_FILE, environ, {})][:1] == [
         f"connectors.crm.type: unknown connector type 'zoho'; known types: none installed "
         f"(line {config.line_of('connectors.crm.type')})"
@@ -441,7 +442,10 @@ def test_the_example_file_passes_the_installed_connectors_own_checks() -> None:
         "ZOHO_CLIENT_SECRET": "s",
         "ZOHO_REFRESH_TOKEN": "r",
         "WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "FXIAOKE_APP_ID": "FSAID_131a2b3",
+        "FXIAOKE_APP_SECRET": "s",
+        "FXIAOKE_PERMANENT_CODE": "p",
     }
     models = settings_models(discover())
-    assert {"zoho", "csv", "webhook"} <= set(models)
+    assert {"zoho", "fxiaoke", "csv", "webhook"} <= set(models)
     assert check_config(EXAMPLE_FILE, environ, models) == []
