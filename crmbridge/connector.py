@@ -126,7 +126,11 @@ class ConnectorContext:
     know which remote fields the mapping uses. ``inbox`` gives a connector that
     receives webhooks the events stored for it (``None`` where there is no hub).
     ``api_events`` is where the connector reports retried calls and 429 answers
-    (:class:`ApiEvents`; by default nobody counts them).
+    (:class:`ApiEvents`; by default nobody counts them). ``shared`` is kept by
+    the engine for the connector's name across the runs one process makes, for
+    what outlives a run: an access token still valid, a rate-limit window, a
+    quota stop. Runs of different jobs may use it at once from different
+    threads and event loops, so it holds plain values, never asyncio objects.
     """
 
     base_dir: str = "."
@@ -135,6 +139,7 @@ class ConnectorContext:
     mapping: str | None = None
     inbox: WebhookInbox | None = None
     api_events: ApiEvents = NO_API_EVENTS
+    shared: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

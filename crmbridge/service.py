@@ -155,6 +155,7 @@ class Bridge:
         self._types = dict(types) if types is not None else None
         self._receivers: dict[str, WebhookReceiver | list[str]] = {}
         self._mappers: dict[str, tuple[list[int], PortableMappers]] = {}
+        self._shared: dict[str, dict[str, Any]] = {}
         # SQLite has one writer: queueing inserts here beats its busy-wait back-off
         self._inbox_lock = threading.Lock()
 
@@ -224,6 +225,7 @@ class Bridge:
             mapping=section.mapping,
             inbox=_HubInbox(self, name, read_only=dry_run),
             api_events=self.api_events(name) if self.api_events else NO_API_EVENTS,
+            shared=self._shared.setdefault(name, {}),
         )
         instance: Connector = ctype.cls(name, settings, context)
         return instance

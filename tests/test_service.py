@@ -65,3 +65,19 @@ def test_a_broken_mapping_fails_the_warm_up_by_name(tmp_path: Path) -> None:
     bridge = Bridge(load_config(config, {}))
     with pytest.raises(ConfigError, match=r"people\.yaml"):
         bridge.warm_up()
+
+
+def test_instances_of_one_connector_share_what_outlives_a_run(tmp_path: Path) -> None:
+    config = tmp_path / "crmbridge.yaml"
+    config.write_text(
+        "store: {url: 'sqlite:///hub.db'}\n"
+        "connectors:\n"
+        "  a: {type: csv, directory: a}\n"
+        "  b: {type: csv, directory: b}\n",
+        encoding="utf-8",
+    )
+    bridge = Bridge(load_config(config, {}))
+    first, again, other = bridge.connector("a"), bridge.connector("a"), bridge.connector("b")
+    first.context.shared["token"] = "t"  # type: ignore[attr-defined]
+    assert again.context.shared == {"token": "t"}  # type: ignore[attr-defined]
+    assert other.context.shared == {}  # type: ignore[attr-defined]
