@@ -161,12 +161,20 @@ async def read_changed(
         if len(rows) < limit:
             return
         last = _newest(rows, api_name, client)
+        if bound is not None and (last < bound or (last == bound and operator == "GT")):
+            raise PermanentError(
+                f"Fxiaoke {api_name} answered a {LMT} {operator} {bound} query with rows up to "
+                f"{last}; cannot page by it",
+                connector=client.connector,
+                entity=api_name,
+            )
         at_last = {str(r.get(ID)) for r in rows if millis(r) == last}
-        if len(at_last) < len(rows):
+        if len(at_last) < len(rows) and (bound is None or last > bound):
             # the next page starts at this page's newest instant: its rows may go on there
             bound, operator, seen = last, "GTE", at_last
             continue
-        # a whole page of one instant (a bulk import): read the rest of it by _id
+        # a whole page of one instant (a bulk import), or one that cannot move the bound
+        # (times that do not parse): read the rest of that instant by _id, then go past it
         done = at_last | (seen if last == bound else set())
         async for page in _same_instant(client, api_name, wanted, last, limit, done):
             yield page

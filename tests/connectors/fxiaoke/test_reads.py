@@ -163,3 +163,28 @@ def test_a_query_refused_for_another_reason_is_not_taken_for_the_wall() -> None:
     respx.post(QUERY).mock(return_value=error(10013))
     with pytest.raises(FxiaokeError):
         asyncio.run(_collect(FakeTable([]), None))
+
+
+@respx.mock
+def test_rows_whose_times_do_not_parse_do_not_repeat_the_same_query_forever() -> None:
+    """Only the newest row's time parses and it equals the bound: time cannot move on."""
+    token_route()
+    since = 1_700_000_000_000
+    page = [{"_id": f"r{i}", "last_modified_time": "昨天"} for i in range(4)]
+    page.append({"_id": "r4", "last_modified_time": since})
+    infos: list[dict[str, Any]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        info = body_of(request)["data"]["search_query_info"]
+        infos.append(info)
+        assert len(infos) < 10, "the same query again and again"
+        if info["orders"][0]["fieldName"] == "_id" or info["filters"][0]["operator"] == "GT":
+            return ok(data={"dataList": []})
+        return ok(data={"dataList": page})
+
+    respx.post(QUERY).mock(side_effect=answer)
+    pages = asyncio.run(_collect(FakeTable([]), since, limit=5))
+    assert [r["_id"] for p in pages for r in p] == [r["_id"] for r in page]
+    by_id = [i for i in infos if i["orders"][0]["fieldName"] == "_id"]
+    assert by_id, "the instant is walked by _id instead"
+    assert infos[-1]["filters"][0]["operator"] == "GT"
