@@ -50,6 +50,7 @@ from connectors.fxiaoke.codes import (
     UNKNOWN_USER,
     DailyQuotaExhausted,
     FxiaokeError,
+    NotSent,
     error_code,
     next_midnight,
 )
@@ -94,7 +95,15 @@ class Answer:
 
 
 class _Retry(Exception):
-    """A failure worth sending again."""
+    """A failure worth sending again; ``sent`` unless the call surely did no work."""
+
+    def __init__(self, message: str, *, sent: bool = True) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
+#: transport failures raised before the request left: the server saw nothing
+_UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def _now() -> datetime:
@@ -206,12 +215,18 @@ class FxiaokeClient:
             before_sleep=self._retrying,
             reraise=True,
         )
+        sent = False
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._send(path, data, extra or {})
+                    try:
+                        return await self._send(path, data, extra or {})
+                    except _Retry as exc:
+                        sent = sent or exc.sent
+                        raise
         except _Retry as exc:
-            raise TransientError(
+            error = TransientError if sent else NotSent
+            raise error(
                 f"Fxiaoke {path} failed after {tries} attempts: {exc}",
                 retry_after=s.max_backoff_s,
                 connector=self.connector,
@@ -266,12 +281,13 @@ class FxiaokeClient:
                     )
             except httpx.TransportError as exc:
                 self.retries[type(exc).__name__] += 1
-                raise _Retry(f"{type(exc).__name__}: {exc}") from None
+                unsent = isinstance(exc, _UNSENT)
+                raise _Retry(f"{type(exc).__name__}: {exc}", sent=not unsent) from None
             if response.status_code == 429 or response.status_code >= 500:
                 self.retries[str(response.status_code)] += 1
                 if response.status_code == 429:
                     self.events.rate_limited()
-                raise _Retry(f"HTTP {response.status_code}")
+                raise _Retry(f"HTTP {response.status_code}", sent=response.status_code != 429)
             answer = self._read(path, response)
             code = error_code(answer)
             if code == 0:
@@ -316,7 +332,7 @@ class FxiaokeClient:
         if code in THROTTLED:
             self.retries[str(code)] += 1
             self.events.rate_limited()
-            return _Retry(f"Fxiaoke call limit ({where})")
+            return _Retry(f"Fxiaoke call limit ({where})", sent=False)
         if code == DAILY_QUOTA:
             until = next_midnight(self.now(), self.settings.quota_timezone)
             self._stopped = DailyQuotaExhausted(until, connector=self.connector)

@@ -12,6 +12,7 @@ which request) rather than trusted alone.
     +-- FxiaokeError           a business errorCode the caller decides about
     TransientError
     +-- DailyQuotaExhausted    errorCode 30002: no call succeeds before midnight
+    +-- NotSent                the call certainly did no work: safe to send again
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = [
     "UNKNOWN_USER",
     "DailyQuotaExhausted",
     "FxiaokeError",
+    "NotSent",
     "error_code",
     "next_midnight",
 ]
@@ -81,6 +83,14 @@ class FxiaokeError(PermanentError):
         self.code = code
         self.trace_id = trace_id
         self.path = path
+
+
+class NotSent(TransientError):
+    """A call that failed without doing any work: no connection made, HTTP 429 or a throttling code.
+
+    Unlike any other :class:`TransientError` of a call, it proves a create
+    made no record, so the create may be sent again at once.
+    """
 
 
 class DailyQuotaExhausted(TransientError):

@@ -9,7 +9,10 @@ Fxiaoke writes one record a call and has no idempotency key, so:
   made again. With ``dedupe_creates: auto`` every create is looked up first
   unless Fxiaoke itself keeps the field unique, in which case a refused
   create is looked up and adopted instead. A batch's lookups cost one query
-  per 100 records; an unanswered create is never blindly sent again.
+  per 100 records. A create that went unanswered (or was answered without
+  an id) is looked up once; if no record holds its id yet it is not sent
+  again in this run (a lagging query would make a twin): ``write`` raises a
+  :class:`TransientError` and the engine replays the batch ``resent`` later.
 - **Updates** send ``_id`` and the changed fields; ``owner`` cannot be
   changed that way and goes through ``changeOwner`` (a list of employee ids).
   A refused update whose record no longer exists is ``NOT_FOUND``, so the
@@ -32,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors.fxiaoke.client import FxiaokeClient, data_path
-from connectors.fxiaoke.codes import DailyQuotaExhausted, FxiaokeError
+from connectors.fxiaoke.codes import DailyQuotaExhausted, FxiaokeError, NotSent
 from connectors.fxiaoke.reads import ID, LMT, lookup, millis, time_of
 from connectors.fxiaoke.scan import gone_row
 from connectors.fxiaoke.settings import FxiaokeSettings
@@ -139,11 +142,6 @@ class ObjectWriter:
             payload[OWNER] = _owners(payload[OWNER])
         last = self.settings.max_retries
         for attempt in range(last + 1):
-            if attempt:  # the previous attempt went unanswered: it may have made the record
-                found = await self.find([request.key])
-                if request.key in found:
-                    done[request.key] = _adopted(request, *found[request.key])
-                    return
             try:
                 answer = await self.client.call(
                     data_path(self.api_name, "create"),
@@ -159,19 +157,52 @@ class ObjectWriter:
                         return
                 done[request.key] = rejected(request, exc)
                 return
-            except TransientError as exc:
-                if attempt == last or isinstance(exc, DailyQuotaExhausted):
+            except NotSent:
+                if attempt == last:
                     raise
                 await self._backoff(attempt)
-                continue
+                continue  # it did no work: sending it again cannot make a twin
+            except DailyQuotaExhausted:
+                raise
+            except TransientError as exc:
+                await self._backoff(attempt)
+                done[request.key] = await self._made_or_replay(request, exc)
+                return
             new_id = _created_id(answer.body)
-            if new_id is None:  # the custom-object page shows no dataId: find it by our id
-                found = await self.find([request.key])
-                new_id = found[request.key][0] if request.key in found else None
-            done[request.key] = WriteResult(
-                request.key, WriteOutcome.CREATED, new_id, None, "SUCCESS"
-            )
+            if new_id is not None:
+                done[request.key] = WriteResult(
+                    request.key, WriteOutcome.CREATED, new_id, None, "SUCCESS"
+                )
+                return
+            # the custom-object page shows no dataId: find the record by our id
+            done[request.key] = await self._made_or_replay(request, None)
             return
+
+    async def _made_or_replay(
+        self, request: WriteRequest, unanswered: TransientError | None
+    ) -> WriteResult:
+        """The record a create may have made, found by the crmbridge id, else a replay later.
+
+        It is never sent again in this run: a query that lags behind the
+        create would make a twin. The :class:`TransientError` leaves the batch
+        in the engine's outbox, replayed ``resent`` (looked up first) next run.
+        """
+        found = await self.find([request.key])
+        if request.key in found:
+            return _adopted(request, *found[request.key])
+        what = (
+            f"went unanswered ({unanswered})"
+            if unanswered is not None
+            else "was answered without the new record's id"
+        )
+        raise TransientError(
+            f"Fxiaoke {self.api_name} create of {request.key} {what} and no record holds "
+            f"{self.id_field}={request.key} yet; the batch is sent again, looked up first, by "
+            "a later run",
+            retry_after=self.settings.max_backoff_s,
+            connector=self.client.connector,
+            entity=self.api_name,
+        )
 
     # -- updates ----------------------------------------------------------------------
 

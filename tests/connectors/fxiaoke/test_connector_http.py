@@ -11,7 +11,7 @@ import respx
 
 from connectors.fxiaoke import DailyQuotaExhausted, FxiaokeConnector
 from crmbridge.connector import WriteOp, WriteOutcome, WriteRequest
-from crmbridge.errors import ConfigError
+from crmbridge.errors import ConfigError, TransientError
 
 from .http_support import (
     BASE,
@@ -124,6 +124,56 @@ def test_an_unanswered_create_is_looked_up_and_adopted_not_sent_twice() -> None:
     assert {"field_name": "crmbridge_id__c", "operator": "IN", "field_values": ["k1"]} in info[
         "filters"
     ]
+
+
+@respx.mock
+def test_an_unanswered_create_not_found_is_left_to_a_replay_not_sent_again() -> None:
+    """A query lagging behind the create must not make a twin: the outbox replays it later."""
+    token_route()
+    describe_route(unique=True)
+    creates = respx.post(f"{DATA}/create").mock(side_effect=httpx.ReadTimeout("lost"))
+    respx.post(f"{DATA}/query").mock(return_value=ok(data={"dataList": []}))
+
+    async def body(c: FxiaokeConnector) -> None:
+        with pytest.raises(TransientError) as caught:
+            await c.write("stakeholders", [create("k1")])
+        assert not isinstance(caught.value, DailyQuotaExhausted)
+        assert "later run" in str(caught.value)
+
+    run(body, connector())
+    assert creates.call_count == 1
+
+
+@respx.mock
+def test_a_create_refused_by_the_call_limit_is_sent_again_at_once() -> None:
+    """14001 did no work, so sending again cannot make a twin."""
+    token_route()
+    describe_route(unique=True)
+    creates = respx.post(f"{DATA}/create").mock(side_effect=[error(14001), ok(dataId="new-1")])
+    lookups = respx.post(f"{DATA}/query").mock(return_value=ok(data={"dataList": []}))
+
+    async def body(c: FxiaokeConnector) -> None:
+        (result,) = await c.write("stakeholders", [create("k1")])
+        assert (result.outcome, result.external_id) == (WriteOutcome.CREATED, "new-1")
+
+    run(body, connector())
+    assert (creates.call_count, lookups.call_count) == (2, 0)
+
+
+@respx.mock
+def test_a_create_answered_without_an_id_and_not_found_is_replayed_not_linked_to_none() -> None:
+    token_route()
+    describe_route(unique=True)
+    creates = respx.post(f"{DATA}/create").mock(return_value=ok())
+    respx.post(f"{DATA}/query").mock(return_value=ok(data={"dataList": []}))
+
+    async def body(c: FxiaokeConnector) -> None:
+        with pytest.raises(TransientError) as caught:
+            await c.write("stakeholders", [create("k1")])
+        assert "without the new record's id" in str(caught.value)
+
+    run(body, connector())
+    assert creates.call_count == 1
 
 
 @respx.mock
@@ -254,15 +304,18 @@ def test_custom_objects_write_on_the_custom_paths() -> None:
     respx.post(f"{BASE}/cgi/crm/v2/object/describe").mock(
         return_value=ok(data={"describe": {"fields": fields}})
     )
-    respx.post(f"{CUSTOM}/query").mock(return_value=ok(data={"dataList": []}))
     made = respx.post(f"{CUSTOM}/create").mock(return_value=ok())  # no dataId, as the page shows
+    row = {"_id": "x1", "crmbridge_id__c": "c1", "last_modified_time": 1}
+    respx.post(f"{CUSTOM}/query").mock(
+        side_effect=lambda _: ok(data={"dataList": [row] if made.called else []})
+    )
     invalid = respx.post(f"{CUSTOM}/invalid").mock(return_value=ok())
 
     async def body(c: FxiaokeConnector) -> None:
         (result,) = await c.write(
             "requirement_changes", [WriteRequest("c1", WriteOp.CREATE, {"name": "改"})]
         )
-        assert result.outcome is WriteOutcome.CREATED
+        assert (result.outcome, result.external_id) == (WriteOutcome.CREATED, "x1")
         await c.write("requirement_changes", [WriteRequest("c1", WriteOp.DELETE, external_id="x1")])
 
     run(body, connector(requirement_change_object="object_Nyeoj__c", hard_delete=False))
