@@ -174,22 +174,30 @@ class Daemon:
         try:
             await server.serve()
         finally:
-            if scheduler.running:
-                scheduler.shutdown(wait=False)
-            publisher.cancel()
-            channels.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await publisher
-            with contextlib.suppress(asyncio.CancelledError):
-                await channels
             try:
-                await asyncio.to_thread(self.bridge.store.withdraw_schedules, holder=self.holder)
-            except StoreError as exc:  # stale rows are ignored after server.lease_ttl_s anyway
-                log.warning("could not withdraw the next run times: %s", exc)
-        if self.children is not None:
-            self.children.close()
+                await self._wind_down(scheduler, publisher, channels)
+            finally:
+                if self.children is not None:
+                    self.children.close()
         log.info("stopped")
         return 0
+
+    async def _wind_down(
+        self, scheduler: Any, publisher: asyncio.Task[None], channels: asyncio.Task[None]
+    ) -> None:
+        """Stop scheduling, end the background tasks, withdraw this replica's next run times."""
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+        publisher.cancel()
+        channels.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await publisher
+        with contextlib.suppress(asyncio.CancelledError):
+            await channels
+        try:
+            await asyncio.to_thread(self.bridge.store.withdraw_schedules, holder=self.holder)
+        except StoreError as exc:  # stale rows are ignored after server.lease_ttl_s anyway
+            log.warning("could not withdraw the next run times: %s", exc)
 
     async def _keep_channels(self) -> None:
         """Renew the connectors' push channels (Zoho notifications) before they expire."""

@@ -97,6 +97,8 @@ class SyncProcesses:
     async def __call__(self, job: str, run_id: str) -> RunReport:
         """Run ``job`` as run ``run_id`` in a child process and return its report."""
         child = self._take()
+        report: RunReport | None = None
+        failure = ""
         try:
             child.conn.send((job, run_id))
             while True:
@@ -105,10 +107,11 @@ class SyncProcesses:
                 if kind == "event":
                     self._forward(message[1], message[2])
                 elif kind == "done":
-                    report: RunReport = message[1]
+                    report = message[1]
                     break
-                else:
-                    raise ChildRunFailed(message[1])
+                elif kind == "failed":
+                    failure = str(message[1])
+                    break
         except (EOFError, OSError):
             child.kill()
             raise ChildRunFailed(
@@ -122,6 +125,8 @@ class SyncProcesses:
                 self._busy.discard(child)
         with self._lock:
             self._idle.append(child)
+        if report is None:
+            raise ChildRunFailed(failure)  # the child is well and serves the next run
         return report
 
     def prestart(self) -> None:
@@ -221,8 +226,20 @@ def _serve(
     """The child's loop: run each job it is handed, answer with the report."""
     _die_with_parent()
     tune()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the service decides when runs stop
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(
+        signal.SIGINT, signal.SIG_IGN
+    )  # Ctrl-C reaches the whole group: the service decides
+    running = threading.Event()
+    terminated = threading.Event()
+
+    def on_term(_signum: int, _frame: Any) -> None:
+        # SIGTERM (multiprocessing's own clean-up sends one): leave at once when idle,
+        # else end the run at its next batch boundary and leave then
+        terminated.set()
+        if not running.is_set():
+            raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, on_term)
     if logs is not None:
         setup_logging(*logs)
     from crmbridge.service import Bridge
@@ -237,17 +254,19 @@ def _serve(
         return _PipeEvents(send, connector)
 
     def should_stop() -> bool:
-        return bool(stop.is_set()) or os.getppid() != parent
+        return bool(stop.is_set()) or terminated.is_set() or os.getppid() != parent
 
     bridge = Bridge(config, api_events=events, run_pid=parent)
     try:
         with contextlib.suppress(CrmBridgeError):  # a broken mapping fails the run, and says why
             bridge.warm_up()
-        while True:
+        send(("ready",))
+        while not terminated.is_set():
             try:
                 job, run_id = conn.recv()
             except (EOFError, OSError):
                 return
+            running.set()
             try:
                 report = asyncio.run(bridge.sync(job, run_id=run_id, should_stop=should_stop))
             except CrmBridgeError as exc:
@@ -257,5 +276,7 @@ def _serve(
                 send(("failed", f"job {job}: {type(exc).__name__}: {exc}"))
             else:
                 send(("done", report))
+            finally:
+                running.clear()
     finally:
         bridge.close()

@@ -72,8 +72,10 @@ def test_a_job_that_cannot_start_fails_with_its_reason_and_the_child_serves_on(
     try:
         with pytest.raises(ChildRunFailed, match=r"files\.yaml"):
             asyncio.run(children("files-in", "bad"))
+        (same,) = [c.process.pid for c in children._idle]  # kept: it is well
         (tmp_path / "files.yaml").write_bytes(mapping)
         assert asyncio.run(children("files-in", "good")).status == "succeeded"
+        assert [c.process.pid for c in children._idle] == [same]
     finally:
         children.close()
 
@@ -170,3 +172,43 @@ def test_a_prestarted_child_takes_the_first_run(tmp_path: Path, hub_url: str) ->
         assert [c.process.pid for c in children._idle] == [ready]
     finally:
         children.close()
+
+
+def test_an_idle_child_leaves_at_once_on_sigterm(tmp_path: Path, hub_url: str) -> None:
+    import signal
+
+    children = SyncProcesses(load_config(_config(tmp_path, hub_url), {}))
+    try:
+        children.prestart()
+        (child,) = children._idle
+        assert child.conn.poll(60)
+        assert child.conn.recv() == ("ready",)  # started up, waiting for a run
+        os.kill(child.process.pid, signal.SIGTERM)
+        child.process.join(10)
+        assert child.process.exitcode == 0
+        assert asyncio.run(children("files-in", "after")).status == "succeeded"  # a new child
+    finally:
+        children.close()
+
+
+def test_the_service_asks_its_children_to_stop_when_it_shuts_down(
+    tmp_path: Path, hub_url: str
+) -> None:
+    from crmbridge.service import Bridge
+    from crmbridge.web import create_app
+
+    config = load_config(_config(tmp_path, hub_url), {})
+    children = SyncProcesses(config)
+    bridge = Bridge(config)
+    app = create_app(bridge, sync=children)
+
+    async def serve_then_stop() -> None:
+        async with app.router.lifespan_context(app):
+            assert not children._stop.is_set()
+
+    try:
+        asyncio.run(serve_then_stop())
+        assert children._stop.is_set()  # runs going on end at their next batch boundary
+    finally:
+        children.close()
+        bridge.close()

@@ -28,6 +28,7 @@ from crmbridge import __version__
 from crmbridge.errors import AuthError, ConfigError, CrmBridgeError, RecordRejected, StoreError
 from crmbridge.service import Bridge
 from crmbridge.sync.runner import RunReport
+from crmbridge.sync_processes import SyncProcesses
 from crmbridge.web.asgi import BodyLimit, BodyTooLarge, RequestMetrics, too_large_body
 from crmbridge.web.intake import InboxWriter
 from crmbridge.web.metrics import Metrics
@@ -115,6 +116,8 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         await inbox.aclose()
+        if isinstance(sync, SyncProcesses):
+            sync.stop()  # runs in children end at their next batch boundary
         await registry.aclose(bridge.config.server.shutdown_grace_s)
 
     app = FastAPI(
