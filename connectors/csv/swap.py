@@ -74,14 +74,23 @@ def replace_if_unchanged(temp: Path, path: Path, unchanged: Callable[[Path], boo
     if not unchanged(path):
         return False
     ours = os.stat(temp).st_ino
-    if not exchange(temp, path):
+    try:
+        swapped = exchange(temp, path)
+    except FileNotFoundError:
+        return False  # the file was removed after the check: that is a change too
+    if not swapped:
         os.replace(temp, path)
         return True
     # ``temp`` now names the file that was at ``path``: the one to check
     if unchanged(temp):
         temp.unlink()
         return True
-    exchange(temp, path)
+    try:
+        exchange(temp, path)
+    except FileNotFoundError:
+        # our file was removed from ``path`` meanwhile: put the save we displaced back
+        os.replace(temp, path)
+        return False
     if os.stat(temp).st_ino != ours:
         # yet another save landed during the swap back: the newest one stays
         log.warning("%s was saved twice while it was being replaced; keeping the last save", path)
