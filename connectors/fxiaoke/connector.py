@@ -13,7 +13,7 @@ import httpx
 from connectors.fxiaoke.client import FxiaokeClient
 from connectors.fxiaoke.metadata import Described, check_mapping_against, describe
 from connectors.fxiaoke.reads import ID, LMT, lookup, millis, read_changed, time_of
-from connectors.fxiaoke.scan import KnownIds, gone_row, live_ids
+from connectors.fxiaoke.scan import KnownIds, confirm_gone, gone_row, live_ids
 from connectors.fxiaoke.settings import FxiaokeSettings
 from connectors.fxiaoke.writes import BATCH, ObjectWriter
 from crmbridge.connector import (
@@ -270,11 +270,17 @@ class FxiaokeConnector:
         return last is None or now - last >= every
 
     async def _scan(self, api_name: str, known: KnownIds, now: datetime) -> list[Deletion]:
-        """List every live id; the known ones missing are deletions (the engine's guard decides)."""
+        """List every live id; the known ones missing and confirmed gone are deletions.
+
+        The listing may stop early, so the missing ids are looked up by ``_id``
+        first: only those not found live are reported (the engine's guard decides).
+        """
         calls = self.client.api_calls
-        live = await live_ids(self.client, api_name, limit=self.settings.page_size)
-        gone = sorted(known.all() - live)
-        known.replace(live)
+        size = self.settings.page_size
+        live = await live_ids(self.client, api_name, limit=size)
+        missing = known.all() - live
+        gone = sorted(await confirm_gone(self.client, api_name, missing, limit=size))
+        known.replace(live | (missing - set(gone)))
         self.scans.append(
             {"object": api_name, "api_calls": self.client.api_calls - calls, "deleted": len(gone)}
         )

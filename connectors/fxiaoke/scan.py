@@ -3,8 +3,12 @@
 The cursor remembers the ids of the records read (:class:`KnownIds`). At most
 every ``deletions_scan_every_s`` a run lists every live id of the object (the
 deep-paging ``_id`` walk, ``ceil(N/100)`` calls) and reports the remembered
-ids it no longer finds as deletions; the engine's mass-delete guard then
-decides whether they are applied. A row whose ``life_status`` is ``invalid``
+ids it no longer finds as *candidates*. A listing can stop early (a short
+page, an answer of an unexpected shape), so each candidate is confirmed
+gone by an ``_id IN`` lookup (100 ids a query, :func:`confirm_gone`): only
+those the lookup does not return, or returns invalidated, are reported as
+deletions; the engine's mass-delete guard then decides whether they are
+applied. A row whose ``life_status`` is ``invalid``
 (作废, in the recycle bin) or with ``is_deleted`` counts as gone too, in case
 queries return such rows (the manual does not say).
 
@@ -23,9 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.fxiaoke.client import FxiaokeClient
-from connectors.fxiaoke.reads import ID, walk_ids
+from connectors.fxiaoke.reads import ID, lookup, walk_ids
 
-__all__ = ["REPACK", "KnownIds", "gone_row", "live_ids"]
+__all__ = ["REPACK", "KnownIds", "confirm_gone", "gone_row", "live_ids"]
 
 REPACK = 2000
 Json = dict[str, Any]
@@ -105,3 +109,15 @@ async def live_ids(client: FxiaokeClient, api_name: str, *, limit: int = 100) ->
     async for rows in walk_ids(client, api_name, ["life_status", "is_deleted"], limit=limit):
         live |= {str(r[ID]) for r in rows if r.get(ID) and not gone_row(r)}
     return live
+
+
+async def confirm_gone(
+    client: FxiaokeClient, api_name: str, missing: Iterable[str], *, limit: int = 100
+) -> set[str]:
+    """Those of ``missing`` an ``_id IN`` lookup does not find live: the deletions to report."""
+    wanted = sorted(set(missing))
+    if not wanted:
+        return set()
+    rows = await lookup(client, api_name, ID, wanted, ["life_status", "is_deleted"], limit=limit)
+    alive = {str(r[ID]) for r in rows if r.get(ID) and not gone_row(r)}
+    return set(wanted) - alive

@@ -10,6 +10,7 @@ import pytest
 import respx
 
 from connectors.fxiaoke import DailyQuotaExhausted, FxiaokeConnector
+from connectors.fxiaoke.scan import KnownIds
 from crmbridge.connector import WriteOp, WriteOutcome, WriteRequest
 from crmbridge.errors import ConfigError, TransientError
 
@@ -337,9 +338,13 @@ def test_reads_report_invalid_rows_and_scanned_deletions_and_keep_a_cursor() -> 
             "life_status": "invalid",
         },
     ]
-    walk = [{"_id": "c"}]  # the scan finds only c: a is gone
+    walk = [{"_id": "c"}]  # the scan finds only c: a is gone (and its lookup confirms it)
     query = respx.post(f"{DATA}/query").mock(
-        side_effect=[ok(data={"dataList": rows}), ok(data={"dataList": walk})]
+        side_effect=[
+            ok(data={"dataList": rows}),
+            ok(data={"dataList": walk}),
+            ok(data={"dataList": []}),
+        ]
     )
     cursor = {"object": "ContactObj", "since_ms": 1_700_000_000_000 + 30_000, "scan_at": None}
 
@@ -357,3 +362,35 @@ def test_reads_report_invalid_rows_and_scanned_deletions_and_keep_a_cursor() -> 
     run(body, connector(overlap_s=60))
     first = body_of(query.calls[0].request)["data"]["search_query_info"]
     assert first["filters"][0]["field_values"] == [str(1_700_000_030_000 - 60_000)]
+
+
+@respx.mock
+def test_a_scan_whose_listing_stops_early_reports_only_what_a_lookup_confirms_gone() -> None:
+    token_route()
+    describe_route()
+    known = KnownIds()
+    known.add(f"id{i:02d}" for i in range(10))
+    listed = [{"_id": "id00"}, {"_id": "id01"}]  # a short page: the walk stops there
+    confirmed = [{"_id": f"id{i:02d}", "life_status": "normal"} for i in range(2, 9)]
+    confirmed.append({"_id": "id09", "life_status": "invalid"})  # really gone (invalidated)
+    query = respx.post(f"{DATA}/query").mock(
+        side_effect=[
+            ok(data={"dataList": []}),  # no changes
+            ok(data={"dataList": listed}),
+            ok(data={"dataList": confirmed}),
+        ]
+    )
+    cursor = {"object": "ContactObj", "since_ms": 1, "scan_at": None, "known": known.to_cursor()}
+
+    async def body(c: FxiaokeConnector) -> None:
+        pages = [p async for p in c.read_changes("stakeholders", cursor)]
+        assert [d.external_id for p in pages for d in p.deletions] == ["id09"]
+        last = pages[-1].cursor
+        assert last is not None
+        assert KnownIds.from_cursor(last["known"]).all() == {f"id{i:02d}" for i in range(9)}
+
+    run(body, connector())
+    info = body_of(query.calls[2].request)["data"]["search_query_info"]
+    (in_filter,) = [f for f in info["filters"] if f["operator"] == "IN"]
+    assert in_filter["field_name"] == "_id"
+    assert sorted(in_filter["field_values"]) == [f"id{i:02d}" for i in range(2, 10)]
