@@ -12,18 +12,23 @@ A token lives 7,200 s; the endpoint hands out the same one for its first
 token is kept until 550 s are left (6,650 s of age, inside the window both
 the manual and its transcriptions give) and then renewed. The token endpoint
 takes at most 10 calls a minute and no concurrent ones: one refresh runs at a
-time under an :class:`asyncio.Lock`, and callers wait for it. Secrets and
-tokens are never logged.
+time under an :class:`asyncio.Lock`, and callers wait for it. The token is
+also kept in ``shared`` (the engine's per-process ``ConnectorContext.shared``,
+under a :class:`threading.Lock`) so the next run of the process starts from it
+instead of minting one. Its expiry is monotonic time, which is per process,
+as ``shared`` is. Secrets and tokens are never logged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -35,7 +40,9 @@ from connectors.fxiaoke.codes import (
     NO_QUOTA,
     NOT_AUTHORISED,
     THROTTLED,
+    DailyQuotaExhausted,
     error_code,
+    next_midnight,
 )
 from connectors.fxiaoke.limiter import WindowLimiter
 from connectors.fxiaoke.settings import FxiaokeSettings
@@ -120,15 +127,39 @@ class TokenManager:
         limiter: WindowLimiter | None = None,
         connector: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        shared: dict[str, Any] | None = None,
+        lock: threading.Lock | None = None,
     ) -> None:
         self.settings = settings
         self.http = http
         self.limiter = limiter
         self.connector = connector
         self.clock = clock
+        self.now = now
         self.refreshes = 0
-        self._current: Token | None = None
-        self._lock = asyncio.Lock()
+        self._shared: dict[str, Any] = {} if shared is None else shared
+        self._shared_lock = lock or threading.Lock()
+        # a token is only good for the credentials and convention that minted it
+        self._key = (settings.base_url, settings.auth, settings.app_id, settings.user_id)
+        self._current: Token | None = self._from_shared()
+        self._lock = asyncio.Lock()  # single flight within this run's event loop
+
+    def _from_shared(self) -> Token | None:
+        with self._shared_lock:
+            held = self._shared.get("token")
+        if isinstance(held, tuple) and len(held) == 2 and held[0] == self._key:
+            token = held[1]
+            return token if isinstance(token, Token) else None
+        return None
+
+    def _to_shared(self, token: Token) -> None:
+        with self._shared_lock:
+            self._shared["token"] = (self._key, token)
+
+    def _from_shared_unlocked(self) -> Token | None:
+        held = self._shared.get("token")
+        return held[1] if isinstance(held, tuple) and len(held) == 2 else None
 
     @property
     def current(self) -> Token | None:
@@ -136,7 +167,14 @@ class TokenManager:
         return self._current
 
     def _live(self) -> Token | None:
-        token = self._current
+        token = self._fresh(self._current)
+        if token is None:  # another run of this process may have renewed it meanwhile
+            token = self._fresh(self._from_shared())
+            if token is not None:
+                self._current = token
+        return token
+
+    def _fresh(self, token: Token | None) -> Token | None:
         if token is None:
             return None
         margin = min(REFRESH_LEFT_S, token.life_s / 2)
@@ -156,6 +194,10 @@ class TokenManager:
     def invalidate(self, value: str) -> None:
         """Forget ``value`` if it is still the cached token."""
         if self._current is not None and self._current.value == value:
+            with self._shared_lock:
+                held = self._from_shared_unlocked()
+                if held is not None and held.value == value:
+                    self._shared.pop("token", None)
             self._current = None
 
     async def _refresh(self) -> Token:
@@ -199,6 +241,7 @@ class TokenManager:
                 "try auth: legacy",
                 connector=self.connector,
             )
+        self._to_shared(self._current)
         log.debug("fxiaoke %s token obtained (%d so far)", s.auth, self.refreshes)
         return self._current
 
@@ -217,11 +260,8 @@ class TokenManager:
                 connector=self.connector,
             )
         if code == DAILY_QUOTA:
-            return TransientError(
-                f"Fxiaoke's daily OpenAPI quota is used up (errorCode 30002, traceId {trace})",
-                retry_after=3600,
-                connector=self.connector,
-            )
+            until = next_midnight(self.now(), self.settings.quota_timezone)
+            return DailyQuotaExhausted(until, connector=self.connector)
         return credentials_error(self.settings, code, trace, self.connector)
 
     async def _post(self, path: str, form: dict[str, str]) -> dict[str, Any]:

@@ -10,14 +10,17 @@ Every call goes through :meth:`FxiaokeClient.call`:
 - busy and throttling codes, HTTP 429/5xx, timeouts and dropped connections
   are retried with exponential backoff and full jitter (tenacity), each
   retry reported to the engine's :class:`~crmbridge.connector.ApiEvents`;
-- errorCode 30002 stops the instance: no further call is sent and every one
-  raises :class:`DailyQuotaExhausted` saying when the quota resets;
+- errorCode 30002 (from any endpoint, the token one included) stops the
+  instance and, through ``shared``, every later run of this process until
+  the quota resets: no further call is sent and every one raises
+  :class:`DailyQuotaExhausted` saying when;
 - credential, authorisation and quota-purchase codes raise
   :class:`AuthError` / :class:`ConfigError` naming the setting to fix;
 - any other non-zero code raises :class:`FxiaokeError` for the caller
   (a write turns it into a rejected result for its record);
 - every endpoint keeps under ``rate_limit_calls`` per ``rate_limit_window_s``
-  (:class:`WindowLimiter`), and at most ``concurrency`` calls are in flight.
+  (:class:`WindowLimiter`, its send times in ``shared`` so concurrent runs
+  share one budget), and at most ``concurrency`` calls are in flight.
 
 The server's ``traceId`` is logged with every error and carried by the
 raised error.
@@ -28,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -115,7 +119,9 @@ class FxiaokeClient:
 
     ``transport`` replaces the network (``respx`` in tests, the sandbox);
     ``sleep``, ``rng``, ``clock`` (monotonic) and ``now`` (wall time) make
-    backoff, limits and token life testable. ``api_calls`` counts HTTP
+    backoff, limits and token life testable. ``shared`` is what outlives a run
+    (the engine's ``ConnectorContext.shared``: token, send times, quota stop),
+    plain values under its ``threading.Lock``. ``api_calls`` counts HTTP
     requests to the API (retries included, token calls not), ``calls`` the
     same by path.
     """
@@ -131,6 +137,7 @@ class FxiaokeClient:
         events: ApiEvents = NO_API_EVENTS,
         clock: Callable[[], float] | None = None,
         now: Callable[[], datetime] = _now,
+        shared: dict[str, Any] | None = None,
     ) -> None:
         self.settings = settings
         self.connector = connector
@@ -140,11 +147,24 @@ class FxiaokeClient:
         self.events = events
         self.now = now
         self._clock = clock
-        extra = {"clock": clock} if clock is not None else {}
+        self.shared: dict[str, Any] = {} if shared is None else shared
+        self.lock: threading.Lock = self.shared.setdefault("lock", threading.Lock())
+        extra: dict[str, Any] = {"clock": clock} if clock is not None else {}
+        extra["lock"] = self.lock
         self.limiter = WindowLimiter(
-            settings.rate_limit_calls, settings.rate_limit_window_s, sleep=sleep, **extra
+            settings.rate_limit_calls,
+            settings.rate_limit_window_s,
+            sleep=sleep,
+            store=self.shared.setdefault("calls_sent", {}),
+            **extra,
         )
-        self.token_limiter = WindowLimiter(TOKEN_CALLS_PER_MINUTE, 60.0, sleep=sleep, **extra)
+        self.token_limiter = WindowLimiter(
+            TOKEN_CALLS_PER_MINUTE,
+            60.0,
+            sleep=sleep,
+            store=self.shared.setdefault("token_calls_sent", {}),
+            **extra,
+        )
         self.api_calls = 0
         self.calls: Counter[str] = Counter()
         self.retries: Counter[str] = Counter()
@@ -180,7 +200,14 @@ class FxiaokeClient:
         )
         extra = {"clock": self._clock} if self._clock is not None else {}
         self._tokens = TokenManager(
-            s, self._http, limiter=self.token_limiter, connector=self.connector, **extra
+            s,
+            self._http,
+            limiter=self.token_limiter,
+            connector=self.connector,
+            now=self.now,
+            shared=self.shared,
+            lock=self.lock,
+            **extra,
         )
 
     async def close(self) -> None:
@@ -203,8 +230,7 @@ class FxiaokeClient:
         before sending again). Raises :class:`TransientError` once retries
         are spent, and the errors listed in the module docstring.
         """
-        if self._stopped is not None:
-            raise self._stopped
+        self._check_stop()
         s = self.settings
         tries = attempts or s.max_retries + 1
         retrying = AsyncRetrying(
@@ -232,6 +258,24 @@ class FxiaokeClient:
                 connector=self.connector,
             ) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check_stop(self) -> None:
+        """Raise the quota stop this instance, or another run of this process, has seen."""
+        if self._stopped is None:
+            until = self.shared.get("quota_until")
+            if isinstance(until, datetime) and self.now() < until:
+                self._stopped = DailyQuotaExhausted(until, connector=self.connector)
+        if self._stopped is not None:
+            raise self._stopped
+
+    def _stop(self, exc: DailyQuotaExhausted) -> DailyQuotaExhausted:
+        """Remember a quota stop, here and for the later runs of this process."""
+        self._stopped = exc
+        with self.lock:
+            known = self.shared.get("quota_until")
+            if not isinstance(known, datetime) or known < exc.until:
+                self.shared["quota_until"] = exc.until
+        return exc
 
     def _retrying(self, state: RetryCallState) -> None:
         self.events.retried()
@@ -264,13 +308,16 @@ class FxiaokeClient:
     async def _send(self, path: str, data: Mapping[str, Any], extra: Mapping[str, Any]) -> Answer:
         refreshed = False
         while True:
-            if self._stopped is not None:
-                raise self._stopped
-            token = await self.tokens.token()
+            self._check_stop()
+            try:
+                token = await self.tokens.token()
+            except DailyQuotaExhausted as exc:
+                raise self._stop(exc) from None
             body, headers = self._envelope(token, data, extra)
-            await self.limiter.acquire(path)
             try:
                 async with self._gate:
+                    # counted when it leaves, not while it queues for the gate
+                    await self.limiter.acquire(path)
                     self.api_calls += 1
                     self.calls[path] += 1
                     response = await self.http.post(
@@ -335,8 +382,7 @@ class FxiaokeClient:
             return _Retry(f"Fxiaoke call limit ({where})", sent=False)
         if code == DAILY_QUOTA:
             until = next_midnight(self.now(), self.settings.quota_timezone)
-            self._stopped = DailyQuotaExhausted(until, connector=self.connector)
-            return self._stopped
+            return self._stop(DailyQuotaExhausted(until, connector=self.connector))
         if code == 10006:
             return ConfigError(
                 f"Fxiaoke does not serve {path} ({where}): check base_url",

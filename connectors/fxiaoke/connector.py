@@ -121,6 +121,7 @@ class FxiaokeConnector:
             events=self.context.api_events,
             clock=monotonic,
             now=clock,
+            shared=self.context.shared,
             **extra,
         )
         self.scans: list[dict[str, Any]] = []
