@@ -72,13 +72,22 @@ def time_of(ms: int | None) -> datetime | None:
 
 
 def _rows(data: Any) -> list[Json]:
+    """The rows of a query's ``data``; an answer of no known shape stops the run.
+
+    Taking an unknown shape for "no rows" would end a listing early, and the
+    deletion scan would then take every record not listed for deleted.
+    """
     if isinstance(data, dict):
         rows = data.get("dataList")
         if isinstance(rows, list):
             return [r for r in rows if isinstance(r, dict)]
         if isinstance(data.get(ID), str):  # some query pages print a single record as data
             return [data]
-    return []
+    raise PermanentError(
+        f"Fxiaoke data/query answered in a shape crmbridge does not know "
+        f"({type(data).__name__} with keys {sorted(data) if isinstance(data, dict) else []}); "
+        "nothing was read from it"
+    )
 
 
 async def query(

@@ -12,7 +12,7 @@ import respx
 from connectors.fxiaoke import DailyQuotaExhausted, FxiaokeConnector
 from connectors.fxiaoke.scan import KnownIds
 from crmbridge.connector import WriteOp, WriteOutcome, WriteRequest
-from crmbridge.errors import ConfigError, TransientError
+from crmbridge.errors import ConfigError, PermanentError, TransientError
 
 from .http_support import (
     BASE,
@@ -394,3 +394,32 @@ def test_a_scan_whose_listing_stops_early_reports_only_what_a_lookup_confirms_go
     (in_filter,) = [f for f in info["filters"] if f["operator"] == "IN"]
     assert in_filter["field_name"] == "_id"
     assert sorted(in_filter["field_values"]) == [f"id{i:02d}" for i in range(2, 10)]
+
+
+@respx.mock
+def test_a_lookup_answered_in_an_unknown_shape_stops_the_scan_and_deletes_nothing() -> None:
+    token_route()
+    describe_route()
+    known = KnownIds()
+    known.add(f"id{i:02d}" for i in range(10))
+    respx.post(f"{DATA}/query").mock(
+        side_effect=[
+            ok(data={"dataList": []}),  # no changes
+            ok(data={"dataList": [{"_id": "id00"}]}),  # the listing stops early
+            ok(data={"records": [{"_id": "id05"}]}),  # not a shape the API documents
+        ]
+    )
+    cursor = {"object": "ContactObj", "since_ms": 1, "scan_at": None, "known": known.to_cursor()}
+
+    deletions: list[str] = []
+
+    async def read(c: FxiaokeConnector) -> None:
+        async for page in c.read_changes("stakeholders", cursor):
+            deletions.extend(d.external_id for d in page.deletions)
+
+    async def body(c: FxiaokeConnector) -> None:
+        with pytest.raises(PermanentError, match="shape"):
+            await read(c)
+
+    run(body, connector())
+    assert deletions == []
