@@ -124,22 +124,17 @@ class Daemon:
         import uvicorn
 
         from crmbridge.daemon_metrics import SyncMetrics
-        from crmbridge.heap import settle
-        from crmbridge.web import create_app
+        from crmbridge.web import create_app, ready_to_serve
         from crmbridge.web.metrics import Metrics
         from crmbridge.web.runs import RunRegistry
 
         metrics = Metrics()
         self.metrics = SyncMetrics(metrics.registry, self.bridge)
         self.bridge.api_events = self.metrics.api_events
-        if SyncProcesses.suit(str(self.bridge.store.url)):
-            self.children = SyncProcesses(self.bridge.config, api_events=self.metrics.api_events)
+        self.children = SyncProcesses.for_bridge(self.bridge, api_events=self.metrics.api_events)
         registry = RunRegistry(self._leased_sync)
         app = create_app(self.bridge, runs=registry, metrics=metrics)
-        self.bridge.warm_up()
-        if self.children is not None:
-            self.children.prestart()
-        settle()
+        ready_to_serve(self.bridge, self.children)
         config = uvicorn.Config(
             app,
             host=self.host,

@@ -37,7 +37,7 @@ import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crmbridge.config import Config
 from crmbridge.connector import ApiEvents
@@ -45,6 +45,9 @@ from crmbridge.errors import CrmBridgeError
 from crmbridge.heap import tune
 from crmbridge.logs import JsonFormatter, setup_logging
 from crmbridge.sync.runner import RunReport
+
+if TYPE_CHECKING:
+    from crmbridge.service import Bridge
 
 __all__ = ["ChildRunFailed", "SyncProcesses"]
 
@@ -173,6 +176,15 @@ class SyncProcesses:
     def suit(url: str) -> bool:
         """Whether runs on the store at ``url`` gain from child processes (not on SQLite)."""
         return not url.startswith("sqlite")
+
+    @classmethod
+    def for_bridge(
+        cls, bridge: Bridge, *, api_events: Callable[[str], ApiEvents] | None = None
+    ) -> SyncProcesses | None:
+        """The children for a service over ``bridge``, or ``None`` where its store does not suit."""
+        if not cls.suit(str(bridge.store.url)):
+            return None
+        return cls(bridge.config, api_events=api_events)
 
     def stop(self) -> None:
         """Ask running runs to stop after their current batch (a graceful shutdown)."""

@@ -29,9 +29,8 @@ def serve(
     /jobs, /conflicts, /healthz, /readyz, /metrics and /docs. Stop with Ctrl-C."""
     import uvicorn
 
-    from crmbridge.heap import settle
     from crmbridge.sync_processes import SyncProcesses
-    from crmbridge.web import create_app
+    from crmbridge.web import create_app, ready_to_serve
 
     service = bridge(config)
     server = service.config.server
@@ -41,12 +40,9 @@ def serve(
     # httpx logs full URLs at INFO; keep it quiet so no query-string secret reaches the log
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # on PostgreSQL a run triggered over HTTP goes on in a child process, off the serving loop
-    children = SyncProcesses(service.config) if SyncProcesses.suit(str(service.store.url)) else None
+    children = SyncProcesses.for_bridge(service)
     app = create_app(service, sync=children)
-    service.warm_up()
-    if children is not None:
-        children.prestart()  # the first run does not wait for a process to start
-    settle()
+    ready_to_serve(service, children)
     err.print(f"crmbridge serving on http://{bind_host}:{bind_port} (docs at /docs)")
     try:
         uvicorn.run(

@@ -1,7 +1,8 @@
 """The HTTP service: the only place crmbridge imports FastAPI and Starlette.
 
 :func:`create_app` builds the app from a :class:`~crmbridge.service.Bridge`
-(``crmbridge serve`` serves it with uvicorn; the daemon reuses it)::
+(``crmbridge serve`` serves it with uvicorn; the daemon reuses it), and
+:func:`ready_to_serve` prepares the service just before it serves::
 
     POST /webhooks/{connector}       inbound webhook: verify, store, 202 (200 duplicate)
     POST /jobs/{job}/run             run a job now (Bearer trigger_token): 202 / 409
@@ -14,8 +15,16 @@
 
 from __future__ import annotations
 
-from crmbridge.web.app import ApiError, create_app
+from crmbridge.web.app import ApiError, create_app, ready_to_serve
 from crmbridge.web.metrics import Metrics
 from crmbridge.web.runs import AlreadyRunning, RunHandle, RunRegistry
 
-__all__ = ["AlreadyRunning", "ApiError", "Metrics", "RunHandle", "RunRegistry", "create_app"]
+__all__ = [
+    "AlreadyRunning",
+    "ApiError",
+    "Metrics",
+    "RunHandle",
+    "RunRegistry",
+    "create_app",
+    "ready_to_serve",
+]

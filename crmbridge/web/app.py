@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crmbridge import __version__
 from crmbridge.errors import AuthError, ConfigError, CrmBridgeError, RecordRejected, StoreError
+from crmbridge.heap import settle
 from crmbridge.service import Bridge
 from crmbridge.sync.runner import RunReport
 from crmbridge.sync_processes import SyncProcesses
@@ -135,6 +136,19 @@ def create_app(
     app.state.inbox = inbox
     _routes(app, bridge, metrics, registry, inbox)
     return app
+
+
+def ready_to_serve(bridge: Bridge, children: SyncProcesses | None) -> None:
+    """Get a service over ``bridge`` ready for its first request; call once, just before serving.
+
+    Every job's mappings and every webhook receiver are built, one sync child
+    is started ahead (so the first run does not wait for a process), and the
+    heap made so far, the app's included, is frozen out of the collector's way.
+    """
+    bridge.warm_up()
+    if children is not None:
+        children.prestart()
+    settle()
 
 
 def _handlers(app: FastAPI, limit: int) -> None:
