@@ -33,6 +33,7 @@ from connectors.csv.columns import EntityColumns, Header
 from connectors.csv.dialect import Dialect
 from connectors.csv.idindex import FileState, IdIndex, key_cells, layout
 from connectors.csv.reader import RowIds, Table
+from connectors.csv.swap import file_version
 from connectors.csv.writer import Batch, fill_id
 from crmbridge.connector import WriteOp, WriteOutcome, WriteRequest, WriteResult
 from crmbridge.errors import TransientError
@@ -128,7 +129,7 @@ def _write(path: Path, before: os.stat_result, data: bytes, index: IdIndex) -> o
             ) from None
         try:
             opened = os.fstat(fd)
-            if _identity(opened) != _identity(before):
+            if file_version(opened) != file_version(before):
                 raise TransientError(f"{path} changed before it was appended to; sent again")
             view = memoryview(data)
             while view:
@@ -147,10 +148,6 @@ def _write(path: Path, before: os.stat_result, data: bytes, index: IdIndex) -> o
         except Exception:
             log.exception("%s: could not undo an unfinished append yet", path)
         raise
-
-
-def _identity(stat: os.stat_result) -> tuple[int, int, int]:
-    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def _bare_codec(path: Path, encoding: str) -> str | None:

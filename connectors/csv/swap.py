@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["exchange", "replace_if_unchanged"]
+__all__ = ["exchange", "file_version", "replace_if_unchanged"]
 
 log = logging.getLogger("crmbridge.connectors.csv")
 
@@ -42,6 +42,11 @@ def _renameat2() -> Callable[..., int] | None:
 
 
 _RENAMEAT2 = _renameat2()
+
+
+def file_version(stat: os.stat_result) -> tuple[int, int, int]:
+    """Which version of a file ``stat`` describes: its inode, size and modification time (ns)."""
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def exchange(first: Path, second: Path) -> bool:

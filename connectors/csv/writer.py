@@ -25,7 +25,7 @@ from typing import Any
 from connectors.csv.columns import EntityColumns, Header, IdKind
 from connectors.csv.dialect import Dialect
 from connectors.csv.reader import RowIds, Table, content_digest
-from connectors.csv.swap import replace_if_unchanged
+from connectors.csv.swap import file_version, replace_if_unchanged
 from crmbridge.connector import WriteOp, WriteOutcome, WriteRequest, WriteResult
 from crmbridge.errors import TransientError
 
@@ -312,11 +312,7 @@ def _is_file_read(name: Path, before: os.stat_result) -> bool:
         now = os.stat(name)
     except FileNotFoundError:
         return False
-    return (now.st_ino, now.st_size, now.st_mtime_ns) == (
-        before.st_ino,
-        before.st_size,
-        before.st_mtime_ns,
-    )
+    return file_version(now) == file_version(before)
 
 
 def _sync_folder(folder: Path) -> None:

@@ -51,3 +51,17 @@ def push(remote: CsvConnector, entity: str, *requests: WriteRequest) -> dict[str
     """Write one batch; the results by key."""
     results = asyncio.run(remote.write(entity, list(requests)))
     return {r.key: r for r in results}
+
+
+def exchanges_names(folder: Path) -> bool:
+    """Whether the file system of ``folder`` swaps two names atomically (see ``connectors.csv.swap``)."""
+    from connectors.csv.swap import exchange
+
+    first, second = folder / ".probe-a", folder / ".probe-b"
+    first.write_text("a")
+    second.write_text("b")
+    try:
+        return exchange(first, second) and first.read_text() == "b"
+    finally:
+        first.unlink()
+        second.unlink()

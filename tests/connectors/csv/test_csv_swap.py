@@ -5,24 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from csv_support import exchanges_names
 
-from connectors.csv.swap import exchange, replace_if_unchanged
-
-
-def _exchanges(folder: Path) -> bool:
-    first, second = folder / "probe-a", folder / "probe-b"
-    first.write_text("a")
-    second.write_text("b")
-    try:
-        return exchange(first, second) and first.read_text() == "b"
-    finally:
-        first.unlink()
-        second.unlink()
+from connectors.csv.swap import replace_if_unchanged
 
 
 @pytest.fixture
 def files(tmp_path: Path) -> tuple[Path, Path]:
-    if not _exchanges(tmp_path):
+    if not exchanges_names(tmp_path):
         pytest.skip("no atomic rename exchange on this file system")
     path, temp = tmp_path / "people.csv", tmp_path / ".people.csv.tmp"
     path.write_text("read")

@@ -7,16 +7,24 @@ import codecs
 import csv
 import io
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from csv_support import connector, last_cursor, pull, push, records, write_file
+from csv_support import (
+    connector,
+    exchanges_names,
+    last_cursor,
+    pull,
+    push,
+    records,
+    write_file,
+)
 
 from connectors.csv import writer
 from connectors.csv.reader import Row, Table
-from connectors.csv.swap import exchange
 from crmbridge.connector import WriteOp, WriteOutcome, WriteRequest
 from crmbridge.errors import TransientError
 
@@ -30,17 +38,8 @@ def _update(ext: str, key: str = "r", **data: str | None) -> WriteRequest:
     return WriteRequest(key, WriteOp.UPDATE, data, ext)
 
 
-def _exchanges() -> bool:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as name:
-        first, second = Path(name, "a"), Path(name, "b")
-        first.write_text("a")
-        second.write_text("b")
-        return exchange(first, second) and first.read_text() == "b"
-
-
-_EXCHANGES = _exchanges()
+with tempfile.TemporaryDirectory() as _probe:
+    _EXCHANGES = exchanges_names(Path(_probe))
 
 PEOPLE = (
     "Record Id,Full Name,Email,Favourite Colour\r\n"
