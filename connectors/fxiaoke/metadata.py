@@ -21,7 +21,7 @@ from typing import Any
 from connectors.fxiaoke.client import FxiaokeClient
 from connectors.fxiaoke.codes import PARAMETER, FxiaokeError
 from crmbridge.errors import ConfigError
-from crmbridge.mapping import CompiledMapping, RemoteField, RemoteFields, check_against_remote
+from crmbridge.mapping import CompiledMapping, RemoteField, RemoteFields, require_fits_remote
 
 __all__ = ["DESCRIBE_PATH", "Described", "check_mapping_against", "describe", "field_info"]
 
@@ -131,17 +131,7 @@ def check_mapping_against(
     (api names) needs the crmbridge id field, which is how a create that may
     have reached Fxiaoke already is found again.
     """
-    problems = check_against_remote(mapping, [d.fields for d in described])
-    if problems:
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ConfigError(
-            first.message + more,
-            path=first.file,
-            key=first.key or None,
-            line=first.line,
-            connector=connector,
-        )
+    require_fits_remote(mapping, [d.fields for d in described], connector=connector)
     by_api = {d.api_name: d for d in described}
     for api_name in writes:
         found = by_api.get(api_name)

@@ -12,7 +12,7 @@ from connectors.zoho.client import ZohoClient
 from connectors.zoho.reads import zoho_time
 from connectors.zoho.settings import ZohoSettings
 from crmbridge.errors import ConfigError
-from crmbridge.mapping import CompiledMapping, RemoteField, RemoteFields, check_against_remote
+from crmbridge.mapping import CompiledMapping, RemoteField, RemoteFields, require_fits_remote
 
 __all__ = [
     "check_mapping_against",
@@ -92,17 +92,7 @@ def check_mapping_against(
     crmbridge id field, and Zoho takes it in ``duplicate_check_fields`` only
     when it is unique ("Do not allow duplicate values").
     """
-    problems = check_against_remote(mapping, described)
-    if problems:
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ConfigError(
-            first.message + more,
-            path=first.file,
-            key=first.key or None,
-            line=first.line,
-            connector=connector,
-        )
+    require_fits_remote(mapping, described, connector=connector)
     by_name = {r.remote: r for r in described}
     for module in upsert_modules:
         fields = by_name.get(module)

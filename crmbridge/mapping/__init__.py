@@ -171,6 +171,7 @@ from crmbridge.mapping.validate import (
     check_mapping,
     load_connector_mapping,
     load_mapping,
+    require_fits_remote,
 )
 from crmbridge.mapping.values import canonical_fields, from_model, to_canonical_value
 from crmbridge.sync.ports import RelationPending, RelationResolver
@@ -200,6 +201,7 @@ __all__ = [
     "load_connector_mapping",
     "load_mapping",
     "mapping_source",
+    "require_fits_remote",
     "shipped_mapping_path",
     "shipped_mappings",
     "split_name",

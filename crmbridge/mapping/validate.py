@@ -23,6 +23,7 @@ __all__ = [
     "entity_mappers",
     "load_connector_mapping",
     "load_mapping",
+    "require_fits_remote",
 ]
 
 
@@ -209,6 +210,29 @@ def check_against_remote(
                 if not pair.remove:
                     _check_remote_pair(pair, fields, problems)
     return list(problems)
+
+
+def require_fits_remote(
+    mapping: MappingSpec | CompiledMapping,
+    remote: Iterable[RemoteFields],
+    *,
+    connector: str | None = None,
+) -> None:
+    """Raise :class:`ConfigError` for the first problem :func:`check_against_remote` finds.
+
+    The message says how many more there are; ``connector`` names the connector instance.
+    """
+    problems = check_against_remote(mapping, remote)
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ConfigError(
+            first.message + more,
+            path=first.file,
+            key=first.key or None,
+            line=first.line,
+            connector=connector,
+        )
 
 
 def _remote_names(pair: FieldPair) -> list[tuple[tuple[str, ...], Any]]:
