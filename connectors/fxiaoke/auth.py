@@ -147,7 +147,11 @@ class TokenManager:
 
     def _from_shared(self) -> Token | None:
         with self._shared_lock:
-            held = self._shared.get("token")
+            return self._held()
+
+    def _held(self) -> Token | None:
+        """The token shared for these credentials (the caller holds the shared lock)."""
+        held = self._shared.get("token")
         if isinstance(held, tuple) and len(held) == 2 and held[0] == self._key:
             token = held[1]
             return token if isinstance(token, Token) else None
@@ -156,10 +160,6 @@ class TokenManager:
     def _to_shared(self, token: Token) -> None:
         with self._shared_lock:
             self._shared["token"] = (self._key, token)
-
-    def _from_shared_unlocked(self) -> Token | None:
-        held = self._shared.get("token")
-        return held[1] if isinstance(held, tuple) and len(held) == 2 else None
 
     @property
     def current(self) -> Token | None:
@@ -195,7 +195,7 @@ class TokenManager:
         """Forget ``value`` if it is still the cached token."""
         if self._current is not None and self._current.value == value:
             with self._shared_lock:
-                held = self._from_shared_unlocked()
+                held = self._held()
                 if held is not None and held.value == value:
                     self._shared.pop("token", None)
             self._current = None
