@@ -47,6 +47,7 @@ __all__ = [
     "Page",
     "RemoteRecord",
     "ReportsUsage",
+    "Unreadable",
     "WebhookInbox",
     "WebhookReceiver",
     "WriteOp",
@@ -159,13 +160,36 @@ class Deletion:
     deleted_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A record the connector could not even read (a malformed file row, say).
+
+    The run keeps it as a reject with ``reason``, the remote ``column`` at
+    fault and ``where`` it is (for a file: ``{"$file": path, "$line": n}``), so
+    it is counted, listed in the run's report and never silently dropped.
+    ``external_id`` is the record's id where one could be read.
+    """
+
+    reason: str
+    external_id: str | None = None
+    column: str | None = None
+    where: Mapping[str, Any] = field(default_factory=dict)
+
+
 @dataclass(slots=True)
 class Page:
-    """One page of changes. ``cursor`` is where the next read starts once this page is committed."""
+    """One page of changes. ``cursor`` is where the next read starts once this page is committed.
+
+    ``unreadable`` lists records of the read that could not be read. A
+    connector that reports them reports every one still unreadable on each
+    read that yields pages: a read that does not repeat an earlier report
+    settles it (the row was mended or removed).
+    """
 
     records: list[RemoteRecord] = field(default_factory=list)
     deletions: list[Deletion] = field(default_factory=list)
     cursor: Cursor | None = None
+    unreadable: list[Unreadable] = field(default_factory=list)
 
 
 class WriteOp(enum.StrEnum):

@@ -25,9 +25,11 @@ Reading
     header, or a header none of whose columns the mapping knows, is a
     :class:`~crmbridge.errors.ConfigError` naming the file. A row that cannot
     be read at all (a wrong number of cells, bytes that do not decode, an id
-    already used on an earlier line) is left out and listed in
-    :attr:`CsvConnector.file_rejects` (file, line, column, reason); the rest go
-    on. Blank rows are skipped.
+    already used on an earlier line) is left out and reported on the page as
+    :class:`~crmbridge.connector.Unreadable` (file, line, column, reason), so
+    the run keeps it as an ``UNREADABLE`` reject like any other (and a
+    migration lists it in its rejects file); the rest go on. The last read's
+    are also in :attr:`CsvConnector.file_rejects`. Blank rows are skipped.
 
 External ids
     A row's external id is the value of its id column: the first of the

@@ -8,7 +8,7 @@ from typing import Any
 
 from connectors.csv.reader import FileReject, Row, RowIds, Table, content_digest
 from connectors.csv.snapshot import RowState, SnapshotRun
-from crmbridge.connector import Cursor, Deletion, Page, RemoteRecord
+from crmbridge.connector import Cursor, Deletion, Page, RemoteRecord, Unreadable
 
 __all__ = ["FILE_KEY", "LINE_KEY", "fetch_rows", "pull_pages"]
 
@@ -43,17 +43,32 @@ def pull_pages(
 
     Only the last page carries ``cursor``, and the new generation is complete
     before it is handed out, so the engine moves to it only once everything
-    was applied.
+    was applied. Rows that cannot be read (added to ``rejects``) ride on the
+    next page as ``unreadable``, so the run keeps them as rejects.
     """
+    reported = len(rejects)
+
+    def report(page: Page) -> Page:
+        """``page`` carrying the rows found unreadable since the last page."""
+        nonlocal reported
+        page.unreadable.extend(_unreadable(r) for r in rejects[reported:])
+        reported = len(rejects)
+        return page
+
     pending: Page | None = None
     for page in _changes(table, run, page_size, restore, modified, rejects, entity):
         if pending is not None:
-            yield pending
+            yield report(pending)
         pending = page
     run.finish()
     last = pending or Page()
     last.cursor = cursor
-    yield last
+    yield report(last)
+
+
+def _unreadable(reject: FileReject) -> Unreadable:
+    where = {FILE_KEY: reject.file, LINE_KEY: reject.line}
+    return Unreadable(reject.reason, reject.external_id, reject.column, where)
 
 
 def _changes(
@@ -81,7 +96,7 @@ def _changes(
         for (row, rid), (state, first) in zip(chunk, states, strict=True):
             if state is RowState.DUPLICATE:
                 reason = f"the id {rid!r} is also on line {first}; this row is left out"
-                rejects.append(FileReject(path, row.line, _id_name(table), reason, entity))
+                rejects.append(FileReject(path, row.line, _id_name(table), reason, entity, rid))
             elif state is not RowState.SAME:
                 page.records.append(_record(table, row, rid, restore, modified))
         chunk.clear()

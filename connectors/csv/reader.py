@@ -50,6 +50,8 @@ class FileReject:
     column: str | None
     reason: str
     entity: str = ""
+    external_id: str | None = None
+    """the row's id, where it could be read"""
 
     def as_dict(self) -> dict[str, Any]:
         """The reject as a plain dict (``file``, ``line``, ``column``, ``reason``, ``entity``)."""

@@ -27,6 +27,7 @@ from crmbridge.sync.matcher import Candidate, Match, MatchKind, decide_matches, 
 from crmbridge.sync.merge import merge
 from crmbridge.sync.ports import EntityMapper, RelationPending
 from crmbridge.sync.prepare import PagePreparer, Prepared
+from crmbridge.sync.unreadable import keep_unreadable, settle_unreadable
 from crmbridge.sync.values import flatten, project, validated_content
 
 __all__ = ["apply_page", "pull_entity", "retry_parked"]
@@ -83,14 +84,16 @@ async def pull_entity(ctx: RunContext, entity: str) -> None:
 
     with ctx.unit() as tx:
         apply_remote_deletions(ctx, tx, entity)
+        settle_unreadable(ctx, tx, entity)
 
 
 def _apply(
     ctx: RunContext, entity: str, page: Page, prepared: Mapping[str, Prepared | None] | None
 ) -> None:
     with ctx.unit() as tx:
+        keep_unreadable(ctx, tx, entity, page.unreadable)
         apply_page(ctx, tx, entity, page.records, page.deletions, page.cursor, [], prepared)
-    ctx.advance(entity, "pull", len(page.records) + len(page.deletions))
+    ctx.advance(entity, "pull", len(page.records) + len(page.deletions) + len(page.unreadable))
     ctx.check_stop()
 
 

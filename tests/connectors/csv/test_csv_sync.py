@@ -63,14 +63,18 @@ def test_bilingual_files_go_through_the_hub_and_out_again(tmp_path: Path) -> Non
         by_entity = pulled.by_entity
         assert by_entity["organizations"]["created"] == 2
         assert by_entity["stakeholders"]["created"] == 2
-        assert by_entity["stakeholders"]["rejected"] == 1
+        # S3's phone does not map; S4's row cannot even be read: each is rejected alone
+        assert by_entity["stakeholders"]["rejected"] == 2
         assert by_entity["interactions"]["created"] == 2
 
-        (bad,) = store.list_rejects(pulled.run_id)
-        assert (bad.external_id, bad.field) == ("S3", "mobile")
+        bad, short = sorted(store.list_rejects(pulled.run_id), key=lambda r: r.code)
+        assert (bad.external_id, bad.field, bad.code) == ("S3", "mobile", "INVALID_VALUE")
         assert bad.payload is not None
         assert bad.payload["data"]["$line"] == 5
         assert bad.payload["data"]["$file"] == str(source / "stakeholders.csv")
+        assert (short.code, short.reason) == ("UNREADABLE", "has 2 cells where the header has 9")
+        assert short.payload is not None
+        assert short.payload["data"] == {"$file": str(source / "stakeholders.csv"), "$line": 6}
         assert src.file_rejects == [
             {
                 "file": str(source / "stakeholders.csv"),

@@ -1,0 +1,113 @@
+"""Rows the reader cannot take are rejects of the run: counted, kept, listed, settled when mended."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from pathlib import Path
+
+from csv_support import connector, write_file
+
+from crmbridge.config import load_config
+from crmbridge.mapping.validate import load_connector_mapping
+from crmbridge.migrate import Migration, run_migration
+from crmbridge.service import Bridge
+from crmbridge.store import Store, open_store
+from crmbridge.sync.job import SyncJob
+from crmbridge.sync.runner import RunReport, run_job
+
+HEADER = "Record Id,Full Name,Email\r\n"
+GOOD = "S1,王伟,wang@example.cn\r\n"
+SHORT = "S2,李娜\r\n"
+TWICE = "S1,Wang Wei,wei@example.cn\r\n"
+
+
+def _pull(store: Store, folder: Path) -> RunReport:
+    compiled = load_connector_mapping("src", "csv", None, phone_region="CN")
+    mappers = {"stakeholders": compiled.entity("stakeholders")}
+    job = SyncJob("import", "src", ("stakeholders",), direction="pull")
+    return asyncio.run(run_job(store, job, connector(folder, name="src"), mappers))
+
+
+def _open(store: Store) -> list[tuple[str, str | None, int]]:
+    return sorted(
+        (r.reason, r.external_id, r.attempts)
+        for r in store.list_open_rejects("import", connector="src", entity="stakeholders")
+    )
+
+
+def test_unreadable_rows_are_kept_once_and_settled_when_mended(tmp_path: Path) -> None:
+    path = tmp_path / "stakeholders.csv"
+    write_file(path, HEADER + GOOD + SHORT + TWICE)
+    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    try:
+        first = _pull(store, tmp_path)
+        assert first.by_entity["stakeholders"]["created"] == 1
+        assert first.by_entity["stakeholders"]["rejected"] == 2
+        assert first.by_entity["stakeholders"]["pulled"] == 3
+        by_line = {
+            r.payload["data"]["$line"]: r for r in store.list_rejects(first.run_id) if r.payload
+        }
+        assert by_line[3].reason == "has 2 cells where the header has 3"
+        assert (by_line[4].external_id, by_line[4].field) == ("S1", "Record Id")
+        assert "also on line 2" in by_line[4].reason
+
+        # the file changes elsewhere: the same bad rows are met again, not kept twice
+        write_file(path, HEADER + GOOD + SHORT + TWICE + "S5,张伟,zhang@example.cn\r\n")
+        second = _pull(store, tmp_path)
+        assert second.by_entity["stakeholders"]["rejected"] == 2
+        assert [attempts for _, _, attempts in _open(store)] == [2, 2]
+
+        # the short row is mended and the repeated id removed: nothing is left open
+        write_file(
+            path, HEADER + GOOD + "S2,李娜,li@example.cn\r\n" + "S5,张伟,zhang@example.cn\r\n"
+        )
+        third = _pull(store, tmp_path)
+        assert third.status == "succeeded", third.error
+        assert third.by_entity["stakeholders"]["created"] == 1
+        assert _open(store) == []
+    finally:
+        store.close()
+
+
+def test_an_unchanged_file_leaves_its_unreadable_rows_open(tmp_path: Path) -> None:
+    write_file(tmp_path / "stakeholders.csv", HEADER + GOOD + SHORT)
+    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    try:
+        _pull(store, tmp_path)
+        again = _pull(store, tmp_path)
+        assert again.counts.get("pulled", 0) == 0
+        assert [reason for reason, _, _ in _open(store)] == ["has 2 cells where the header has 3"]
+    finally:
+        store.close()
+
+
+def test_a_migration_lists_unreadable_rows_in_its_rejects_file(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    write_file(source / "stakeholders.csv", HEADER + GOOD + SHORT)
+    config = tmp_path / "crmbridge.yaml"
+    config.write_text(
+        "store: {url: 'sqlite:///hub.db'}\n"
+        "connectors:\n"
+        "  source: {type: csv, directory: source}\n"
+        "  target: {type: csv, directory: target}\n",
+        encoding="utf-8",
+    )
+    bridge = Bridge(load_config(config, {}))
+    try:
+        report = asyncio.run(
+            run_migration(
+                bridge,
+                Migration("source", "target", ("stakeholders",)),
+                report_path=tmp_path / "report.json",
+            )
+        )
+    finally:
+        bridge.close()
+    assert report.status == "succeeded"
+    with (tmp_path / "report.rejects.csv").open(encoding="utf-8-sig", newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["file"] == str(source / "stakeholders.csv")
+    assert (row["line"], row["code"]) == ("3", "UNREADABLE")
+    assert row["reason"] == "has 2 cells where the header has 3"
