@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import pickle
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -162,13 +163,10 @@ def prepare_records(
     return out
 
 
-def _prepare_in_worker(
-    entity: str,
-    records: list[tuple[str, dict[str, Any]]],
-    links: dict[tuple[str, str], str | None],
-    region: str | None,
-) -> dict[str, Prepared | None]:
-    return prepare_records(_mappers[entity], records, links, region)
+def _prepare_in_worker(request: bytes) -> bytes:
+    entity, records, links, region = pickle.loads(request)
+    done = prepare_records(_mappers[entity], records, links, region)
+    return pickle.dumps(done, pickle.HIGHEST_PROTOCOL)
 
 
 class PagePreparer:
@@ -194,7 +192,7 @@ class PagePreparer:
         records: Sequence[RemoteRecord],
         links: Mapping[tuple[str, str], str | None],
         region: str | None,
-    ) -> asyncio.Future[dict[str, Prepared | None]]:
+    ) -> asyncio.Future[bytes]:
         """Start preparing a page (the last record of an external id counts); a future of it."""
         if self._pool is None:
             # spawn, not fork: the run's process has threads and open database connections
@@ -205,10 +203,11 @@ class PagePreparer:
                 initargs=(self.rebuild,),
             )
         latest = {r.external_id: dict(r.data) for r in records}
-        loop = asyncio.get_running_loop()
-        return loop.run_in_executor(
-            self._pool, _prepare_in_worker, entity, list(latest.items()), dict(links), region
+        request = pickle.dumps(
+            (entity, list(latest.items()), dict(links), region), pickle.HIGHEST_PROTOCOL
         )
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._pool, _prepare_in_worker, request)
 
     def close(self) -> None:
         """Stop the worker (it has nothing left to do)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pickle
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -106,7 +107,7 @@ async def _pull_pipelined(
     connector failed is applied before the failure ends the run.
     """
     mapper = ctx.mappers[entity]
-    held: tuple[Page, asyncio.Future[dict[str, Prepared | None]] | None] | None = None
+    held: tuple[Page, asyncio.Future[bytes] | None] | None = None
 
     async def settle() -> None:
         nonlocal held
@@ -133,13 +134,13 @@ async def _pull_pipelined(
 
 
 async def _prepared(
-    preparer: PagePreparer, future: asyncio.Future[dict[str, Prepared | None]] | None
+    preparer: PagePreparer, future: asyncio.Future[bytes] | None
 ) -> dict[str, Prepared | None] | None:
     """The worker's work on a page; ``None`` (map it here) if the worker failed or is gone."""
     if future is None:
         return None
     try:
-        return await future
+        return pickle.loads(await future)
     except Exception:
         log.warning("the mapping worker failed; mapping here from now on", exc_info=True)
         preparer.disable()
