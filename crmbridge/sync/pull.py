@@ -140,7 +140,8 @@ async def _prepared(
     if future is None:
         return None
     try:
-        return pickle.loads(await future)
+        done: dict[str, Prepared | None] = pickle.loads(await future)
+        return done
     except Exception:
         log.warning("the mapping worker failed; mapping here from now on", exc_info=True)
         preparer.disable()
