@@ -102,9 +102,14 @@ def _changes(
         chunk.clear()
         return page if page.records else None
 
+    unread: list[str] = []  # the ids of the rows that could not be read, as far as they can be
     for row in rows:
         if row.problem is not None:
-            rejects.append(FileReject(path, row.line, row.column, row.problem, entity))
+            stated = _stated_id(ids, row.cells) if ids is not None else ""
+            rejects.append(
+                FileReject(path, row.line, row.column, row.problem, entity, stated or None)
+            )
+            unread.append(stated)
             continue
         assert ids is not None
         chunk.append((row, ids(row.cells)))
@@ -112,8 +117,18 @@ def _changes(
             yield page
     if chunk and (page := flush()) is not None:
         yield page
+    if unread:
+        run.keep(unread)
     for gone in run.removed(page_size):
         yield Page(deletions=[Deletion(rid, modified) for rid in gone])
+
+
+def _stated_id(ids: RowIds, cells: list[str]) -> str:
+    """The id an unreadable row's id column seems to hold ('' when it has none to read)."""
+    index = ids.header.id_index
+    if index is None or index >= len(cells):
+        return ""
+    return ids.stated(cells)
 
 
 def _id_name(table: Table) -> str | None:

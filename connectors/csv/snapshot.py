@@ -156,6 +156,43 @@ class SnapshotRun:
                 (self.lineage, gen, *ids),
             )
 
+    def keep(self, ids: Sequence[str]) -> None:
+        """Carry the base rows of ``ids`` that this generation lacks into it, as they were.
+
+        A row the pull could not read is neither changed nor removed, so it keeps
+        the base's state. When an id is not the base's (the row's id could not
+        be read, or a shifted cell stands where it should be), which base row
+        the unreadable one was is unknown: every base row is kept, so this pull
+        reports no removal at all.
+        """
+        if self.base is None:
+            return
+        wanted = sorted(set(ids))
+        known = 0
+        for start in range(0, len(wanted), _CHUNK):
+            part = wanted[start : start + _CHUNK]
+            known += self.db.execute(
+                f"SELECT count(*) FROM rows WHERE lineage = ? AND gen = ? AND id IN ({_marks(part)})",
+                (self.lineage, self.base, *part),
+            ).fetchone()[0]
+        self._carry(None if known < len(wanted) else wanted)
+
+    def _carry(self, ids: Sequence[str] | None) -> None:
+        assert self.base is not None
+        sql = (
+            "INSERT OR IGNORE INTO rows (lineage, gen, id, hash, line) "
+            "SELECT lineage, ?, id, hash, line FROM rows WHERE lineage = ? AND gen = ?"
+        )
+        with self.db:
+            if ids is None:
+                self.db.execute(sql, (self.gen, self.lineage, self.base))
+                return
+            for start in range(0, len(ids), _CHUNK):
+                part = ids[start : start + _CHUNK]
+                self.db.execute(
+                    f"{sql} AND id IN ({_marks(part)})", (self.gen, self.lineage, self.base, *part)
+                )
+
     def removed(self, size: int) -> Iterator[list[str]]:
         """Ids of the base that this generation lacks, ``size`` at a time."""
         if self.base is None:

@@ -25,7 +25,7 @@ TWICE = "S1,Wang Wei,wei@example.cn\r\n"
 def _pull(store: Store, folder: Path) -> RunReport:
     compiled = load_connector_mapping("src", "csv", None, phone_region="CN")
     mappers = {"stakeholders": compiled.entity("stakeholders")}
-    job = SyncJob("import", "src", ("stakeholders",), direction="pull")
+    job = SyncJob("import", "src", ("stakeholders",), direction="pull", deletes="propagate")
     return asyncio.run(run_job(store, job, connector(folder, name="src"), mappers))
 
 
@@ -111,3 +111,56 @@ def test_a_migration_lists_unreadable_rows_in_its_rejects_file(tmp_path: Path) -
     assert row["file"] == str(source / "stakeholders.csv")
     assert (row["line"], row["code"]) == ("3", "UNREADABLE")
     assert row["reason"] == "has 2 cells where the header has 3"
+
+
+def _live(store: Store) -> set[str]:
+    return {r.data["email"] for r in store.iter_records("stakeholders")}
+
+
+def test_a_row_that_turns_unreadable_is_not_a_removal(tmp_path: Path) -> None:
+    path = tmp_path / "stakeholders.csv"
+    rows = [f"S{i},Person {i},p{i}@example.com\r\n" for i in range(1, 11)]
+    write_file(path, HEADER + "".join(rows))
+    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    try:
+        _pull(store, tmp_path)
+        # a stray comma in S2's row: it is a reject, and S2 stays in the hub
+        write_file(
+            path, HEADER + rows[0] + "S2,Person 2,p2@example.com,oops\r\n" + "".join(rows[2:])
+        )
+        report = _pull(store, tmp_path)
+        assert report.by_entity["stakeholders"]["rejected"] == 1
+        assert report.by_entity["stakeholders"].get("deleted", 0) == 0
+        assert len(_live(store)) == 10
+        # mended, it is the same row as before: nothing changes
+        write_file(path, HEADER + "".join(rows) + "S11,Person 11,p11@example.com\r\n")
+        mended = _pull(store, tmp_path)
+        assert mended.by_entity["stakeholders"]["created"] == 1
+        assert mended.by_entity["stakeholders"].get("deleted", 0) == 0
+        assert _open(store) == []
+    finally:
+        store.close()
+
+
+def test_while_a_row_cannot_be_told_apart_no_row_is_removed(tmp_path: Path) -> None:
+    path = tmp_path / "stakeholders.csv"
+    rows = [f"S{i},Person {i},p{i}@example.com\r\n" for i in range(1, 11)]
+    write_file(path, HEADER + "".join(rows))
+    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    try:
+        _pull(store, tmp_path)
+        # S10 is removed, and a row whose id cell holds no known id cannot be read:
+        # it might be S10 itself, so S10 is not removed yet
+        write_file(path, HEADER + "".join(rows[:9]) + "?,Person 10,p10@example.com,oops\r\n")
+        unsure = _pull(store, tmp_path)
+        assert unsure.by_entity["stakeholders"]["rejected"] == 1
+        assert unsure.by_entity["stakeholders"].get("deleted", 0) == 0
+        assert "p10@example.com" in _live(store)
+        # once the file reads cleanly, the removal is seen
+        write_file(path, HEADER + "".join(rows[:9]))
+        sure = _pull(store, tmp_path)
+        assert sure.by_entity["stakeholders"]["deleted"] == 1
+        assert "p10@example.com" not in _live(store)
+        assert len(_live(store)) == 9
+    finally:
+        store.close()
