@@ -19,13 +19,14 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from crmbridge.errors import ConfigError, CrmBridgeError
 from crmbridge.model import ENTITY_ORDER
 from crmbridge.service import Bridge
-from crmbridge.store.rows import Run
+from crmbridge.store.rows import Reject, Run
 from crmbridge.sync.job import COUNT_KEYS, SyncJob
 from crmbridge.sync.merge import ConflictPolicy, Policy
 from crmbridge.sync.runner import Leg, RunReport, dry_run_legs, run_job
@@ -152,8 +153,10 @@ async def run_migration(
 
     run = _start(bridge, migration, resume)
     report = MigrationReport(run.id, migration.source, migration.target, "running")
+    met: list[tuple[str, str, datetime]] = []
     try:
-        for job, connector in ((pull_job, source), (push_job, target)):
+        for leg_name, job, connector in (("pull", pull_job, source), ("push", push_job, target)):
+            met.append((leg_name, job.connector, bridge.now()))
             leg = await run_job(
                 bridge.store,
                 job,
@@ -172,7 +175,7 @@ async def run_migration(
         raise
     finally:
         report.duration_s = time.monotonic() - started
-        rejects = _rejects(bridge, report)
+        rejects = _rejects(bridge, migration, met)
         report.rejects = len(rejects)
         _write_report(report, report_path, rejects)
         bridge.store.finish_run(
@@ -240,27 +243,40 @@ REJECT_COLUMNS = (
 )
 
 
-def _rejects(bridge: Bridge, report: MigrationReport) -> list[dict[str, Any]]:
+def _rejects(
+    bridge: Bridge, migration: Migration, met: Sequence[tuple[str, str, datetime]]
+) -> list[dict[str, Any]]:
+    """Every record still rejected that this run's legs met.
+
+    A reject retried by a later run keeps the id of the run that first
+    rejected it, so these are the open rejects of each leg's connector and
+    entities seen since that leg started.
+    """
+    job = migration_job_name(migration.source, migration.target)
     rows: list[dict[str, Any]] = []
-    for leg_name, leg in zip(("pull", "push"), report.legs, strict=False):
-        for r in bridge.store.list_rejects(leg.run_id):
-            data = (r.payload or {}).get("data") or {}
-            rows.append(
-                {
-                    "leg": leg_name,
-                    "connector": r.connector,
-                    "entity": r.entity,
-                    "file": data.get("$file", ""),
-                    "line": data.get("$line", ""),
-                    "external_id": r.external_id or "",
-                    "record_id": r.record_id or "",
-                    "field": r.field or "",
-                    "code": r.code,
-                    "reason": r.reason,
-                    "attempts": r.attempts,
-                }
-            )
+    for leg_name, connector, since in met:
+        for entity in migration.entities:
+            for r in bridge.store.list_open_rejects(job, connector=connector, entity=entity):
+                if r.last_seen >= since:
+                    rows.append(_reject_row(leg_name, r))
     return rows
+
+
+def _reject_row(leg: str, r: Reject) -> dict[str, Any]:
+    data = (r.payload or {}).get("data") or {}
+    return {
+        "leg": leg,
+        "connector": r.connector,
+        "entity": r.entity,
+        "file": data.get("$file", ""),
+        "line": data.get("$line", ""),
+        "external_id": r.external_id or "",
+        "record_id": r.record_id or "",
+        "field": r.field or "",
+        "code": r.code,
+        "reason": r.reason,
+        "attempts": r.attempts,
+    }
 
 
 def _write_report(

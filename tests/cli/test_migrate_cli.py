@@ -1,0 +1,66 @@
+"""``crmbridge migrate`` as a user runs it: real CSV files in, a real SQLite hub, CSV files out."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from crmbridge.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    """A config migrating ``data/`` (two organisations, three people, one bad) to ``out/export``."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "organizations.csv").write_text(
+        "Account Name,Industry\n华为技术有限公司,telecom\n阿里巴巴集团,e-commerce\n",
+        encoding="utf-8",
+    )
+    (data / "stakeholders.csv").write_text(
+        "编号,姓名,手机,邮箱,公司\n"
+        "S1,王小明,138 0013 8000,wang@example.cn,华为技术有限公司\n"
+        "S2,李娜,139 0013 9000,li@example.cn,阿里巴巴集团\n"
+        "S3,坏号码,12345,bad@example.cn,华为技术有限公司\n",
+        encoding="utf-8",
+    )
+    path = tmp_path / "crmbridge.yaml"
+    path.write_text(
+        "store: {url: 'sqlite:///hub.db'}\n"
+        "defaults: {phone_region: CN}\n"
+        "connectors:\n"
+        "  files: {type: csv, directory: data}\n"
+        "  export: {type: csv, directory: out/export}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def migrate(config: Path, *args: str) -> object:
+    return runner.invoke(
+        app, ["migrate", "-c", str(config), "--from", "files", "--to", "export", *args]
+    )
+
+
+def rejects_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_second_run_still_reports_the_records_it_rejects_again(config: Path) -> None:
+    out = config.parent / "out"
+    first = migrate(config, "--report", str(out / "r1.json"))
+    assert first.exit_code == 0, first.output
+    second = migrate(config, "--report", str(out / "r2.json"))
+    assert second.exit_code == 0, second.output
+    assert "rejected records: 1" in second.stdout
+    assert json.loads((out / "r2.json").read_text(encoding="utf-8"))["rejects"] == 1
+    (row,) = rejects_csv(out / "r2.rejects.csv")
+    assert (row["entity"], row["external_id"], row["field"]) == ("stakeholders", "S3", "mobile")
+    assert row["attempts"] == "2"
