@@ -3,11 +3,13 @@
 The encoding is read from a byte-order mark when there is one (UTF-8,
 UTF-16, UTF-32); else a sample that decodes as UTF-8 is UTF-8 (a few stray bytes
 among many UTF-8 characters are bad rows, not another encoding); else
-charset-normalizer decides on the first 64 KiB (GB2312 and GBK are read as
-their superset GB18030, which also wins a tie with another CJK codec: a short
-Chinese sample often fits Korean's CP949 just as well). The delimiter is the one of ``,`` ``;`` and tab that
-splits the first rows into the most consistent columns; Excel's ``sep=;``
-first line declares it outright (and is kept when the file is rewritten).
+charset-normalizer decides on it (GB2312 and GBK are read as their superset
+GB18030, which also wins a near tie with another CJK codec: a few Chinese
+names often fit Korean's CP949 as well). The sample is the first 64 KiB, or,
+when those are plain ASCII, 64 KiB from the first line that is not. The
+delimiter is the one of ``,`` ``;`` and tab that splits the first rows into
+the most consistent columns; Excel's ``sep=;`` first line declares it
+outright (and is kept when the file is rewritten).
 """
 
 from __future__ import annotations
@@ -36,8 +38,11 @@ _BOMS: Final = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+CJK_MARGIN: Final = 0.1
+"""How much more chaos (charset-normalizer's measure) a Chinese codec may show and still win."""
 _CHINESE: Final = frozenset({"gb2312", "gbk", "gb18030", "hz", "cp936", "euc_cn"})
 _SEP_LINE: Final = re.compile(r"sep=(.)\r?\n")
+_NON_ASCII: Final = re.compile(rb"[\x80-\xff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +79,8 @@ def detect_encoding(sample: bytes, path: Path | str = "") -> str:
     matches = list(from_bytes(sample))
     best = matches[0] if matches else None
     if best is not None:
-        # a short sample often fits several CJK codecs equally well: a tie goes to GB18030
-        tied = [m for m in matches if m.chaos <= best.chaos]
+        # a short sample often fits several CJK codecs about as well: a near tie goes to GB18030
+        tied = [m for m in matches if m.chaos <= best.chaos + CJK_MARGIN]
         best = next((m for m in tied if codecs.lookup(m.encoding).name in _CHINESE), best)
     if best is None:
         raise PermanentError(
@@ -94,6 +99,33 @@ def _mostly_utf8(sample: bytes) -> bool:
         return True
     wide = sum(1 for ch in text if "\u0080" <= ch < "\udc80" or ch > "\udcff")
     return wide >= 4 * stray
+
+
+def _telling_sample(path: Path, head: bytes) -> bytes:
+    """Bytes that tell the file's encoding: ``head``, unless it is plain ASCII.
+
+    Plain ASCII decodes as almost anything, so a GBK file whose first rows are
+    English would pass as UTF-8 and lose its Chinese rows further down. For
+    such a head the file is scanned on to its first non-ASCII bytes, and the
+    lines from there are the sample.
+    """
+    if not head.isascii() or len(head) < SAMPLE_BYTES or b"\x00" in head:
+        return head
+    try:
+        with path.open("rb") as handle:
+            handle.seek(len(head))
+            offset, tail = len(head), b""
+            while chunk := handle.read(1024 * 1024):
+                found = _NON_ASCII.search(chunk)
+                if found is not None:
+                    line = (tail + chunk).rfind(b"\n", 0, len(tail) + found.start()) + 1
+                    handle.seek(offset - len(tail) + line)
+                    return handle.read(SAMPLE_BYTES)
+                offset += len(chunk)
+                tail = chunk[-256:]
+    except OSError as exc:
+        raise PermanentError(f"{path}: cannot read the file: {exc.strerror}") from None
+    return head
 
 
 def sniff_delimiter(text: str) -> str:
@@ -128,7 +160,7 @@ def detect_dialect(path: Path, encoding: str = "auto", delimiter: str = "auto") 
     except OSError as exc:
         raise PermanentError(f"{path}: cannot read the file: {exc.strerror}") from None
     if encoding == "auto":
-        codec = detect_encoding(sample, path)
+        codec = detect_encoding(_telling_sample(path, sample), path)
     else:
         codec = codecs.lookup(encoding).name
         if codec == "utf-8" and sample.startswith(codecs.BOM_UTF8):

@@ -47,6 +47,23 @@ def test_a_short_gb18030_file_is_not_taken_for_korean(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("encoding", ["gbk", "utf-8"])
+def test_chinese_rows_after_a_long_english_start_read_right(tmp_path: Path, encoding: str) -> None:
+    # the first 64 KiB are plain ASCII, which any codec decodes: the rows further down tell
+    english = "".join(f"S{i},Person {i},+44 20 7946 {i % 10000:04d}\r\n" for i in range(3000))
+    chinese = "C1,王伟,138 0013 8000\r\nC2,欧阳娜娜,139 0013 9000\r\n"
+    write_file(
+        tmp_path / "stakeholders.csv",
+        "Record Id,Full Name,Mobile\r\n" + english + chinese,
+        encoding,
+    )
+    remote = connector(tmp_path)
+    got = records(pull(remote, "stakeholders"))
+    assert len(got) == 3002
+    assert (got["C1"]["Full Name"], got["C2"]["Full Name"]) == ("王伟", "欧阳娜娜")
+    assert remote.file_rejects == []
+
+
 def test_a_declared_encoding_wins(tmp_path: Path) -> None:
     write_file(tmp_path / "stakeholders.csv", PEOPLE_CN, "gb18030")
     got = records(pull(connector(tmp_path, encoding="gb18030"), "stakeholders"))
