@@ -14,6 +14,8 @@ source wins (policy ``remote``); deletes are not migrated.
 from __future__ import annotations
 
 import csv
+import json
+import logging
 import os
 import socket
 import time
@@ -32,12 +34,17 @@ from crmbridge.sync.merge import ConflictPolicy, Policy
 from crmbridge.sync.runner import Leg, RunReport, dry_run_legs, run_job
 
 __all__ = [
+    "REJECT_COLUMNS",
     "Migration",
     "MigrationReport",
     "latest_migration_run",
     "migration_job_name",
+    "prepare_report_path",
+    "rejects_path",
     "run_migration",
 ]
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[str, str, int], None]
 
@@ -128,11 +135,18 @@ async def run_migration(
     report_path: Path | None = None,
     progress: Progress | None = None,
 ) -> MigrationReport:
-    """Run (or plan) a migration and write its report and rejects files when asked."""
+    """Run (or plan) a migration and write its report and rejects files when asked.
+
+    The report's folder is made before anything runs. The run record is
+    closed whatever happens; a report that cannot be written at the end never
+    hides the error or interrupt that ended the run.
+    """
     pull_job, push_job = migration.jobs(bridge)
-    source, target = bridge.connector(migration.source), bridge.connector(migration.target)
     for job in (pull_job, push_job):
         _check_mapped(bridge, job)
+    if report_path is not None:
+        prepare_report_path(report_path)
+    source, target = bridge.connector(migration.source), bridge.connector(migration.target)
     started = time.monotonic()
     if dry_run:
         legs = await dry_run_legs(
@@ -172,19 +186,47 @@ async def run_migration(
         report.status = "succeeded" if report.error is None else "failed"
     except BaseException:
         report.status = "interrupted"
+        _close(bridge, migration, run, report, report_path, met, started, quiet=True)
         raise
-    finally:
-        report.duration_s = time.monotonic() - started
+    _close(bridge, migration, run, report, report_path, met, started, quiet=False)
+    return report
+
+
+def _close(
+    bridge: Bridge,
+    migration: Migration,
+    run: Run,
+    report: MigrationReport,
+    report_path: Path | None,
+    met: Sequence[tuple[str, str, datetime]],
+    started: float,
+    *,
+    quiet: bool,
+) -> None:
+    """Write the report files and record how the run ended, even if the files cannot be written.
+
+    ``quiet``: an exception is already on its way, so a report that cannot be
+    written is logged instead of raised, not to replace it.
+    """
+    report.duration_s = time.monotonic() - started
+    problem: CrmBridgeError | None = None
+    try:
         rejects = _rejects(bridge, migration, met)
         report.rejects = len(rejects)
         _write_report(report, report_path, rejects)
+    except CrmBridgeError as exc:
+        problem = exc
+    finally:
         bridge.store.finish_run(
             run.id,
             report.status,  # type: ignore[arg-type]
             counts={k: sum(leg.counts.get(k, 0) for leg in report.legs) for k in COUNT_KEYS},
             report={**report.as_dict(), "entities_asked": list(migration.entities)},
         )
-    return report
+    if problem is not None:
+        if not quiet:
+            raise problem
+        log.warning("%s", problem)
 
 
 def _check_mapped(bridge: Bridge, job: SyncJob) -> None:
@@ -228,6 +270,28 @@ def _start(bridge: Bridge, migration: Migration, resume: str | None) -> Run:
     return run
 
 
+def rejects_path(report_path: Path) -> Path:
+    """Where the rejected records go beside a report: ``<name>.rejects.csv``."""
+    return report_path.with_name(report_path.stem + ".rejects.csv")
+
+
+def prepare_report_path(report_path: Path) -> None:
+    """Make sure a report and its rejects file can go there: create their folder.
+
+    Raises :class:`ConfigError` naming the path when they cannot, so a
+    migration fails before it starts rather than after it has run.
+    """
+    for path in (report_path, rejects_path(report_path)):
+        if path.is_dir():
+            raise ConfigError(f"cannot write the report to {path}: it is a folder")
+    try:
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the report's folder {report_path.parent}: {exc.strerror}"
+        ) from None
+
+
 REJECT_COLUMNS = (
     "leg",
     "connector",
@@ -241,6 +305,7 @@ REJECT_COLUMNS = (
     "reason",
     "attempts",
 )
+"""The columns of a migration's ``<name>.rejects.csv``."""
 
 
 def _rejects(
@@ -284,12 +349,10 @@ def _write_report(
 ) -> None:
     if path is None:
         return
-    import json
-
-    rejects_path = path.with_name(path.stem + ".rejects.csv")
-    report.rejects_file = str(rejects_path)
+    beside = rejects_path(path)
+    report.rejects_file = str(beside)
     try:
-        with rejects_path.open("w", encoding="utf-8-sig", newline="") as handle:
+        with beside.open("w", encoding="utf-8-sig", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=REJECT_COLUMNS)
             writer.writeheader()
             writer.writerows(rejects)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from connectors.csv.connector import CsvConnector
 from crmbridge.cli import app
 
 runner = CliRunner()
@@ -64,3 +66,53 @@ def test_a_second_run_still_reports_the_records_it_rejects_again(config: Path) -
     (row,) = rejects_csv(out / "r2.rejects.csv")
     assert (row["entity"], row["external_id"], row["field"]) == ("stakeholders", "S3", "mobile")
     assert row["attempts"] == "2"
+
+
+def migration_runs(config: Path) -> list[dict[str, object]]:
+    listed = runner.invoke(app, ["runs", "list", "-c", str(config), "--json"])
+    assert listed.exit_code == 0, listed.output
+    return [r for r in json.loads(listed.stdout)["runs"] if r["kind"] == "migrate"]
+
+
+def interrupt_writes(
+    monkeypatch: pytest.MonkeyPatch, before: Callable[[], None] = lambda: None
+) -> None:
+    """Make the export's first write a Ctrl-C (after ``before``), as a user pressing it mid-push."""
+
+    async def interrupted(self: CsvConnector, entity: str, requests: object) -> object:
+        before()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(CsvConnector, "write", interrupted)
+
+
+def test_report_into_a_missing_folder_creates_it(config: Path) -> None:
+    report = config.parent / "reports" / "2024" / "r.json"
+    result = migrate(config, "--report", str(report))
+    assert result.exit_code == 0, result.output
+    assert json.loads(report.read_text(encoding="utf-8"))["status"] == "succeeded"
+    assert (report.parent / "r.rejects.csv").exists()
+    assert [r["status"] for r in migration_runs(config)] == ["succeeded"]
+
+
+def test_report_that_cannot_be_written_fails_before_the_migration_starts(config: Path) -> None:
+    blocked = config.parent / "r.json"
+    blocked.mkdir()
+    result = migrate(config, "--report", str(blocked))
+    assert result.exit_code == 1
+    assert str(blocked) in result.stderr
+    assert migration_runs(config) == []
+    assert not (config.parent / "out" / "export").exists()
+
+
+def test_interrupt_keeps_its_resume_hint_when_the_report_cannot_be_written(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = config.parent / "out" / "r.json"
+    # the rejects file's place is taken by a folder while the migration runs
+    interrupt_writes(monkeypatch, lambda: (report.parent / "r.rejects.csv").mkdir())
+    result = migrate(config, "--report", str(report))
+    assert result.exit_code == 130
+    assert "Resume with" in result.stderr
+    (run,) = migration_runs(config)
+    assert run["status"] == "interrupted"
