@@ -9,6 +9,9 @@ read again, and the push leg's outbox makes sure nothing is sent twice.
 The push leg sends every hub record of the chosen entities the target has not
 seen, which on a fresh hub is exactly what the source held. In a conflict the
 source wins (policy ``remote``); deletes are not migrated.
+
+A resumed run migrates the entities its first run was asked for
+(:func:`resumed_migration`); a run that succeeded has nothing to resume.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ __all__ = [
     "migration_job_name",
     "prepare_report_path",
     "rejects_path",
+    "resumed_migration",
     "run_migration",
 ]
 
@@ -126,6 +130,43 @@ def latest_migration_run(bridge: Bridge, source: str, target: str) -> Run | None
     return next((r for r in runs if r.kind == "migrate"), None)
 
 
+def resumed_migration(
+    bridge: Bridge,
+    run_id: str,
+    source: str,
+    target: str,
+    entities: Sequence[str] | None = None,
+) -> Migration:
+    """The migration run ``run_id`` was doing, to resume it with the entities it was asked for.
+
+    Raises :class:`ConfigError` when there is no such migration run, when it
+    migrated other connectors, when ``entities`` (if given) differ from the
+    ones it was asked for, or when it already succeeded (nothing to resume).
+    """
+    earlier = bridge.store.get_run(run_id)
+    if earlier is None or earlier.kind != "migrate":
+        raise ConfigError(f"no migration run {run_id}; `crmbridge runs list` shows the runs")
+    saved = earlier.report or {}
+    asked = saved.get("from"), saved.get("to")
+    if asked != (source, target):
+        raise ConfigError(
+            f"run {run_id} migrated {asked[0]} to {asked[1]}, not {source} to "
+            f"{target}; resume it with --from {asked[0]} --to {asked[1]}"
+        )
+    if earlier.status == "succeeded":
+        raise ConfigError(
+            f"run {run_id} already succeeded, so there is nothing to resume; run the "
+            f"migration again without --resume to bring over what changed since"
+        )
+    kept = tuple(e for e in ENTITY_ORDER if e in (saved.get("entities_asked") or ENTITY_ORDER))
+    if entities is not None and set(entities) != set(kept):
+        raise ConfigError(
+            f"run {run_id} migrates {', '.join(kept)}; resume it without --entities "
+            f"(or with --entities {','.join(kept)})"
+        )
+    return Migration(source, target, kept)
+
+
 async def run_migration(
     bridge: Bridge,
     migration: Migration,
@@ -137,13 +178,16 @@ async def run_migration(
 ) -> MigrationReport:
     """Run (or plan) a migration and write its report and rejects files when asked.
 
-    The report's folder is made before anything runs. The run record is
-    closed whatever happens; a report that cannot be written at the end never
-    hides the error or interrupt that ended the run.
+    With ``resume``, ``migration`` must be the one that run was doing (see
+    :func:`resumed_migration`). The report's folder is made before anything
+    runs. The run record is closed whatever happens; a report that cannot be
+    written at the end never hides the error or interrupt that ended the run.
     """
     pull_job, push_job = migration.jobs(bridge)
     for job in (pull_job, push_job):
         _check_mapped(bridge, job)
+    if resume is not None:
+        resumed_migration(bridge, resume, migration.source, migration.target, migration.entities)
     if report_path is not None:
         prepare_report_path(report_path)
     source, target = bridge.connector(migration.source), bridge.connector(migration.target)
@@ -240,16 +284,6 @@ def _check_mapped(bridge: Bridge, job: SyncJob) -> None:
 
 
 def _start(bridge: Bridge, migration: Migration, resume: str | None) -> Run:
-    if resume is not None:
-        earlier = bridge.store.get_run(resume)
-        if earlier is None or earlier.kind != "migrate":
-            raise ConfigError(f"no migration run {resume}; `crmbridge runs list` shows the runs")
-        asked = (earlier.report or {}).get("from"), (earlier.report or {}).get("to")
-        if asked != (migration.source, migration.target):
-            raise ConfigError(
-                f"run {resume} migrated {asked[0]} to {asked[1]}, not {migration.source} to "
-                f"{migration.target}; resume it with --from {asked[0]} --to {asked[1]}"
-            )
     run = bridge.store.start_run(
         migration_job_name(migration.source, migration.target),
         "migrate",

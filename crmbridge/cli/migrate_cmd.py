@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shlex
 import sys
 import time
 from collections.abc import Mapping
@@ -22,7 +23,14 @@ from rich.progress import (
 from rich.table import Table
 
 from crmbridge.cli.common import ConfigOption, JsonOption, bridge, emit_json, err, fail, out
-from crmbridge.migrate import Migration, MigrationReport, latest_migration_run, run_migration
+from crmbridge.errors import ConfigError
+from crmbridge.migrate import (
+    Migration,
+    MigrationReport,
+    latest_migration_run,
+    resumed_migration,
+    run_migration,
+)
 from crmbridge.model import ENTITY_ORDER
 from crmbridge.sync.job import COUNT_KEYS
 
@@ -87,7 +95,12 @@ def migrate(
     ] = False,
     resume: Annotated[
         str | None,
-        typer.Option(help="Go on with an interrupted migration run from its last committed batch."),
+        typer.Option(
+            help=(
+                "Go on with an interrupted migration run from its last committed batch, "
+                "with the entities it was asked for; a run that succeeded is refused (exit 2)."
+            )
+        ),
     ] = None,
     report: Annotated[
         Path | None,
@@ -101,7 +114,16 @@ def migrate(
     """Move everything from one connector to another through the hub, with progress and a report."""
     service = bridge(config)
     chosen = _entities(entities, service.mappers(source), service.mappers(target))
-    migration = Migration(source, target, chosen)
+    if resume is None:
+        migration = Migration(source, target, chosen)
+    else:
+        try:
+            migration = resumed_migration(
+                service, resume, source, target, chosen if entities is not None else None
+            )
+        except ConfigError as exc:
+            service.close()
+            fail(exc, code=2)
     totals = {f"push {e}": service.store.count_records(e) for e in chosen} if not dry_run else {}
     feedback = _Feedback(totals, live=sys.stderr.isatty() and not as_json)
     try:
@@ -118,12 +140,15 @@ def migrate(
             )
     except KeyboardInterrupt:
         last = latest_migration_run(service, source, target)
-        run_id = last.id if last is not None else "RUN_ID"
+        again = ["crmbridge", "migrate", *(["-c", str(config)] if config else [])]
+        again += ["--from", source, "--to", target]
+        again += ["--entities", ",".join(migration.entities)] if entities is not None else []
+        again += ["--report", str(report)] if report is not None else []
+        again += ["--resume", last.id if last is not None else "RUN_ID"]
         err.print(
-            f"interrupted; what was committed stays. Resume with:\n"
-            f"  crmbridge migrate --from {source} --to {target} --resume {run_id}"
-            + (f" -c {config}" if config else ""),
+            f"interrupted; what was committed stays. Resume with:\n  {shlex.join(again)}",
             highlight=False,
+            markup=False,
         )
         raise typer.Exit(130) from None
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -116,3 +117,67 @@ def test_interrupt_keeps_its_resume_hint_when_the_report_cannot_be_written(
     assert "Resume with" in result.stderr
     (run,) = migration_runs(config)
     assert run["status"] == "interrupted"
+
+
+def resume_hint(stderr: str) -> list[str]:
+    """The command the interrupt hint says to run, as words."""
+    line = stderr.split("Resume with:", 1)[1].strip().splitlines()[0]
+    return shlex.split(line)
+
+
+def test_interrupt_hint_carries_every_option_needed_to_resume(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = config.parent / "out" / "r.json"
+    interrupt_writes(monkeypatch)
+    result = migrate(config, "--entities", "organizations", "--report", str(report))
+    assert result.exit_code == 130
+    words = resume_hint(result.stderr)
+    (run,) = migration_runs(config)
+    assert words[:2] == ["crmbridge", "migrate"]
+    for option, value in {
+        "-c": str(config),
+        "--from": "files",
+        "--to": "export",
+        "--entities": "organizations",
+        "--report": str(report),
+        "--resume": run["id"],
+    }.items():
+        assert words[words.index(option) + 1] == value
+
+
+def test_resume_migrates_the_entities_the_run_was_asked_for(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    interrupt_writes(monkeypatch)
+    first = migrate(config, "--entities", "organizations")
+    assert first.exit_code == 130
+    run_id = resume_hint(first.stderr)[-1]
+    monkeypatch.undo()
+    resumed = migrate(config, "--resume", run_id, "--json")
+    assert resumed.exit_code == 0, resumed.output
+    assert set(json.loads(resumed.stdout)["entities"]) == {"organizations"}
+    export = config.parent / "out" / "export"
+    assert (export / "organizations.csv").exists()
+    assert not (export / "stakeholders.csv").exists()
+
+
+def test_resume_with_other_entities_is_refused(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    interrupt_writes(monkeypatch)
+    run_id = resume_hint(migrate(config, "--entities", "organizations").stderr)[-1]
+    monkeypatch.undo()
+    refused = migrate(config, "--resume", run_id, "--entities", "organizations,stakeholders")
+    assert refused.exit_code == 2
+    assert "--entities organizations" in refused.stderr
+    assert not (config.parent / "out" / "export" / "stakeholders.csv").exists()
+
+
+def test_resume_of_a_run_that_succeeded_says_there_is_nothing_to_resume(config: Path) -> None:
+    assert migrate(config).exit_code == 0
+    (run,) = migration_runs(config)
+    again = migrate(config, "--resume", str(run["id"]))
+    assert again.exit_code == 2
+    assert "already succeeded" in again.stderr
+    assert len(migration_runs(config)) == 1
