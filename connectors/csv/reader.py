@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -201,6 +203,28 @@ class Table:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _unclosed(self, start: int, end: int) -> Iterator[Row] | None:
+        """Lines ``start``..``end`` read as one row because line ``start`` opens a quote it
+        never closes: that line as a bad row, then the others read as rows of their own.
+
+        ``None`` when line ``start`` closes its quotes (a quoted cell spanning lines).
+        """
+        with self.path.open(
+            encoding=self.dialect.encoding, errors="surrogateescape", newline=""
+        ) as handle:
+            lines = list(itertools.islice(handle, start - 1, end))
+        if not lines or lines[0].count('"') % 2 == 0:
+            return None
+        rest = io.StringIO("".join(lines[1:]), newline="")
+        after = Table(self.path, self.dialect, rest, self.header, width=self.width, _offset=start)
+        source: Iterator[str] = rest
+        if self._lines is not None:
+            source = after._lines = _Lines(rest)
+        after._reader = csv.reader(source, delimiter=self.dialect.delimiter)
+        problem = "opens a quoted cell it never closes; the lines after it are read as rows"
+        bad = Row(start, [], problem, None, lines[0] if self._lines is not None else "")
+        return itertools.chain([bad], after.rows())
+
     def rows(self) -> Iterator[Row]:
         """The rows after the header; blank rows are skipped, unreadable ones carry a problem."""
         if self.header is None:
@@ -231,6 +255,9 @@ class Table:
             if len(cells) > width and not any(cells[width:]):
                 cells = cells[:width]
             if len(cells) != width:
+                if self.line > start and (split := self._unclosed(start, self.line)) is not None:
+                    yield from split
+                    continue
                 problem = f"has {len(cells)} cells where the header has {width}"
                 yield Row(start, cells, problem, None, raw)
                 continue

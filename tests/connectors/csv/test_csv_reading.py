@@ -64,6 +64,23 @@ def test_chinese_rows_after_a_long_english_start_read_right(tmp_path: Path, enco
     assert remote.file_rejects == []
 
 
+UNCLOSED = 'Record Id,Full Name,Email\r\nS1,"Wang Wei,wang@example.cn\r\nS2,Li Na,li@example.cn\r\nS3,"Zhang, San",zhang@example.cn\r\n'
+
+
+def test_a_quote_never_closed_costs_its_own_row_only(tmp_path: Path) -> None:
+    write_file(tmp_path / "stakeholders.csv", UNCLOSED)
+    remote = connector(tmp_path)
+    got = records(pull(remote, "stakeholders"))
+    assert {ext: data["Full Name"] for ext, data in got.items()} == {
+        "S2": "Li Na",
+        "S3": "Zhang, San",
+    }
+    assert got["S3"]["$line"] == 4
+    (bad,) = remote.file_rejects
+    assert bad["line"] == 2
+    assert "never closes" in bad["reason"]
+
+
 def test_a_declared_encoding_wins(tmp_path: Path) -> None:
     write_file(tmp_path / "stakeholders.csv", PEOPLE_CN, "gb18030")
     got = records(pull(connector(tmp_path, encoding="gb18030"), "stakeholders"))
