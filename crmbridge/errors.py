@@ -94,6 +94,22 @@ class ConfigError(CrmBridgeError):
         self.key = key
         self.line = line
 
+    def as_dict(self) -> dict[str, Any]:
+        """The error as a JSON-ready mapping: ``message`` says where, as :meth:`__str__` does.
+
+        A run's report keeps only this mapping, and what shows it (``sync``,
+        ``migrate``, ``runs show``, ``--json``, the HTTP API) prints its
+        ``message``: so the message names the file, key path and line, which
+        are also given apart as ``path``, ``key`` and ``line``.
+        """
+        data = super().as_dict()
+        data["message"] = str(self)
+        for key in ("path", "key", "line"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        return data
+
     def __str__(self) -> str:
         text = f"{self.key}: {self.message}" if self.key else self.message
         if self.line is not None:
