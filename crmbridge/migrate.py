@@ -22,7 +22,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +39,7 @@ from crmbridge.sync.runner import Leg, RunReport, dry_run_legs, run_job
 __all__ = [
     "REJECT_COLUMNS",
     "Migration",
+    "MigrationProgress",
     "MigrationReport",
     "latest_migration_run",
     "migration_job_name",
@@ -49,8 +50,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str, str, int], None]
 
 
 def migration_job_name(source: str, target: str) -> str:
@@ -80,6 +79,26 @@ class Migration:
             SyncJob(name, self.source, direction="pull", **common),
             SyncJob(name, self.target, direction="push", **common),
         )
+
+
+class MigrationProgress:
+    """Told how a migration goes, to show it; every method here does nothing.
+
+    A leg is ``"pull"`` or ``"push"``; within a leg the entities go one after
+    the other, in the order of ``totals``.
+    """
+
+    def run_started(self, run_id: str) -> None:
+        """The migration is recorded as run ``run_id`` (the id ``--resume`` takes)."""
+
+    def leg_started(self, leg: str, totals: Mapping[str, int | None]) -> None:
+        """A leg begins; ``totals`` holds how many records each entity expects, if known."""
+
+    def advance(self, entity: str, leg: str, records: int) -> None:
+        """``records`` more records of ``entity`` are committed by ``leg``."""
+
+    def leg_finished(self, leg: str) -> None:
+        """A leg has ended (done, failed or interrupted)."""
 
 
 @dataclass(slots=True)
@@ -174,7 +193,7 @@ async def run_migration(
     dry_run: bool = False,
     resume: str | None = None,
     report_path: Path | None = None,
-    progress: Progress | None = None,
+    progress: MigrationProgress | None = None,
 ) -> MigrationReport:
     """Run (or plan) a migration and write its report and rejects files when asked.
 
@@ -209,20 +228,26 @@ async def run_migration(
         _write_report(report, report_path, [])
         return report
 
+    shown = progress or MigrationProgress()
     run = _start(bridge, migration, resume)
+    shown.run_started(run.id)
     report = MigrationReport(run.id, migration.source, migration.target, "running")
     met: list[tuple[str, str, datetime]] = []
     try:
         for leg_name, job, connector in (("pull", pull_job, source), ("push", push_job, target)):
             met.append((leg_name, job.connector, bridge.now()))
-            leg = await run_job(
-                bridge.store,
-                job,
-                connector,
-                bridge.mappers(job.connector),
-                now=bridge.now,
-                progress=progress,
-            )
+            shown.leg_started(leg_name, _totals(bridge, migration, leg_name, report.legs))
+            try:
+                leg = await run_job(
+                    bridge.store,
+                    job,
+                    connector,
+                    bridge.mappers(job.connector),
+                    now=bridge.now,
+                    progress=shown.advance,
+                )
+            finally:
+                shown.leg_finished(leg_name)
             report.legs.append(leg)
             if leg.status != "succeeded":
                 report.error = leg.error
@@ -302,6 +327,27 @@ def _start(bridge: Bridge, migration: Migration, resume: str | None) -> Run:
         },
     )
     return run
+
+
+def _totals(
+    bridge: Bridge, migration: Migration, leg: str, done: Sequence[RunReport]
+) -> dict[str, int | None]:
+    """How many records each entity of ``leg`` expects, counted as the leg starts.
+
+    A source cannot say how many records it holds without reading them, so
+    the pull expects none. The push, counted after the pull filled the hub,
+    expects the records the target has no link to yet plus those the pull
+    just updated (an estimate: a record with nothing new to send is skipped).
+    """
+    if leg == "pull":
+        return dict.fromkeys(migration.entities)
+    store = bridge.store
+    updated = done[0].by_entity if done else {}
+    return {
+        entity: max(0, store.count_records(entity) - store.count_links(migration.target, entity))
+        + updated.get(entity, {}).get("updated", 0)
+        for entity in migration.entities
+    }
 
 
 def rejects_path(report_path: Path) -> Path:

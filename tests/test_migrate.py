@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -12,7 +12,7 @@ import pytest
 
 from crmbridge.config import load_config
 from crmbridge.connector import WriteRequest, WriteResult
-from crmbridge.migrate import Migration, latest_migration_run, run_migration
+from crmbridge.migrate import Migration, MigrationProgress, latest_migration_run, run_migration
 from crmbridge.registry import ConnectorType
 from crmbridge.service import Bridge
 from crmbridge.testing import InMemoryConnector
@@ -128,3 +128,40 @@ def test_resume_of_another_migration_is_refused(service: Bridge) -> None:
     assert run is not None
     with pytest.raises(Exception, match="resume it with --from old --to new"):
         asyncio.run(run_migration(service, Migration("new", "old"), resume=run.id))
+
+
+class Recorder(MigrationProgress):
+    """Keeps what a migration says about its progress."""
+
+    def __init__(self) -> None:
+        self.said: list[tuple[str, ...]] = []
+        self.totals: dict[str, dict[str, int | None]] = {}
+
+    def leg_started(self, leg: str, totals: Mapping[str, int | None]) -> None:
+        self.said.append(("start", leg))
+        self.totals[leg] = dict(totals)
+
+    def advance(self, entity: str, leg: str, records: int) -> None:
+        if ("advance", leg) not in self.said:
+            self.said.append(("advance", leg))
+
+    def leg_finished(self, leg: str) -> None:
+        self.said.append(("finish", leg))
+
+
+def test_push_totals_are_counted_after_the_pull_filled_the_hub(service: Bridge) -> None:
+    seed(Shared("old"))
+    progress = Recorder()
+    migrate(service, progress=progress)
+    assert progress.totals == {
+        "pull": {"organizations": None, "stakeholders": None},
+        "push": {"organizations": 1, "stakeholders": 12},
+    }
+    assert progress.said == [
+        ("start", "pull"),
+        ("advance", "pull"),
+        ("finish", "pull"),
+        ("start", "push"),
+        ("advance", "push"),
+        ("finish", "push"),
+    ]

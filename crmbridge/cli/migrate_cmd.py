@@ -4,28 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import shlex
-import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
+from typing_extensions import override
 
 from crmbridge.cli.common import ConfigOption, JsonOption, bridge, emit_json, err, fail, out
 from crmbridge.errors import ConfigError
 from crmbridge.migrate import (
     Migration,
+    MigrationProgress,
     MigrationReport,
     latest_migration_run,
     resumed_migration,
@@ -37,41 +40,139 @@ from crmbridge.sync.job import COUNT_KEYS
 __all__ = ["migrate", "register"]
 
 
-class _Feedback:
-    """Progress per entity and leg: rich bars on a terminal, a plain line every few seconds elsewhere."""
+@dataclass(slots=True)
+class _Stage:
+    """One entity's leg: what it expects, what it has done, since when."""
 
-    def __init__(self, totals: dict[str, int], live: bool) -> None:
+    key: str
+    total: int | None
+    started: float
+    done: int = 0
+    task: TaskID | None = None
+
+    def rate(self, now: float) -> float:
+        return self.done / max(now - self.started, 1e-6)
+
+    def eta(self, now: float) -> str:
+        """Time left at the current rate, when the total is known."""
+        rate = self.rate(now)
+        if self.total is None or not rate:
+            return ""
+        return str(timedelta(seconds=round(max(self.total - self.done, 0) / rate)))
+
+    def count(self) -> str:
+        return f"{self.done}/{self.total}" if self.total is not None else str(self.done)
+
+
+class _Feedback(MigrationProgress):
+    """Progress per entity and leg: rich bars on a terminal, a plain line every few seconds elsewhere.
+
+    Rates count from when each entity's leg began (the leg's start for its
+    first entity, the previous entity's last batch for the next); the ETA
+    shows whenever the entity's total is known.
+    """
+
+    def __init__(
+        self,
+        live: bool,
+        *,
+        console: Console = err,
+        clock: Callable[[], float] = time.monotonic,
+        every_s: float = 2.0,
+    ) -> None:
         self.live = live
-        self.totals = totals
-        self.done: dict[str, int] = {}
-        self.started = time.monotonic()
-        self.last_line = 0.0
+        self.console = console
+        self.clock = clock
+        self.every_s = every_s
+        self.last_line: float | None = None
+        self.run_id: str | None = None
+        self.totals: dict[str, dict[str, int | None]] = {}
+        self.mark: dict[str, float] = {}
+        self.stages: dict[str, _Stage] = {}
+        self.current: dict[str, _Stage] = {}
         self.bars = Progress(
             TextColumn("{task.description:<32}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            TextColumn("{task.fields[count]:>13}"),
             TextColumn("{task.fields[rate]:>9} rec/s"),
             TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=err,
+            TextColumn("{task.fields[eta]}"),
+            console=console,
             disable=not live,
+            get_time=clock,
         )
-        self.tasks: dict[str, TaskID] = {}
 
-    def __call__(self, entity: str, stage: str, records: int) -> None:
-        key = f"{stage} {entity}"
-        self.done[key] = self.done.get(key, 0) + records
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        rate = f"{self.done[key] / elapsed:,.0f}"
+    @override
+    def run_started(self, run_id: str) -> None:
+        self.run_id = run_id
+
+    @override
+    def leg_started(self, leg: str, totals: Mapping[str, int | None]) -> None:
+        self.totals[leg] = dict(totals)
+        self.mark[leg] = self.clock()
+
+    @override
+    def advance(self, entity: str, leg: str, records: int) -> None:
+        now = self.clock()
+        key = f"{leg} {entity}"
+        stage = self.stages.get(key)
+        if stage is None:
+            previous = self.current.get(leg)
+            if previous is not None:
+                self._finish(previous)
+            total = self.totals.get(leg, {}).get(entity)
+            stage = _Stage(key, total, self.mark.get(leg, now))
+            self.stages[key] = self.current[leg] = stage
+        stage.done += records
+        self.mark[leg] = now
+        eta = f"ETA {stage.eta(now)}" if stage.eta(now) else ""
+        count, rate = stage.count(), f"{stage.rate(now):,.0f}"
         if self.live:
-            if key not in self.tasks:
-                self.tasks[key] = self.bars.add_task(key, total=self.totals.get(key), rate=rate)
-            self.bars.update(self.tasks[key], completed=self.done[key], rate=rate)
-        elif time.monotonic() - self.last_line >= 2.0:
-            self.last_line = time.monotonic()
-            total = self.totals.get(key)
-            of = f"/{total}" if total else ""
-            err.print(f"{key}: {self.done[key]}{of} records, {rate} records/s", highlight=False)
+            if stage.task is None:
+                stage.task = self.bars.add_task(
+                    key, total=stage.total, completed=stage.done, count=count, rate=rate, eta=eta
+                )
+                self._task(stage.task).start_time = stage.started
+            else:
+                self.bars.update(stage.task, completed=stage.done, count=count, rate=rate, eta=eta)
+        elif self.last_line is None or now - self.last_line >= self.every_s:
+            self.last_line = now
+            self.console.print(
+                f"{key}: {count} records, {rate} records/s" + (f", {eta}" if eta else ""),
+                highlight=False,
+                markup=False,
+            )
+
+    @override
+    def leg_finished(self, leg: str) -> None:
+        stage = self.current.pop(leg, None)
+        if stage is not None:
+            self._finish(stage)
+
+    def _finish(self, stage: _Stage) -> None:
+        """End an entity's bar where it stands (its total becomes what was done), or say so."""
+        end = self.mark.get(stage.key.split(" ", 1)[0], self.clock())
+        stage.total = stage.done
+        if stage.task is not None:
+            self.bars.update(
+                stage.task,
+                total=stage.done,
+                completed=stage.done,
+                count=stage.count(),
+                rate=f"{stage.rate(end):,.0f}",
+                eta="",
+            )
+            self.bars.stop_task(stage.task)
+        elif not self.live:
+            self.console.print(
+                f"{stage.key}: {stage.done} records in {end - stage.started:.1f} s, "
+                f"{stage.rate(end):,.0f} records/s",
+                highlight=False,
+                markup=False,
+            )
+
+    def _task(self, task_id: TaskID) -> Task:
+        return next(t for t in self.bars.tasks if t.id == task_id)
 
 
 def migrate(
@@ -124,8 +225,7 @@ def migrate(
         except ConfigError as exc:
             service.close()
             fail(exc, code=2)
-    totals = {f"push {e}": service.store.count_records(e) for e in chosen} if not dry_run else {}
-    feedback = _Feedback(totals, live=sys.stderr.isatty() and not as_json)
+    feedback = _Feedback(live=err.is_terminal and not as_json)
     try:
         with feedback.bars:
             result = asyncio.run(
@@ -139,12 +239,12 @@ def migrate(
                 )
             )
     except KeyboardInterrupt:
-        last = latest_migration_run(service, source, target)
+        last = latest_migration_run(service, source, target) if feedback.run_id is None else None
         again = ["crmbridge", "migrate", *(["-c", str(config)] if config else [])]
         again += ["--from", source, "--to", target]
         again += ["--entities", ",".join(migration.entities)] if entities is not None else []
         again += ["--report", str(report)] if report is not None else []
-        again += ["--resume", last.id if last is not None else "RUN_ID"]
+        again += ["--resume", feedback.run_id or (last.id if last is not None else "RUN_ID")]
         err.print(
             f"interrupted; what was committed stays. Resume with:\n  {shlex.join(again)}",
             highlight=False,
