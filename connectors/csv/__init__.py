@@ -44,7 +44,11 @@ External ids
     the rows the push writes get their crmbridge id and the write result
     names it as the new external id, so the engine relinks. A created row's
     id is the one its data gives, else its crmbridge id. Until a row has an
-    id, editing it by hand changes its id (a removal and an addition).
+    id, editing it by hand changes its id: the pull reports the old id
+    removed and the row as a new one, which the engine matches by identity
+    (email, phone, name) to the hub record of the old id and takes as that
+    record under a new id, an edit (see
+    :func:`crmbridge.sync.deletes.apply_remote_deletions`), never a delete.
 
 Change detection
     Each pull reads the whole file and compares every row, by id and content

@@ -135,6 +135,8 @@ class RunContext:
     """Told ``(entity, "pull" | "push", records)`` after every committed page or batch."""
     preparer: PagePreparer | None = None
     """A worker process mapping pulled pages beside the hub's writes, when the run has one."""
+    ambiguous: set[tuple[str, str]] = field(default_factory=set)
+    """``(entity, external id)`` of the remote records this run left unlinked as ambiguous."""
     unreadable: dict[str, set[str]] = field(default_factory=dict)
     """Per entity whose pull read pages in this run, the unreadable records it met."""
     resolver: LinkResolver = field(init=False)

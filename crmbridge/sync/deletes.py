@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from crmbridge.model import content_hash
 from crmbridge.store import NewInboxItem, Transaction
-from crmbridge.store.rows import Link, RecordWrite
+from crmbridge.store.rows import Link, LinkWrite, RecordWrite
 from crmbridge.sync.context import RunContext
 
 __all__ = ["apply_remote_deletions", "delete_in_hub", "over_guard"]
@@ -33,14 +33,20 @@ def over_guard(ctx: RunContext, count: int, linked: int) -> bool:
     )
 
 
-def apply_remote_deletions(ctx: RunContext, tx: Transaction, entity: str) -> None:
-    """Apply (or block) the deletions this run queued for ``entity``, then clear the queue."""
+def apply_remote_deletions(ctx: RunContext, tx: Transaction, entity: str) -> list[str]:
+    """Apply (or block) the deletions this run queued for ``entity``, then clear the queue.
+
+    Returns the external ids of remote records that took over the link of a
+    deleted one (see :func:`_moved`): the caller merges them now.
+    """
     state = ctx.state(tx, entity)
     queued: list[str] = list(state.get("deletes") or [])
     if not queued:
-        return
+        return []
     links = tx.get_links_by_external_ids(ctx.job.connector, entity, queued)
     targets = [links[ext] for ext in queued if ext in links]
+    moved = _moved(ctx, tx, entity, targets)
+    targets = [link for link in targets if link.record_id not in moved]
     linked = tx.count_links(ctx.job.connector, entity)
     if targets and over_guard(ctx, len(targets), linked):
         block_deletes(ctx, tx, entity, targets, side="hub")
@@ -48,6 +54,54 @@ def apply_remote_deletions(ctx: RunContext, tx: Transaction, entity: str) -> Non
         delete_in_hub(ctx, tx, entity, targets)
     state["deletes"] = []
     ctx.save_state(tx, entity, state)
+    return list(moved.values())
+
+
+def _moved(
+    ctx: RunContext, tx: Transaction, entity: str, targets: Sequence[Link]
+) -> dict[str, str]:
+    """Deleted remote records that came back under another external id: hub id -> new id.
+
+    A remote record reported deleted whose hub record is the only identity
+    match of a remote record left unlinked for that very reason (an open
+    ambiguous match naming it alone) is that record under a new id: a CSV
+    row without an id column changes its derived id when it is edited. The
+    link moves to the new id, keeping its shadow, so the merge that follows
+    sees the edit as an edit; the record is not deleted.
+    """
+    deleted = {link.record_id: link for link in targets}
+    moved: dict[str, str] = {}
+    for item in tx.list_open_inbox(ctx.job.name, kind="ambiguous_match", limit=100_000):
+        if item.connector != ctx.job.connector or item.entity != entity or not item.external_id:
+            continue
+        candidates = item.fields or []
+        if len(candidates) != 1 or candidates[0] not in deleted or candidates[0] in moved:
+            continue
+        old = deleted[candidates[0]]
+        tx.upsert_links(
+            ctx.job.connector,
+            entity,
+            [
+                LinkWrite(
+                    old.record_id,
+                    item.external_id,
+                    old.shadow,
+                    old.shadow_hash,
+                    old.remote_modified_at,
+                    old.last_seen_seq,
+                )
+            ],
+        )
+        tx.resolve_inbox_item(
+            item.id, {"moved": {"record_id": old.record_id, "from": old.external_id}}
+        )
+        ctx.resolver.forget(entity, old.record_id, old.external_id)
+        ctx.resolver.learn(entity, old.record_id, item.external_id)
+        ctx.plan.add(entity, "hub", "relink", record_id=old.record_id, external_id=item.external_id)
+        if (entity, item.external_id) in ctx.ambiguous:
+            ctx.counts.add(entity, "conflicts", -1)  # met in this run, and settled here
+        moved[old.record_id] = item.external_id
+    return moved
 
 
 def block_deletes(

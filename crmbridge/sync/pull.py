@@ -84,8 +84,10 @@ async def pull_entity(ctx: RunContext, entity: str) -> None:
     from crmbridge.sync.deletes import apply_remote_deletions
 
     with ctx.unit() as tx:
-        apply_remote_deletions(ctx, tx, entity)
+        moved = apply_remote_deletions(ctx, tx, entity)
         settle_unreadable(ctx, tx, entity)
+    if moved:
+        await _refetch(ctx, entity, moved, pulled=False)
 
 
 def _apply(
@@ -148,8 +150,13 @@ async def _prepared(
         return None
 
 
-async def _refetch(ctx: RunContext, entity: str, external_ids: list[str]) -> None:
-    """Fetch and merge records a resolution or a webhook hint asked for, then clear the list."""
+async def _refetch(
+    ctx: RunContext, entity: str, external_ids: list[str], *, pulled: bool = True
+) -> None:
+    """Fetch and merge records a resolution or a webhook hint asked for, then clear the list.
+
+    ``pulled=False``: the run counted them pulled already.
+    """
     records: list[RemoteRecord] = []
     if ctx.connector.capabilities.fetch_by_ids:
         records = await ctx.connector.fetch(entity, external_ids)
@@ -159,9 +166,11 @@ async def _refetch(ctx: RunContext, entity: str, external_ids: list[str]) -> Non
             "records are merged when they next change"
         )
     with ctx.unit() as tx:
-        apply_page(ctx, tx, entity, records, [], None, [])
+        apply_page(ctx, tx, entity, records, [], None, [], counted=not pulled)
         state = ctx.state(tx, entity)
-        state.pop("refetch", None)
+        left = [ext for ext in state.pop("refetch", None) or [] if ext not in external_ids]
+        if left:
+            state["refetch"] = left
         ctx.save_state(tx, entity, state)
 
 
@@ -199,8 +208,12 @@ def apply_page(
     cursor: dict[str, Any] | None,
     retried: Sequence[Reject],
     prepared: Mapping[str, Prepared | None] | None = None,
+    *,
+    counted: bool = False,
 ) -> None:
     """Merge one page into the hub inside ``tx``; the caller's unit commits it.
+
+    ``counted``: the records were counted as pulled already (as retried ones were).
 
     ``prepared`` is what a worker made of the page's records (see
     :mod:`crmbridge.sync.prepare`); a record it lacks, or whose relations
@@ -210,7 +223,7 @@ def apply_page(
     latest: dict[str, RemoteRecord] = {}
     for record in records:
         latest[record.external_id] = record
-    if not retried:
+    if not retried and not counted:
         ctx.counts.add(entity, "pulled", len(latest))
     ctx.resolver.prefetch_external(_references(mapper, latest, prepared))
     raw: dict[str, dict[str, Any]] = {}
@@ -369,6 +382,7 @@ def _decide(
     remote = project(flat, present)
     if decision.kind is MatchKind.AMBIGUOUS:
         ctx.counts.add(entity, "conflicts")
+        ctx.ambiguous.add((entity, ext))
         if ("ambiguous_match", ext) not in open_items:
             tx.add_inbox_item(
                 NewInboxItem(
