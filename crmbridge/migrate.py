@@ -52,6 +52,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+LEGS = ("pull", "push")
+
+
 def migration_job_name(source: str, target: str) -> str:
     """The job name both legs of a migration run under; its cursors make ``--resume`` work."""
     return f"migrate-{source}-to-{target}"
@@ -117,11 +120,21 @@ class MigrationReport:
     error: dict[str, Any] | None = None
 
     def entities(self) -> dict[str, dict[str, dict[str, int]]]:
-        """Counts by entity, then by leg (``pull`` from the source, ``push`` to the target)."""
+        """Counts by entity, then by leg (``pull`` from the source, ``push`` to the target).
+
+        In a dry run the push leg's ``created`` and ``updated`` say what the
+        target would get.
+        """
         table: dict[str, dict[str, dict[str, int]]] = {}
-        for leg_name, leg in zip(("pull", "push"), self.legs, strict=False):
+        for leg_name, leg in zip(LEGS, self.legs, strict=False):
+            planned = (leg.plan_summary or {}) if leg_name == "push" else {}
             for entity, counts in leg.by_entity.items():
-                table.setdefault(entity, {})[leg_name] = {k: counts.get(k, 0) for k in COUNT_KEYS}
+                row = {k: counts.get(k, 0) for k in COUNT_KEYS}
+                remote = planned.get(entity, {}).get("remote", {})
+                if remote:
+                    row["created"] = remote.get("create", 0)
+                    row["updated"] = remote.get("update", 0)
+                table.setdefault(entity, {})[leg_name] = row
         return table
 
     def as_dict(self) -> dict[str, Any]:
@@ -225,7 +238,9 @@ async def run_migration(
         )
         report.status = "failed" if any(leg.status != "succeeded" for leg in legs) else "planned"
         report.duration_s = time.monotonic() - started
-        _write_report(report, report_path, [])
+        rejects = _planned_rejects(migration, legs)
+        report.rejects = len(rejects)
+        _write_report(report, report_path, rejects)
         return report
 
     shown = progress or MigrationProgress()
@@ -234,7 +249,9 @@ async def run_migration(
     report = MigrationReport(run.id, migration.source, migration.target, "running")
     met: list[tuple[str, str, datetime]] = []
     try:
-        for leg_name, job, connector in (("pull", pull_job, source), ("push", push_job, target)):
+        for leg_name, job, connector in zip(
+            LEGS, (pull_job, push_job), (source, target), strict=True
+        ):
             met.append((leg_name, job.connector, bridge.now()))
             shown.leg_started(leg_name, _totals(bridge, migration, leg_name, report.legs))
             try:
@@ -422,6 +439,29 @@ def _reject_row(leg: str, r: Reject) -> dict[str, Any]:
         "reason": r.reason,
         "attempts": r.attempts,
     }
+
+
+def _planned_rejects(migration: Migration, legs: Sequence[RunReport]) -> list[dict[str, Any]]:
+    """What a dry run would reject, from its plan (no code or attempts: nothing is recorded)."""
+    connectors = {"pull": migration.source, "push": migration.target}
+    return [
+        {
+            "leg": leg_name,
+            "connector": connectors[leg_name],
+            "entity": item["entity"],
+            "file": "",
+            "line": "",
+            "external_id": item.get("external_id") or "",
+            "record_id": item.get("record_id") or "",
+            "field": item.get("field") or "",
+            "code": "",
+            "reason": item.get("reason") or "",
+            "attempts": "",
+        }
+        for leg_name, leg in zip(LEGS, legs, strict=False)
+        for item in leg.plan or ()
+        if item.get("action") == "reject"
+    ]
 
 
 def _write_report(

@@ -279,7 +279,8 @@ def _summary(result: MigrationReport) -> None:
     verb = "Plan for" if result.dry_run else "Migration"
     table = Table(
         title=f"{verb} {result.source} -> {result.target}: {result.status} ({result.duration_s:.1f} s)",
-        caption=f"pull: {result.source} -> hub; push: hub -> {result.target}",
+        caption=f"pull: {result.source} -> hub; push: hub -> {result.target}"
+        + ("; push created/updated: what the target would get" if result.dry_run else ""),
     )
     table.add_column("entity", no_wrap=True)
     table.add_column("leg")
@@ -294,7 +295,12 @@ def _summary(result: MigrationReport) -> None:
                 *(str(counts.get(k, 0)) for k in shown),
             )
     out.print(table)
-    if not result.dry_run:
+    if result.dry_run:
+        out.print(
+            f"nothing was changed; records that would be rejected: {result.rejects}",
+            highlight=False,
+        )
+    else:
         out.print(f"run {result.run_id}; rejected records: {result.rejects}", highlight=False)
     if result.rejects_file:
         out.print(f"report written; rejects in {result.rejects_file}", highlight=False)

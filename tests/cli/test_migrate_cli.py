@@ -181,3 +181,21 @@ def test_resume_of_a_run_that_succeeded_says_there_is_nothing_to_resume(config: 
     assert again.exit_code == 2
     assert "already succeeded" in again.stderr
     assert len(migration_runs(config)) == 1
+
+
+def test_dry_run_report_lists_what_would_be_rejected_created_and_updated(config: Path) -> None:
+    report = config.parent / "plan" / "d.json"
+    result = migrate(config, "--dry-run", "--report", str(report), "--json")
+    assert result.exit_code == 0, result.output
+    written = json.loads(report.read_text(encoding="utf-8"))
+    assert written["rejects"] == 1
+    (row,) = rejects_csv(report.parent / "d.rejects.csv")
+    assert (row["leg"], row["entity"], row["external_id"], row["field"]) == (
+        "pull",
+        "stakeholders",
+        "S3",
+        "mobile",
+    )
+    push = written["entities"]["stakeholders"]["push"]
+    assert (push["created"], push["updated"], push["pushed"]) == (2, 0, 2)
+    assert not (config.parent / "out" / "export").exists()
