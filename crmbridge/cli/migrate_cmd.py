@@ -214,6 +214,11 @@ def migrate(
 ) -> None:
     """Move everything from one connector to another through the hub, with progress and a report."""
     service = bridge(config)
+    known = sorted(service.config.connectors)
+    for side, name in (("--from", source), ("--to", target)):
+        if name not in known:
+            service.close()
+            fail(f"{side}: no connector {name!r} in the config; connectors: {', '.join(known)}", 2)
     chosen = _entities(entities, service.mappers(source), service.mappers(target))
     if resume is None:
         migration = Migration(source, target, chosen)
@@ -272,6 +277,8 @@ def _entities(
         fail(
             f"unknown entities {', '.join(unknown)}; choose from {', '.join(ENTITY_ORDER)}", code=2
         )
+    if not names:
+        fail(f"--entities names no entity; choose from {', '.join(ENTITY_ORDER)}", code=2)
     return names
 
 
@@ -294,7 +301,8 @@ def _summary(result: MigrationReport) -> None:
                 leg_name,
                 *(str(counts.get(k, 0)) for k in shown),
             )
-    out.print(table)
+    # off a terminal rich assumes 80 columns and cuts the headers; a file or pipe has no width
+    (out if out.is_terminal else Console(soft_wrap=True, width=200)).print(table)
     if result.dry_run:
         out.print(
             f"nothing was changed; records that would be rejected: {result.rejects}",

@@ -199,3 +199,31 @@ def test_dry_run_report_lists_what_would_be_rejected_created_and_updated(config:
     push = written["entities"]["stakeholders"]["push"]
     assert (push["created"], push["updated"], push["pushed"]) == (2, 0, 2)
     assert not (config.parent / "out" / "export").exists()
+
+
+def test_empty_entities_is_a_usage_error_naming_the_entities(config: Path) -> None:
+    result = migrate(config, "--entities", "")
+    assert result.exit_code == 2
+    assert "organizations" in result.stderr
+    assert "requirement_changes" in result.stderr
+    assert migration_runs(config) == []
+
+
+@pytest.mark.parametrize("side", ["--from", "--to"])
+def test_unknown_connector_is_a_usage_error_naming_the_known_ones(config: Path, side: str) -> None:
+    args = {"--from": "files", "--to": "export", side: "zoho"}
+    result = runner.invoke(
+        app, ["migrate", "-c", str(config), *(x for kv in args.items() for x in kv)]
+    )
+    assert result.exit_code == 2
+    assert "zoho" in result.stderr
+    assert "export, files" in result.stderr
+
+
+def test_summary_table_is_whole_when_stdout_is_not_a_terminal(config: Path) -> None:
+    result = migrate(config)
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.stdout.splitlines() if "entity" in line)
+    assert "…" not in header
+    for column in ("pulled", "created", "updated", "unchanged", "conflicts", "rejected", "pushed"):
+        assert column in header
