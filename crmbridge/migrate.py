@@ -3,8 +3,11 @@
 A migration is two legs of the ordinary sync engine: a *pull* leg from the
 source into the hub, then a *push* leg from the hub to the target. Each leg
 commits page by page with its cursor, so an interrupted migration (Ctrl-C,
-``kill -9``) resumes from its last committed batch: the pulled pages are not
-read again, and the push leg's outbox makes sure nothing is sent twice.
+``kill -9``) resumes from its last committed batch: nothing committed is
+written to the hub again, and the push leg's outbox makes sure nothing is
+sent twice. A resumed pull reads the source from its saved cursor, which
+for a source read in one pass (a CSV file) is the start: it is read again
+whole, and the records the hub already holds count as unchanged.
 
 The push leg sends every hub record of the chosen entities the target has not
 seen, which on a fresh hub is exactly what the source held. In a conflict the
