@@ -185,7 +185,10 @@ def migrate(
     entities: Annotated[
         str | None,
         typer.Option(
-            help=f"Comma-separated entities [default: all the mappings map: {', '.join(ENTITY_ORDER)}]."
+            help=(
+                "Comma-separated entities, at least one \\[default: all that both mappings map: "
+                f"{', '.join(ENTITY_ORDER)}; with --resume, the run's own]."
+            )
         ),
     ] = None,
     dry_run: Annotated[
@@ -206,7 +209,10 @@ def migrate(
     report: Annotated[
         Path | None,
         typer.Option(
-            help="Write the report as JSON here, and the rejected records beside it as <name>.rejects.csv."
+            help=(
+                "Write the report as JSON here (its folder is created), and every record still "
+                "rejected beside it as <name>.rejects.csv."
+            )
         ),
     ] = None,
     config: ConfigOption = None,

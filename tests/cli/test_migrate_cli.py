@@ -227,3 +227,9 @@ def test_summary_table_is_whole_when_stdout_is_not_a_terminal(config: Path) -> N
     assert "…" not in header
     for column in ("pulled", "created", "updated", "unchanged", "conflicts", "rejected", "pushed"):
         assert column in header
+
+
+def test_help_says_which_entities_are_migrated_by_default() -> None:
+    result = runner.invoke(app, ["migrate", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "[default: all that both mappings map" in result.stdout
