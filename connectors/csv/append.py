@@ -15,7 +15,10 @@ encoded without a byte-order mark, and appended with one ``write`` and an
 ``fsync``, after an intent was committed to the index: see
 :mod:`connectors.csv.idindex` for how a cut-off append is undone. A file
 replaced or changed while the batch was being appended raises a
-:class:`~crmbridge.errors.TransientError`, and the batch is sent again.
+:class:`~crmbridge.errors.TransientError`, and the batch is sent again;
+one the system refuses to append to (no room left, say) raises a
+:class:`~crmbridge.errors.PermanentError` naming it, once the bytes the
+append did write were taken off again.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from pathlib import Path
 from connectors.csv.columns import EntityColumns, Header
 from connectors.csv.dialect import Dialect
 from connectors.csv.idindex import FileState, IdIndex, key_cells, layout
+from connectors.csv.oserrors import cannot
 from connectors.csv.reader import RowIds, Table
 from connectors.csv.swap import file_version
 from connectors.csv.writer import Batch, fill_id
@@ -57,6 +61,22 @@ def append(
     index: IdIndex,
 ) -> list[WriteResult] | None:
     """Append a create-only batch to ``path``; ``None`` when it must be rewritten instead."""
+    try:
+        return _append(path, columns, requests, dialect, write_encoding, neutralise, restore, index)
+    except OSError as exc:
+        raise cannot("append to the file", path, exc) from None
+
+
+def _append(
+    path: Path,
+    columns: EntityColumns,
+    requests: Sequence[WriteRequest],
+    dialect: Dialect,
+    write_encoding: str | None,
+    neutralise: Callable[[str], str],
+    restore: Callable[[str], str],
+    index: IdIndex,
+) -> list[WriteResult] | None:
     if not requests or any(req.op is not WriteOp.CREATE for req in requests):
         return None
     if write_encoding is not None and (

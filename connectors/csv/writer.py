@@ -7,12 +7,17 @@ end. The temporary file is flushed to disk and renamed over the old one, so
 a reader (or a crash) sees the old file or the new one, never half of one.
 If the file changed while it was being rewritten (someone saved it), the
 rewrite is abandoned with a :class:`~crmbridge.errors.TransientError` and
-the batch is sent again on the next run.
+the batch is sent again on the next run. A file or folder the system
+refuses (no room left, no right to write there) fails the batch with a
+:class:`~crmbridge.errors.PermanentError` naming the file; the old file is
+left as it was, with no temporary file beside it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import json
 import os
 import uuid
@@ -24,10 +29,11 @@ from typing import Any
 
 from connectors.csv.columns import EntityColumns, Header, IdKind
 from connectors.csv.dialect import Dialect
+from connectors.csv.oserrors import cannot, reason
 from connectors.csv.reader import RowIds, Table, content_digest
 from connectors.csv.swap import file_version, replace_if_unchanged
 from crmbridge.connector import WriteOp, WriteOutcome, WriteRequest, WriteResult
-from crmbridge.errors import TransientError
+from crmbridge.errors import PermanentError, TransientError
 
 __all__ = ["rewrite"]
 
@@ -154,8 +160,11 @@ def rewrite(
     """Apply one batch to ``path`` (created if missing) and return one result per request."""
     if not requests:
         return []
-    exists = path.exists()
-    table = Table.open(path, dialect, columns, keep_raw=True) if exists else None
+    try:
+        exists = path.exists()
+        table = Table.open(path, dialect, columns, keep_raw=True) if exists else None
+    except OSError as exc:
+        raise cannot("read the file", path, exc) from None
     try:
         # the file this rewrite reads, not whatever the path names a moment later: a save
         # landing between the open and a stat of the path would be overwritten unnoticed
@@ -184,14 +193,25 @@ def _stream(
     before: os.stat_result | None,
     restore: Callable[[str], str],
 ) -> list[WriteResult]:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cannot("create the folder", path.parent, exc) from None
     temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     width = len(header.raw)
     ids = RowIds(header, restore)
     results = batch.results
     changed = False
     try:
-        with temp.open("x", encoding=encoding, errors="surrogateescape", newline="") as out:
+        try:
+            out = temp.open("x", encoding=encoding, errors="surrogateescape", newline="")
+        except OSError as exc:
+            refused = isinstance(exc, PermissionError) or exc.errno == errno.EROFS
+            raise PermanentError(
+                f"{path}: cannot rewrite the file: cannot create a file in {path.parent} "
+                f"({reason(exc, temp)})" + ("; the folder must be writable" if refused else "")
+            ) from None
+        with out:
             if dialect.sep_line:
                 out.write(f"sep={dialect.delimiter}{dialect.newline}")
             writer = csv.writer(out, delimiter=dialect.delimiter, lineterminator=dialect.newline)
@@ -261,10 +281,16 @@ def _stream(
             _replace(temp, path, before)
         else:
             temp.unlink()
-    except BaseException:
-        temp.unlink(missing_ok=True)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise cannot("rewrite the file", path, exc) from None
         raise
-    stamp = datetime.fromtimestamp(os.stat(path).st_mtime, UTC) if changed else None
+    try:
+        stamp = datetime.fromtimestamp(os.stat(path).st_mtime, UTC) if changed else None
+    except OSError as exc:
+        raise cannot("read the file just written", path, exc) from None
     return [
         WriteResult(r.key, r.outcome, r.external_id, stamp, r.code, r.field, r.message)
         if r.outcome is not WriteOutcome.REJECTED

@@ -13,6 +13,7 @@ from csv_support import connector, pull, push, records, write_file
 
 from connectors.csv import CsvConnector
 from crmbridge.connector import WriteOp, WriteOutcome, WriteRequest
+from crmbridge.errors import PermanentError
 
 PEOPLE = "Record Id,Full Name,Email\r\n1,Anna,anna@example.com\r\n2,Ben,ben@example.com\r\n"
 
@@ -134,8 +135,9 @@ def test_a_failed_append_is_undone_at_once(tmp_path: Path, monkeypatch: pytest.M
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("connectors.csv.append.os.write", full)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(PermanentError) as failed:
         push(connector(tmp_path), "stakeholders", _create("k1", "Dora"))
+    assert failed.value.message == f"{path}: cannot append to the file: No space left on device"
     assert path.read_bytes().decode() == PEOPLE
 
 

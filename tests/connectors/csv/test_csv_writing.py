@@ -26,7 +26,7 @@ from csv_support import (
 from connectors.csv import writer
 from connectors.csv.reader import Row, Table
 from crmbridge.connector import WriteOp, WriteOutcome, WriteRequest
-from crmbridge.errors import TransientError
+from crmbridge.errors import PermanentError, TransientError
 
 
 def _rows(path: Path, encoding: str = "utf-8-sig", delimiter: str = ",") -> list[list[str]]:
@@ -260,8 +260,9 @@ def test_a_failure_before_the_rename_leaves_the_old_file_intact(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("connectors.csv.writer.os.fsync", fail)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(PermanentError) as failed:
         push(connector(tmp_path), "stakeholders", _update("3", Email="new@example.com"))
+    assert failed.value.message == f"{path}: cannot rewrite the file: No space left on device"
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["stakeholders.csv"]
 
