@@ -60,7 +60,10 @@ Change detection
     mass-delete guard still apply). The cursor (``snapshot``, ``generation``,
     ``file_mtime_ns``, ``size``) comes only with the last page; a file whose
     modification time and size equal the cursor's is not read at all. A
-    missing or empty (0-byte) file yields nothing and deletes nothing. Our own
+    missing or empty (0-byte) file yields nothing and deletes nothing; a
+    missing ``directory`` is a :class:`~crmbridge.errors.ConfigError` naming
+    ``connectors.<name>.directory`` (a mistyped folder must not read as no
+    rows), as is a ``directory`` that is a file. Our own
     writes are not remembered: the next pull reads the rows a push wrote, and
     the engine finds them equal to what it pushed.
 
@@ -74,7 +77,15 @@ Writing
     create whose crmbridge id (or external id) is already in the file adopts
     that row as it is (``ALREADY_CREATED``): a replayed batch never duplicates,
     nor undoes an edit a person made since. Deletes drop the row.
-    A value the file's encoding cannot hold rejects its record.
+    A value the file's encoding cannot hold rejects its record. A missing
+    ``directory`` is created; one that cannot be is a
+    :class:`~crmbridge.errors.ConfigError` naming its key.
+
+Folders and files the system refuses
+    A file or folder that cannot be read or written (no right to, no room
+    left, a file where a folder should be) fails the run with one line naming
+    it and why (:mod:`connectors.csv.oserrors`), never a traceback; the batch
+    being written stays in the outbox and is sent again by the next run.
 
 Formulas
     With ``neutralise_formulas`` (the default) a written cell starting with

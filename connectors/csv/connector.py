@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -15,6 +17,7 @@ from connectors.csv.cells import neutralise, restore
 from connectors.csv.columns import EntityColumns
 from connectors.csv.dialect import Dialect, detect_dialect
 from connectors.csv.idindex import IdIndex
+from connectors.csv.oserrors import cannot, check_folder
 from connectors.csv.pages import fetch_rows, pull_pages
 from connectors.csv.reader import FileReject, Table
 from connectors.csv.settings import CsvSettings
@@ -30,7 +33,7 @@ from crmbridge.connector import (
     WriteRequest,
     WriteResult,
 )
-from crmbridge.errors import ConfigError
+from crmbridge.errors import ConfigError, PermanentError
 from crmbridge.mapping import CompiledMapping
 from crmbridge.model import ENTITY_ORDER
 
@@ -155,10 +158,41 @@ class CsvConnector:
             found = self._indexes[entity] = IdIndex(self.index_path(entity))
         return found
 
+    @contextmanager
+    def _refused(self, doing: str, path: Path, entity: str) -> Iterator[None]:
+        """An :class:`OSError` while ``doing`` something to ``path`` fails the run, naming it."""
+        try:
+            yield
+        except OSError as exc:
+            raise cannot(doing, path, exc, connector=self.name, entity=entity) from None
+
+    @contextmanager
+    def _keeping(self, entity: str) -> Iterator[None]:
+        """A failure of the change snapshot's database fails the run, naming its file."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise PermanentError(
+                f"{self.snapshot_path(entity)}: cannot keep the change snapshot: {exc}",
+                connector=self.name,
+                entity=entity,
+            ) from None
+
+    async def _check_folder(self, *, create: bool) -> None:
+        """:class:`ConfigError` unless ``directory`` is a folder (made first when ``create``)."""
+        await asyncio.to_thread(
+            check_folder,
+            self.directory,
+            key=f"connectors.{self.name}.directory",
+            create=create,
+            connector=self.name,
+        )
+
     async def _recover(self, entity: str, path: Path) -> None:
         """Undo an append a killed process left half-done, before the file is read or written."""
         async with self._locks.setdefault(entity, asyncio.Lock()):
-            await asyncio.to_thread(self._index(entity).recover, path)
+            with self._refused("check the file for an unfinished append", path, entity):
+                await asyncio.to_thread(self._index(entity).recover, path)
 
     async def open(self) -> None:
         """Load the mapping, so a bad one fails before any file is touched."""
@@ -200,13 +234,18 @@ class CsvConnector:
 
         A missing or empty file has no rows and removes none; an unchanged
         file (same modification time and size as the cursor's) yields nothing.
+        A ``directory`` that is not there is a :class:`ConfigError`: most
+        likely a typo, which reading as empty would hide.
         """
+        await self._check_folder(create=False)
         path = self.path(entity)
         await self._recover(entity, path)
         try:
             stat = os.stat(path)
         except FileNotFoundError:
             return
+        except OSError as exc:
+            raise cannot("read the file", path, exc, connector=self.name, entity=entity) from None
         if stat.st_size == 0:
             return
         if cursor and (cursor.get("file_mtime_ns"), cursor.get("size")) == (
@@ -214,34 +253,36 @@ class CsvConnector:
             stat.st_size,
         ):
             return
-        table = await asyncio.to_thread(self._open_table, entity, path)
+        with self._refused("read the file", path, entity):
+            table = await asyncio.to_thread(self._open_table, entity, path)
         try:
-            snapshot = self._snapshots.get(entity)
-            if snapshot is None:
-                snapshot = self._snapshots[entity] = Snapshot(self.snapshot_path(entity))
-            base = cursor or {}
-            run = await asyncio.to_thread(
-                snapshot.begin, base.get("snapshot"), base.get("generation")
-            )
-            self._rejects = [r for r in self._rejects if r.entity != entity]
-            before = len(self._rejects)
-            pages = pull_pages(
-                table,
-                run,
-                page_size=self.settings.page_size,
-                restore=self.restore,
-                modified=datetime.fromtimestamp(stat.st_mtime, UTC),
-                cursor={
-                    "snapshot": run.lineage,
-                    "generation": run.gen,
-                    "file_mtime_ns": stat.st_mtime_ns,
-                    "size": stat.st_size,
-                },
-                rejects=self._rejects,
-                entity=entity,
-            )
-            async for page in _in_threads(pages):
-                yield page
+            with self._refused("read the file", path, entity), self._keeping(entity):
+                snapshot = self._snapshots.get(entity)
+                if snapshot is None:
+                    snapshot = self._snapshots[entity] = Snapshot(self.snapshot_path(entity))
+                base = cursor or {}
+                run = await asyncio.to_thread(
+                    snapshot.begin, base.get("snapshot"), base.get("generation")
+                )
+                self._rejects = [r for r in self._rejects if r.entity != entity]
+                before = len(self._rejects)
+                pages = pull_pages(
+                    table,
+                    run,
+                    page_size=self.settings.page_size,
+                    restore=self.restore,
+                    modified=datetime.fromtimestamp(stat.st_mtime, UTC),
+                    cursor={
+                        "snapshot": run.lineage,
+                        "generation": run.gen,
+                        "file_mtime_ns": stat.st_mtime_ns,
+                        "size": stat.st_size,
+                    },
+                    rejects=self._rejects,
+                    entity=entity,
+                )
+                async for page in _in_threads(pages):
+                    yield page
             if len(self._rejects) > before:
                 log.warning(
                     "%s: %d rows could not be read and were left out (first: line %d, %s)",
@@ -254,16 +295,21 @@ class CsvConnector:
             table.close()
 
     async def write(self, entity: str, requests: Sequence[WriteRequest]) -> list[WriteResult]:
-        """Apply one batch to the entity's file: appended if it only creates, else rewritten."""
+        """Apply one batch to the entity's file: appended if it only creates, else rewritten.
+
+        A missing ``directory`` is created; one that cannot be is a :class:`ConfigError`.
+        """
         path = self.path(entity)
         columns = self.columns(entity)
+        await self._check_folder(create=True)
         lock = self._locks.setdefault(entity, asyncio.Lock())
         async with lock:
             index = self._index(entity)
-            await asyncio.to_thread(index.recover, path)
-            dialect = await asyncio.to_thread(
-                lambda: self._dialect(path) if path.exists() and path.stat().st_size else None
-            )
+            with self._refused("read the file", path, entity):
+                await asyncio.to_thread(index.recover, path)
+                dialect = await asyncio.to_thread(
+                    lambda: self._dialect(path) if path.exists() and path.stat().st_size else None
+                )
             common: dict[str, Any] = {
                 "write_encoding": self.settings.write_encoding,
                 "neutralise": self.neutralise,
@@ -280,18 +326,20 @@ class CsvConnector:
             )
 
     async def fetch(self, entity: str, external_ids: Sequence[str]) -> list[RemoteRecord]:
-        """The rows with these ids (streaming the file once)."""
+        """The rows with these ids (streaming the file once); none from a missing file."""
+        await self._check_folder(create=False)
         path = self.path(entity)
         await self._recover(entity, path)
-        if not path.exists() or path.stat().st_size == 0:
-            return []
 
         def read() -> list[RemoteRecord]:
+            if not path.exists() or path.stat().st_size == 0:
+                return []
             with self._open_table(entity, path) as table:
                 modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
                 return fetch_rows(table, set(external_ids), restore=self.restore, modified=modified)
 
-        return await asyncio.to_thread(read)
+        with self._refused("read the file", path, entity):
+            return await asyncio.to_thread(read)
 
 
 async def _in_threads(pages: Iterator[T]) -> AsyncIterator[T]:

@@ -18,7 +18,8 @@ DEFAULT_FILES: dict[str, str] = {entity: f"{entity}.csv" for entity in ENTITY_OR
 class CsvSettings(ConnectorSettings):
     """Settings of a ``type: csv`` connector.
 
-    ``directory`` is taken from the config file's folder when relative.
+    ``directory`` is taken from the config file's folder when relative; it
+    must exist to be read from, and is created when first written to.
     ``files`` names the file of an entity (relative to ``directory``); an
     entity not named there uses the mapping's ``remote:``, else
     ``<entity>.csv``. ``encoding: auto`` detects the encoding (BOM, then
