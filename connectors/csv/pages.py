@@ -6,7 +6,7 @@ from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
 from typing import Any
 
-from connectors.csv.reader import FileReject, Row, RowIds, Table, content_digest
+from connectors.csv.reader import Digests, FileReject, Row, RowIds, Table
 from connectors.csv.snapshot import RowState, SnapshotRun
 from crmbridge.connector import Cursor, Deletion, Page, RemoteRecord, Unreadable
 
@@ -89,9 +89,11 @@ def _changes(
     path = str(table.path)
     chunk: list[tuple[Row, str]] = []
 
+    digest = Digests(header) if header is not None else None
+
     def flush() -> Page | None:
-        assert header is not None
-        states = run.add([(rid, content_digest(header, row.cells), row.line) for row, rid in chunk])
+        assert digest is not None
+        states = run.add([(rid, digest(row.cells), row.line) for row, rid in chunk])
         page = Page()
         for (row, rid), (state, first) in zip(chunk, states, strict=True):
             if state is RowState.DUPLICATE:

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.csv.columns import Header
-from connectors.csv.reader import content_digest
+from connectors.csv.reader import Digests, content_digest
 
 
 def _as_first_released(names: list[str], cells: list[str], skip: int | None) -> bytes:
@@ -45,3 +45,10 @@ def test_the_digest_is_the_first_released_one(cells: list[str], skip: int) -> No
 def _header(raw: list[str]) -> Header:
     columns = connector(Path(".")).columns("stakeholders")
     return Header(Path("stakeholders.csv"), columns, raw)
+
+
+@given(st.lists(cell, min_size=1, max_size=10), st.integers(min_value=1, max_value=8))
+def test_the_digest_of_a_whole_file_is_the_first_released_one(cells: list[str], width: int) -> None:
+    raw = ["Record Id", "Full Name", "", "Email", "邮箱", "Phone", "", "Notes"][:width]
+    header = _header(raw)
+    assert Digests(header)(cells) == _as_first_released(header.names, cells, None)
