@@ -445,19 +445,19 @@ def _reject_row(leg: str, r: Reject) -> dict[str, Any]:
 
 
 def _planned_rejects(migration: Migration, legs: Sequence[RunReport]) -> list[dict[str, Any]]:
-    """What a dry run would reject, from its plan (no code or attempts: nothing is recorded)."""
+    """What a dry run would reject, from its plan (no attempts: nothing is recorded)."""
     connectors = {"pull": migration.source, "push": migration.target}
     return [
         {
             "leg": leg_name,
             "connector": connectors[leg_name],
             "entity": item["entity"],
-            "file": "",
-            "line": "",
+            "file": (item.get("where") or {}).get("$file", ""),
+            "line": (item.get("where") or {}).get("$line", ""),
             "external_id": item.get("external_id") or "",
             "record_id": item.get("record_id") or "",
             "field": item.get("field") or "",
-            "code": "",
+            "code": item.get("code") or "",
             "reason": item.get("reason") or "",
             "attempts": "",
         }

@@ -34,6 +34,8 @@ from crmbridge.sync.values import flatten, project, validated_content
 __all__ = ["apply_page", "pull_entity", "retry_parked"]
 
 PULL = "pull"
+_WHERE = ("$file", "$line")
+"""Keys of a record's data that say where it is (a CSV row's file and line)."""
 
 log = logging.getLogger("crmbridge.sync")
 
@@ -539,7 +541,16 @@ def _settle_rejects(
     fresh: list[NewReject] = []
     for ext, (record, exc) in failures.items():
         ctx.counts.add(entity, "rejected")
-        ctx.plan.add(entity, "hub", "reject", external_id=ext, field=exc.field, reason=exc.message)
+        ctx.plan.add(
+            entity,
+            "hub",
+            "reject",
+            external_id=ext,
+            field=exc.field,
+            reason=exc.message,
+            code=exc.code,
+            where={k: v for k, v in record.data.items() if k in _WHERE},
+        )
         old = earlier.get(ext)
         if old is not None:
             tx.bump_reject_attempts([old.id])

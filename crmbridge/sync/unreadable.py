@@ -64,6 +64,8 @@ def keep_unreadable(
             external_id=item.external_id,
             field=item.column,
             reason=item.reason,
+            code=UNREADABLE,
+            where=dict(item.where),
         )
         old = earlier.get(key)
         if old is not None:

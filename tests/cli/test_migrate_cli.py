@@ -196,6 +196,8 @@ def test_dry_run_report_lists_what_would_be_rejected_created_and_updated(config:
         "S3",
         "mobile",
     )
+    assert (row["code"], row["line"]) == ("INVALID_VALUE", "4")
+    assert row["file"] == str(config.parent / "data" / "stakeholders.csv")
     push = written["entities"]["stakeholders"]["push"]
     assert (push["created"], push["updated"], push["pushed"]) == (2, 0, 2)
     assert not (config.parent / "out" / "export").exists()
