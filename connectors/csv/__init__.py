@@ -63,7 +63,9 @@ Change detection
     missing or empty (0-byte) file yields nothing and deletes nothing; a
     missing ``directory`` is a :class:`~crmbridge.errors.ConfigError` naming
     ``connectors.<name>.directory`` (a mistyped folder must not read as no
-    rows), as is a ``directory`` that is a file. Our own
+    rows), as is a ``directory`` that is a file. A connector made with
+    ``dry_run=True`` reads changes the same way but keeps its snapshots in a
+    temporary copy, so the folder is left as it was. Our own
     writes are not remembered: the next pull reads the rows a push wrote, and
     the engine finds them equal to what it pushed.
 

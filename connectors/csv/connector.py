@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -53,7 +55,9 @@ class CsvConnector:
     ``mapping`` (a path or shipped name, as in a config's ``mapping:``) is the
     mapping whose header aliases and id columns the connector reads files
     with; without it the context's ``mapping`` is used, else the shipped
-    ``csv`` mapping.
+    ``csv`` mapping. With ``dry_run`` it leaves no trace in the folder: its
+    change snapshots are kept in a temporary copy, removed on :meth:`close`,
+    and an append a killed process left half-done is not undone yet.
     """
 
     type_name: ClassVar[str] = "csv"
@@ -75,6 +79,7 @@ class CsvConnector:
         context: ConnectorContext | None = None,
         *,
         mapping: str | None = None,
+        dry_run: bool = False,
     ) -> None:
         if settings is not None and not isinstance(settings, CsvSettings):
             raise TypeError(f"CsvConnector takes CsvSettings, not {type(settings).__name__}")
@@ -85,6 +90,8 @@ class CsvConnector:
         self.batch_size = self.settings.batch_size
         self.concurrency = 1
         self.mapping = mapping or self.context.mapping
+        self.dry_run = dry_run
+        self._scratch: Path | None = None
         self._compiled: CompiledMapping | None = None
         self._columns: dict[str, EntityColumns] = {}
         self._snapshots: dict[str, Snapshot] = {}
@@ -189,7 +196,13 @@ class CsvConnector:
         )
 
     async def _recover(self, entity: str, path: Path) -> None:
-        """Undo an append a killed process left half-done, before the file is read or written."""
+        """Undo an append a killed process left half-done, before the file is read or written.
+
+        Not in a dry run, which changes no file: it reads such a file's cut-off
+        last row as a row that cannot be read.
+        """
+        if self.dry_run:
+            return
         async with self._locks.setdefault(entity, asyncio.Lock()):
             with self._refused("check the file for an unfinished append", path, entity):
                 await asyncio.to_thread(self._index(entity).recover, path)
@@ -206,6 +219,21 @@ class CsvConnector:
         for index in self._indexes.values():
             index.close()
         self._indexes.clear()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+    def _snapshot(self, entity: str) -> Snapshot:
+        """The change snapshot of ``entity``: in a dry run, a copy outside the folder."""
+        found = self._snapshots.get(entity)
+        if found is None:
+            path = self.snapshot_path(entity)
+            if self.dry_run:
+                if self._scratch is None:
+                    self._scratch = Path(tempfile.mkdtemp(prefix="crmbridge-dry-run-"))
+                path = _copy_of(path, self._scratch / path.name)
+            found = self._snapshots[entity] = Snapshot(path)
+        return found
 
     def _dialect(self, path: Path) -> Dialect:
         conf = self.settings
@@ -257,9 +285,7 @@ class CsvConnector:
             table = await asyncio.to_thread(self._open_table, entity, path)
         try:
             with self._refused("read the file", path, entity), self._keeping(entity):
-                snapshot = self._snapshots.get(entity)
-                if snapshot is None:
-                    snapshot = self._snapshots[entity] = Snapshot(self.snapshot_path(entity))
+                snapshot = await asyncio.to_thread(self._snapshot, entity)
                 base = cursor or {}
                 run = await asyncio.to_thread(
                     snapshot.begin, base.get("snapshot"), base.get("generation")
@@ -340,6 +366,18 @@ class CsvConnector:
 
         with self._refused("read the file", path, entity):
             return await asyncio.to_thread(read)
+
+
+def _copy_of(source: Path, copy: Path) -> Path:
+    """``copy`` holding what the SQLite file ``source`` holds (nothing if it is not there).
+
+    The bytes are copied, its write-ahead log with them: opening ``source``
+    itself, even read-only, would leave SQLite's shared-memory file beside it.
+    """
+    for suffix in ("", "-wal"):
+        with suppress(FileNotFoundError):
+            shutil.copyfile(f"{source}{suffix}", f"{copy}{suffix}")
+    return copy
 
 
 async def _in_threads(pages: Iterator[T]) -> AsyncIterator[T]:

@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from csv_support import connector, pull, push, write_file
+from csv_support import connector, last_cursor, pull, push, records, write_file
 from typer.testing import CliRunner, Result
 
+from connectors.csv import CsvConnector, CsvSettings
 from crmbridge.cli import app
-from crmbridge.connector import WriteOp, WriteRequest
+from crmbridge.connector import ConnectorContext, WriteOp, WriteRequest
 from crmbridge.errors import ConfigError, PermanentError
 
 PEOPLE = "Record Id,Full Name,Email\r\n1,Anna,anna@example.com\r\n"
@@ -158,3 +159,30 @@ def test_migrating_from_a_mistyped_folder_fails_instead_of_moving_nothing(
     as_json = json.loads(_migrate(config, "--json").stdout)
     assert (as_json["status"], as_json["error"]["key"]) == ("failed", "connectors.a.directory")
     assert not (tmp_path / "scr").exists()
+
+
+def _dry_run(folder: Path) -> CsvConnector:
+    settings = CsvSettings(directory=str(folder))
+    return CsvConnector("files", settings, ConnectorContext(phone_region="CN"), dry_run=True)
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_dry_run_reads_changes_without_leaving_side_files(tmp_path: Path) -> None:
+    path = write_file(tmp_path / "stakeholders.csv", PEOPLE)
+    planned = _dry_run(tmp_path)
+    assert set(records(pull(planned, "stakeholders"))) == {"1"}
+    asyncio.run(planned.close())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stakeholders.csv"]
+
+    real = connector(tmp_path)
+    cursor = last_cursor(pull(real, "stakeholders"))
+    asyncio.run(real.close())
+    write_file(path, PEOPLE + "2,Ben,ben@example.com\r\n")
+    before = _tree(tmp_path)
+    planned = _dry_run(tmp_path)
+    assert set(records(pull(planned, "stakeholders", cursor))) == {"2"}  # changes only
+    asyncio.run(planned.close())
+    assert _tree(tmp_path) == before
