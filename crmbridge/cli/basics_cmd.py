@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from crmbridge.cli.common import ConfigOption, JsonOption, emit_json, fail, out
+from crmbridge.cli.common import ConfigOption, JsonOption, emit_json, fail, out, print_table
 from crmbridge.model import ENTITIES
 from crmbridge.registry import discover
 
@@ -52,7 +52,7 @@ def connectors(config: ConfigOption = None, as_json: JsonOption = False) -> None
             yes[row["push_notifications"]],
             "ok",
         )
-    out.print(table)
+    print_table(table)
 
 
 def schema(

@@ -16,6 +16,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from crmbridge.config import Config, load_config
 from crmbridge.errors import CrmBridgeError
@@ -32,6 +33,7 @@ __all__ = [
     "fail",
     "load",
     "out",
+    "print_table",
     "store_url",
 ]
 
@@ -42,6 +44,15 @@ out = Console(soft_wrap=True)
 """Rich console on stdout, for listings and reports."""
 err = Console(stderr=True, soft_wrap=True)
 """Rich console on stderr, for progress, warnings and errors."""
+
+
+def print_table(table: Table) -> None:
+    """Print ``table`` on stdout; off a terminal at its natural width, not cut to 80 columns."""
+    (out if out.is_terminal else Console(soft_wrap=True, width=TABLE_WIDTH)).print(table)
+
+
+TABLE_WIDTH = 200
+"""Columns a table may take when stdout is a file or a pipe, which have no width."""
 
 ConfigOption = Annotated[
     Path | None,

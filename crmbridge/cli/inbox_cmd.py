@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from crmbridge.cli.common import ConfigOption, JsonOption, bridge, emit_json, fail, out
+from crmbridge.cli.common import ConfigOption, JsonOption, bridge, emit_json, fail, out, print_table
 from crmbridge.store.rows import InboxItem
 
 __all__ = ["app"]
@@ -53,7 +53,7 @@ def list_cmd(
             i.external_id or "",
             ", ".join(i.fields or []) if i.kind != "ambiguous_match" else "",
         )
-    out.print(table)
+    print_table(table)
 
 
 @app.command("show")
@@ -87,7 +87,7 @@ def show_cmd(
                 for side in (item.base, item.hub, item.remote)
             ),
         )
-    out.print(table)
+    print_table(table)
 
 
 def _parse_values(pairs: list[str]) -> dict[str, Any]:

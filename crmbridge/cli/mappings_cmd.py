@@ -9,7 +9,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from crmbridge.cli.common import ConfigOption, JsonOption, emit_json, err, fail, load, out
+from crmbridge.cli.common import (
+    ConfigOption,
+    JsonOption,
+    emit_json,
+    err,
+    fail,
+    load,
+    out,
+    print_table,
+)
 from crmbridge.config import Config
 from crmbridge.errors import ConfigError
 from crmbridge.mapping import (
@@ -188,4 +197,4 @@ def _print_table(doc: dict[str, Any]) -> None:
             row["source"],
         ]
         table.add_row(*([row["variant"]] if show_variant else []), *map(escape, cells))
-    out.print(table)
+    print_table(table)

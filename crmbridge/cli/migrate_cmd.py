@@ -24,7 +24,16 @@ from rich.progress import (
 from rich.table import Table
 from typing_extensions import override
 
-from crmbridge.cli.common import ConfigOption, JsonOption, bridge, emit_json, err, fail, out
+from crmbridge.cli.common import (
+    ConfigOption,
+    JsonOption,
+    bridge,
+    emit_json,
+    err,
+    fail,
+    out,
+    print_table,
+)
 from crmbridge.errors import ConfigError
 from crmbridge.migrate import (
     Migration,
@@ -307,8 +316,7 @@ def _summary(result: MigrationReport) -> None:
                 leg_name,
                 *(str(counts.get(k, 0)) for k in shown),
             )
-    # off a terminal rich assumes 80 columns and cuts the headers; a file or pipe has no width
-    (out if out.is_terminal else Console(soft_wrap=True, width=200)).print(table)
+    print_table(table)
     if result.dry_run:
         out.print(
             f"nothing was changed; records that would be rejected: {result.rejects}",

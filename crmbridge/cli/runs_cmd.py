@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from crmbridge.cli.common import ConfigOption, JsonOption, bridge, emit_json, fail, out
+from crmbridge.cli.common import (
+    ConfigOption,
+    JsonOption,
+    bridge,
+    emit_json,
+    fail,
+    out,
+    print_table,
+)
 from crmbridge.store.rows import Reject, Run
 
 __all__ = ["app"]
@@ -22,6 +31,15 @@ def _run(run: Run) -> dict[str, Any]:
 
 def _reject(reject: Reject) -> dict[str, Any]:
     return asdict(reject)
+
+
+def _where(reject: Reject) -> str:
+    """Where a rejected record is, when its source says (a CSV row: ``file.csv:12``)."""
+    data = (reject.payload or {}).get("data") or {}
+    file, line = data.get("$file"), data.get("$line")
+    if not file:
+        return ""
+    return f"{Path(str(file)).name}:{line}" if line else Path(str(file)).name
 
 
 @app.command("list")
@@ -51,7 +69,7 @@ def list_cmd(
             "" if took is None else f"{took:.2f}",
             counts,
         )
-    out.print(table)
+    print_table(table)
 
 
 @app.command("show")
@@ -81,7 +99,7 @@ def show_cmd(
     table.add_column("n", justify="right")
     for key, n in (run.counts or {}).items():
         table.add_row(key, str(n))
-    out.print(table)
+    print_table(table)
     for warning in (run.report or {}).get("warnings", []):
         out.print(f"warning: {warning}", highlight=False)
     if run.report and run.report.get("error"):
@@ -92,6 +110,7 @@ def show_cmd(
             "connector",
             "entity",
             "external id",
+            "where",
             "record",
             "field",
             "code",
@@ -105,6 +124,7 @@ def show_cmd(
                 r.connector,
                 r.entity,
                 r.external_id or "",
+                _where(r),
                 r.record_id or "",
                 r.field or "",
                 r.code,
@@ -112,4 +132,4 @@ def show_cmd(
                 str(r.attempts),
                 r.status,
             )
-        out.print(listing)
+        print_table(listing)

@@ -7,7 +7,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from crmbridge.cli.common import ConfigOption, JsonOption, bridge, emit_json, out
+from crmbridge.cli.common import ConfigOption, JsonOption, bridge, emit_json, print_table
 
 __all__ = ["register", "status"]
 
@@ -48,7 +48,7 @@ def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
             str(row["outbox_depth"]),
             row["lease_holder"] or "-",
         )
-    out.print(table)
+    print_table(table)
 
 
 def _next_run(row: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from crmbridge.cli.common import ConfigOption, JsonOption, bridge, emit_json, err, out
+from crmbridge.cli.common import ConfigOption, JsonOption, bridge, emit_json, err, out, print_table
 from crmbridge.sync.job import COUNT_KEYS
 from crmbridge.sync.runner import RunReport
 
@@ -53,7 +53,7 @@ def _print(report: RunReport) -> None:
     for entity, counts in report.by_entity.items():
         table.add_row(entity, *(str(counts.get(k, 0)) for k in COUNT_KEYS))
     table.add_row("[bold]total[/]", *(f"[bold]{report.counts[k]}[/]" for k in COUNT_KEYS))
-    out.print(table)
+    print_table(table)
     calls = "?" if report.api_calls is None else str(report.api_calls)
     out.print(f"API calls {calls}, {report.duration_s:.2f} s", highlight=False)
     if report.plan_summary:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Protocol, runtime_checkable
 import typer
 from rich.table import Table
 
-from crmbridge.cli.common import ConfigOption, JsonOption, bridge, emit_json, fail, out
+from crmbridge.cli.common import ConfigOption, JsonOption, bridge, emit_json, fail, out, print_table
 from crmbridge.service import Bridge
 
 __all__ = ["app"]
@@ -79,7 +79,7 @@ def dead_letters(
             str(row["reason"]),
             str(row["next_attempt_at"] or "-"),
         )
-    out.print(table)
+    print_table(table)
 
 
 @app.command("redeliver")

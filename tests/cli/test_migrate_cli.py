@@ -235,3 +235,14 @@ def test_help_says_which_entities_are_migrated_by_default() -> None:
     result = runner.invoke(app, ["migrate", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert "[default: all that both mappings map" in result.stdout
+
+
+def test_runs_show_leads_to_the_file_and_line_of_each_rejected_row(config: Path) -> None:
+    assert migrate(config).exit_code == 0
+    listed = runner.invoke(app, ["runs", "list", "-c", str(config), "--json"])
+    pull = next(r for r in json.loads(listed.stdout)["runs"] if (r["counts"] or {}).get("pulled"))
+    shown = runner.invoke(
+        app, ["runs", "show", pull["id"], "--rejects", "-c", str(config)], terminal_width=200
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "stakeholders.csv:4" in shown.stdout
