@@ -330,6 +330,8 @@ def _routes(
         """Settle one item: ``{"take": "hub"|"remote"}``, ``{"values": {...}}`` or ``{"link": id}``."""
         _authorize(bridge, request)
         choice = _resolution(await request.body())
+        if not 0 < item_id < 2**63:  # no store holds such an id; SQLite cannot even take it
+            raise ApiError(404, "cannot_resolve", f"no inbox item {item_id}")
         try:
             item = await run_in_threadpool(lambda: bridge.resolve(item_id, **choice))
         except StoreError:

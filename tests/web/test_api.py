@@ -107,6 +107,9 @@ def test_conflicts_list_and_resolve(client: SyncClient, bridge: Bridge) -> None:
     missing = client.post("/conflicts/999999/resolve", json={"take": "hub"}, headers=auth())
     assert missing.status_code in (404, 409)
     assert set(missing.json()) == {"error", "message"}
+    # an id past 64 bits is no item either, not a 500 from the driver
+    huge = client.post(f"/conflicts/{2**64}/resolve", json={"take": "hub"}, headers=auth())
+    assert huge.status_code == 404
 
 
 def test_metrics_are_prometheus_text(client: SyncClient) -> None:
