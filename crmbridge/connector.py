@@ -132,6 +132,9 @@ class ConnectorContext:
     what outlives a run: an access token still valid, a rate-limit window, a
     quota stop. Runs of different jobs may use it at once from different
     threads and event loops, so it holds plain values, never asyncio objects.
+    ``dry_run``: the connector serves a dry run, which must change nothing
+    anywhere (no side files either). ``config_path`` is the config file, for
+    errors that name a setting.
     """
 
     base_dir: str = "."
@@ -141,6 +144,8 @@ class ConnectorContext:
     inbox: WebhookInbox | None = None
     api_events: ApiEvents = NO_API_EVENTS
     shared: dict[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+    config_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -225,7 +225,8 @@ async def run_migration(
         resumed_migration(bridge, resume, migration.source, migration.target, migration.entities)
     if report_path is not None:
         prepare_report_path(report_path)
-    source, target = bridge.connector(migration.source), bridge.connector(migration.target)
+    source = bridge.connector(migration.source, dry_run=dry_run)
+    target = bridge.connector(migration.target, dry_run=dry_run)
     started = time.monotonic()
     if dry_run:
         legs = await dry_run_legs(
@@ -240,6 +241,7 @@ async def run_migration(
             "dry-run", migration.source, migration.target, "planned", legs, dry_run=True
         )
         report.status = "failed" if any(leg.status != "succeeded" for leg in legs) else "planned"
+        report.error = next((leg.error for leg in legs if leg.error), None)
         report.duration_s = time.monotonic() - started
         rejects = _planned_rejects(migration, legs)
         report.rejects = len(rejects)

@@ -226,6 +226,8 @@ class Bridge:
             inbox=_HubInbox(self, name, read_only=dry_run),
             api_events=self.api_events(name) if self.api_events else NO_API_EVENTS,
             shared=self._shared.setdefault(name, {}),
+            dry_run=dry_run,
+            config_path=str(self.config.source_path) if self.config.source_path else None,
         )
         instance: Connector = ctype.cls(name, settings, context)
         return instance

@@ -90,7 +90,7 @@ class CsvConnector:
         self.batch_size = self.settings.batch_size
         self.concurrency = 1
         self.mapping = mapping or self.context.mapping
-        self.dry_run = dry_run
+        self.dry_run = dry_run or self.context.dry_run
         self._scratch: Path | None = None
         self._compiled: CompiledMapping | None = None
         self._columns: dict[str, EntityColumns] = {}
@@ -193,6 +193,7 @@ class CsvConnector:
             key=f"connectors.{self.name}.directory",
             create=create,
             connector=self.name,
+            path=self.context.config_path,
         )
 
     async def _recover(self, entity: str, path: Path) -> None:

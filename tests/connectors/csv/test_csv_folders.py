@@ -124,7 +124,8 @@ def test_migrating_into_a_folder_under_a_file_fails_with_one_line(tmp_path: Path
     config = _config(tmp_path, "src", "notes/export")
     said = _one_line(_migrate(config))
     assert said == (
-        f"error: connectors.b.directory: cannot create the folder {tmp_path / 'notes' / 'export'}"
+        f"error: {config}: connectors.b.directory: cannot create the folder "
+        f"{tmp_path / 'notes' / 'export'}"
         ": a part of that path is a file; set the folder the CSV files are to go in"
     )
 
@@ -133,14 +134,17 @@ def test_migrating_into_a_folder_under_a_file_fails_with_one_line(tmp_path: Path
 def test_migrating_into_proc_fails_with_one_line(tmp_path: Path) -> None:
     config = _config(tmp_path, "src", "/proc/nope")
     said = _one_line(_migrate(config))
-    assert said.startswith("error: connectors.b.directory: cannot create the folder /proc/nope")
+    assert said.startswith(
+        f"error: {config}: connectors.b.directory: cannot create the folder /proc/nope"
+    )
 
 
 def test_migrating_from_a_folder_that_is_a_file_fails_with_one_line(tmp_path: Path) -> None:
     config = _config(tmp_path, "src/stakeholders.csv", "out")
     said = _one_line(_migrate(config))
     assert said == (
-        f"error: connectors.a.directory: {tmp_path / 'src' / 'stakeholders.csv'} is a file, "
+        f"error: {config}: connectors.a.directory: {tmp_path / 'src' / 'stakeholders.csv'} "
+        "is a file, "
         "not a folder; set the folder the CSV files are in"
     )
     assert not (tmp_path / "out").exists()
@@ -153,7 +157,7 @@ def test_migrating_from_a_mistyped_folder_fails_instead_of_moving_nothing(
     result = _migrate(config)
     said = _one_line(result)
     assert said == (
-        f"error: connectors.a.directory: the folder {tmp_path / 'scr'} does not exist; "
+        f"error: {config}: connectors.a.directory: the folder {tmp_path / 'scr'} does not exist; "
         "correct the path, or create the folder"
     )
     as_json = json.loads(_migrate(config, "--json").stdout)
@@ -186,3 +190,18 @@ def test_a_dry_run_reads_changes_without_leaving_side_files(tmp_path: Path) -> N
     assert set(records(pull(planned, "stakeholders", cursor))) == {"2"}  # changes only
     asyncio.run(planned.close())
     assert _tree(tmp_path) == before
+
+
+def test_a_dry_run_migration_leaves_the_source_folder_as_it_was(tmp_path: Path) -> None:
+    config = _config(tmp_path, "src", "out")
+    before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "src").rglob("*"))
+    result = _migrate(config, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "src").rglob("*")) == before
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_dry_run_from_a_mistyped_folder_says_why_it_failed(tmp_path: Path) -> None:
+    config = _config(tmp_path, "scr", "out")
+    said = _one_line(_migrate(config, "--dry-run"))
+    assert "connectors.a.directory: the folder" in said
