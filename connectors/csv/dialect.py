@@ -4,8 +4,8 @@ The encoding is read from a byte-order mark when there is one (UTF-8,
 UTF-16, UTF-32); else a sample that decodes as UTF-8 is UTF-8 (a few stray bytes
 among many UTF-8 characters are bad rows, not another encoding); else
 charset-normalizer decides on it (GB2312 and GBK are read as their superset
-GB18030, which also wins a near tie with another CJK codec: a few Chinese
-names often fit Korean's CP949 as well). The sample is the first 64 KiB, or,
+GB18030, which also wins a tie with another CJK codec: a short Chinese sample
+often fits Korean's CP949 just as well). The sample is the first 64 KiB, or,
 when those are plain ASCII, 64 KiB from the first line that is not. The
 delimiter is the one of ``,`` ``;`` and tab that splits the first rows into
 the most consistent columns; Excel's ``sep=;`` first line declares it
@@ -38,8 +38,6 @@ _BOMS: Final = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
-CJK_MARGIN: Final = 0.1
-"""How much more chaos (charset-normalizer's measure) a Chinese codec may show and still win."""
 _CHINESE: Final = frozenset({"gb2312", "gbk", "gb18030", "hz", "cp936", "euc_cn"})
 _SEP_LINE: Final = re.compile(r"sep=(.)\r?\n")
 _NON_ASCII: Final = re.compile(rb"[\x80-\xff]")
@@ -79,8 +77,8 @@ def detect_encoding(sample: bytes, path: Path | str = "") -> str:
     matches = list(from_bytes(sample))
     best = matches[0] if matches else None
     if best is not None:
-        # a short sample often fits several CJK codecs about as well: a near tie goes to GB18030
-        tied = [m for m in matches if m.chaos <= best.chaos + CJK_MARGIN]
+        # a short sample often fits several CJK codecs equally well: a tie goes to GB18030
+        tied = [m for m in matches if m.chaos <= best.chaos]
         best = next((m for m in tied if codecs.lookup(m.encoding).name in _CHINESE), best)
     if best is None:
         raise PermanentError(

@@ -51,7 +51,8 @@ def test_a_short_gb18030_file_is_not_taken_for_korean(tmp_path: Path) -> None:
 def test_chinese_rows_after_a_long_english_start_read_right(tmp_path: Path, encoding: str) -> None:
     # the first 64 KiB are plain ASCII, which any codec decodes: the rows further down tell
     english = "".join(f"S{i},Person {i},+44 20 7946 {i % 10000:04d}\r\n" for i in range(3000))
-    chinese = "C1,王伟,138 0013 8000\r\nC2,欧阳娜娜,139 0013 9000\r\n"
+    names = "王伟 欧阳娜娜 李娜 张伟 刘洋 陈静 杨帆 赵磊 黄丽 周杰 吴敏 徐强 孙悦 马超 朱琳 胡斌 郭敏 何静 高峰 林涛"
+    chinese = "".join(f"C{i},{n},138 0013 80{i:02d}\r\n" for i, n in enumerate(names.split(), 1))
     write_file(
         tmp_path / "stakeholders.csv",
         "Record Id,Full Name,Mobile\r\n" + english + chinese,
@@ -59,26 +60,33 @@ def test_chinese_rows_after_a_long_english_start_read_right(tmp_path: Path, enco
     )
     remote = connector(tmp_path)
     got = records(pull(remote, "stakeholders"))
-    assert len(got) == 3002
-    assert (got["C1"]["Full Name"], got["C2"]["Full Name"]) == ("王伟", "欧阳娜娜")
+    assert len(got) == 3020
+    assert (got["C1"]["Full Name"], got["C20"]["Full Name"]) == ("王伟", "林涛")
     assert remote.file_rejects == []
 
 
 UNCLOSED = 'Record Id,Full Name,Email\r\nS1,"Wang Wei,wang@example.cn\r\nS2,Li Na,li@example.cn\r\nS3,"Zhang, San",zhang@example.cn\r\n'
 
 
-def test_a_quote_never_closed_costs_its_own_row_only(tmp_path: Path) -> None:
-    write_file(tmp_path / "stakeholders.csv", UNCLOSED)
+def test_a_quote_never_closed_is_one_reject_naming_the_lines_it_took(tmp_path: Path) -> None:
+    write_file(tmp_path / "stakeholders.csv", UNCLOSED + "S4,Zhao Liu,zhao@example.cn\r\n")
     remote = connector(tmp_path)
     got = records(pull(remote, "stakeholders"))
-    assert {ext: data["Full Name"] for ext, data in got.items()} == {
-        "S2": "Li Na",
-        "S3": "Zhang, San",
-    }
-    assert got["S3"]["$line"] == 4
+    # the rows the open quote took in are not read, never read wrong; the row after is read
+    assert {ext: data["Full Name"] for ext, data in got.items()} == {"S4": "Zhao Liu"}
     (bad,) = remote.file_rejects
     assert bad["line"] == 2
-    assert "never closes" in bad["reason"]
+    assert "runs from line 2 to line 4" in bad["reason"]
+
+
+def test_a_quote_left_open_to_the_end_of_the_file_is_a_reject(tmp_path: Path) -> None:
+    text = 'Record Id,Full Name,Email\r\nS1,Wang Wei,"wang@example.cn\r\nS2,Li Na,li@example.cn\r\n'
+    write_file(tmp_path / "stakeholders.csv", text)
+    remote = connector(tmp_path)
+    assert records(pull(remote, "stakeholders")) == {}
+    (bad,) = remote.file_rejects
+    assert "unexpected end of data" in bad["reason"]
+    assert "runs from line 2 to line 3" in bad["reason"]
 
 
 def test_a_declared_encoding_wins(tmp_path: Path) -> None:
