@@ -159,10 +159,16 @@ class RemoteRecord:
 
 @dataclass(frozen=True, slots=True)
 class Deletion:
-    """A record the remote reports deleted (from an explicit deletion feed, never inferred)."""
+    """A record the remote reports deleted (from an explicit deletion feed, never inferred).
+
+    ``content_id``: the external id was made from the record's content (it has
+    no id of its own), so an edit of it also reads as this deletion plus a new
+    record; the engine then takes the two as one record that changed its id.
+    """
 
     external_id: str
     deleted_at: datetime | None = None
+    content_id: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,13 +194,15 @@ class Page:
     ``unreadable`` lists records of the read that could not be read. A
     connector that reports them reports every one still unreadable on each
     read that yields pages: a read that does not repeat an earlier report
-    settles it (the row was mended or removed).
+    settles it (the row was mended or removed). ``warnings`` are for the
+    run's report (a person should know, nothing failed).
     """
 
     records: list[RemoteRecord] = field(default_factory=list)
     deletions: list[Deletion] = field(default_factory=list)
     cursor: Cursor | None = None
     unreadable: list[Unreadable] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 class WriteOp(enum.StrEnum):

@@ -25,8 +25,10 @@ Reading
     header, or a header none of whose columns the mapping knows, is a
     :class:`~crmbridge.errors.ConfigError` naming the file. A row that cannot
     be read at all (a wrong number of cells, bytes that do not decode, an id
-    already used on an earlier line) is left out and reported on the page as
-    :class:`~crmbridge.connector.Unreadable` (file, line, column, reason), so
+    already used on an earlier line, a quote left open: the csv module reads
+    strictly, so one open to the end of the file is an error, and the lines
+    such a row takes in are named in its reason) is left out and reported on
+    the page as :class:`~crmbridge.connector.Unreadable` (file, line, column, reason), so
     the run keeps it as an ``UNREADABLE`` reject like any other (and a
     migration lists it in its rejects file); the rest go on. The last read's
     are also in :attr:`CsvConnector.file_rejects`. Blank rows are skipped.
@@ -57,7 +59,12 @@ Change detection
     :mod:`connectors.csv.snapshot`): it yields only rows added or changed, and
     rows gone from the file as deletions — a file is always read in full, so a
     missing row is an explicit deletion (the job's ``deletes`` policy and
-    mass-delete guard still apply). The cursor (``snapshot``, ``generation``,
+    mass-delete guard still apply). A row that cannot be read is not missing:
+    it keeps its state from the snapshot, and while one cannot be told apart
+    (no id to read, an id the snapshot never had, or lines a quote left open
+    took in) the pull reports no deletions at all and says why in a warning.
+    A deletion of a ``row-<hash>`` id is marked ``content_id``: with the new
+    row an edit makes, the engine takes it as an edit. The cursor (``snapshot``, ``generation``,
     ``file_mtime_ns``, ``size``) comes only with the last page; a file whose
     modification time and size equal the cursor's is not read at all. A
     missing or empty (0-byte) file yields nothing and deletes nothing; a

@@ -6,7 +6,7 @@ from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
 from typing import Any
 
-from connectors.csv.reader import Digests, FileReject, Row, RowIds, Table
+from connectors.csv.reader import Digests, FileReject, Row, RowIds, Table, is_derived
 from connectors.csv.snapshot import RowState, SnapshotRun
 from crmbridge.connector import Cursor, Deletion, Page, RemoteRecord, Unreadable
 
@@ -111,7 +111,8 @@ def _changes(
             rejects.append(
                 FileReject(path, row.line, row.column, row.problem, entity, stated or None)
             )
-            unread.append(stated)
+            # a bad row across several lines took the rows on them in: whose they were is unknown
+            unread.append("" if row.spans else stated)
             continue
         assert ids is not None
         chunk.append((row, ids(row.cells)))
@@ -119,10 +120,16 @@ def _changes(
             yield page
     if chunk and (page := flush()) is not None:
         yield page
-    if unread:
-        run.keep(unread)
+    if unread and run.keep(unread):
+        first = next(r for r in rejects if r.file == path and r.entity == entity)
+        yield Page(
+            warnings=[
+                f"{path}: no removed rows are reported while line {first.line} cannot be read "
+                "(whose row it is cannot be told); mend it and the next pull reports them"
+            ]
+        )
     for gone in run.removed(page_size):
-        yield Page(deletions=[Deletion(rid, modified) for rid in gone])
+        yield Page(deletions=[Deletion(rid, modified, is_derived(rid)) for rid in gone])
 
 
 def _stated_id(ids: RowIds, cells: list[str]) -> str:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
-import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,7 +19,7 @@ from connectors.csv.columns import EntityColumns, Header
 from connectors.csv.dialect import Dialect
 from crmbridge.errors import PermanentError
 
-__all__ = ["Digests", "FileReject", "Row", "RowIds", "Table", "content_digest"]
+__all__ = ["Digests", "FileReject", "Row", "RowIds", "Table", "content_digest", "is_derived"]
 
 FIELD_LIMIT: Final = 64 * 1024 * 1024
 _UNDECODABLE: Final = re.compile("[\udc80-\udcff]")
@@ -41,6 +39,8 @@ class Row:
     column: str | None = None
     raw: str = ""
     """the row's text as in the file, when the table keeps it (for a rewrite)"""
+    spans: bool = False
+    """a bad row read across several lines: a quote left open took the rows after it in"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +89,13 @@ class Digests:
         return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
 
 
+def _spanning(problem: str, start: int, end: int) -> str:
+    return (
+        f"{problem}: it runs from line {start} to line {end}, so a quote opened there is "
+        "probably not closed; the rows on those lines are not read until it is"
+    )
+
+
 def content_digest(header: Header, cells: list[str], skip: int | None = None) -> bytes:
     """A hash of a row's non-empty cells by column name: blind to column order and added columns."""
     names = header.names
@@ -102,6 +109,14 @@ def content_digest(header: Header, cells: list[str], skip: int | None = None) ->
     # 0x1e per cell (ids derived from it are stored, so it must never change)
     text = "".join([f"{name}\x1f{value}\x1e" for name, value in parts])
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+
+
+_DERIVED: Final = re.compile(r"row-[0-9a-f]{16}(?:-\d+)?")
+
+
+def is_derived(row_id: str) -> bool:
+    """Whether ``row_id`` has the shape of an id derived from a row's content."""
+    return _DERIVED.fullmatch(row_id) is not None
 
 
 class RowIds:
@@ -204,12 +219,18 @@ class Table:
         source: Iterator[str] = self.handle
         if keep_raw:
             source = self._lines = _Lines(self.handle)
-        self._reader = csv.reader(source, delimiter=self.dialect.delimiter)
-        for cells in self._reader:
-            if any(c.strip() for c in cells):
-                self.header = Header(self.path, columns, list(cells))
-                self.width = len(cells)
-                return
+        # strict: a quote left open to the end of the file is an error, not a cell that ends there
+        self._reader = csv.reader(source, delimiter=self.dialect.delimiter, strict=True)
+        try:
+            for cells in self._reader:
+                if any(c.strip() for c in cells):
+                    self.header = Header(self.path, columns, list(cells))
+                    self.width = len(cells)
+                    return
+        except csv.Error as exc:
+            raise PermanentError(
+                f"{self.path}: the header (line {self.line}) is not readable as CSV: {exc}"
+            ) from None
 
     @property
     def line(self) -> int:
@@ -225,28 +246,6 @@ class Table:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _unclosed(self, start: int, end: int) -> Iterator[Row] | None:
-        """Lines ``start``..``end`` read as one row because line ``start`` opens a quote it
-        never closes: that line as a bad row, then the others read as rows of their own.
-
-        ``None`` when line ``start`` closes its quotes (a quoted cell spanning lines).
-        """
-        with self.path.open(
-            encoding=self.dialect.encoding, errors="surrogateescape", newline=""
-        ) as handle:
-            lines = list(itertools.islice(handle, start - 1, end))
-        if not lines or lines[0].count('"') % 2 == 0:
-            return None
-        rest = io.StringIO("".join(lines[1:]), newline="")
-        after = Table(self.path, self.dialect, rest, self.header, width=self.width, _offset=start)
-        source: Iterator[str] = rest
-        if self._lines is not None:
-            source = after._lines = _Lines(rest)
-        after._reader = csv.reader(source, delimiter=self.dialect.delimiter)
-        problem = "opens a quoted cell it never closes; the lines after it are read as rows"
-        bad = Row(start, [], problem, None, lines[0] if self._lines is not None else "")
-        return itertools.chain([bad], after.rows())
 
     def rows(self) -> Iterator[Row]:
         """The rows after the header; blank rows are skipped, unreadable ones carry a problem."""
@@ -267,7 +266,11 @@ class Table:
                 return
             except csv.Error as exc:
                 raw = lines.take() if lines is not None else ""
-                yield Row(start, [], f"not readable as CSV: {exc}", None, raw)
+                problem = f"not readable as CSV: {exc}"
+                end = max(self.line, start)
+                if end > start:
+                    problem = _spanning(problem, start, end)
+                yield Row(start, [], problem, None, raw, end > start)
                 continue
             except UnicodeError as exc:
                 raise PermanentError(f"{self.path}: line {start}: cannot decode: {exc}") from None
@@ -278,11 +281,10 @@ class Table:
             if len(cells) > width and not any(cells[width:]):
                 cells = cells[:width]
             if len(cells) != width:
-                if self.line > start and (split := self._unclosed(start, self.line)) is not None:
-                    yield from split
-                    continue
                 problem = f"has {len(cells)} cells where the header has {width}"
-                yield Row(start, cells, problem, None, raw)
+                if self.line > start:
+                    problem = _spanning(problem, start, self.line)
+                yield Row(start, cells, problem, None, raw, self.line > start)
                 continue
             if _UNDECODABLE.search("".join(cells)):
                 bad = next(i for i, c in enumerate(cells) if _UNDECODABLE.search(c))

@@ -156,17 +156,17 @@ class SnapshotRun:
                 (self.lineage, gen, *ids),
             )
 
-    def keep(self, ids: Sequence[str]) -> None:
+    def keep(self, ids: Sequence[str]) -> bool:
         """Carry the base rows of ``ids`` that this generation lacks into it, as they were.
 
         A row the pull could not read is neither changed nor removed, so it keeps
         the base's state. When an id is not the base's (the row's id could not
         be read, or a shifted cell stands where it should be), which base row
         the unreadable one was is unknown: every base row is kept, so this pull
-        reports no removal at all.
+        reports no removal at all. Returns whether it kept every row so.
         """
         if self.base is None:
-            return
+            return False
         wanted = sorted(set(ids))
         known = 0
         for start in range(0, len(wanted), _CHUNK):
@@ -175,7 +175,9 @@ class SnapshotRun:
                 f"SELECT count(*) FROM rows WHERE lineage = ? AND gen = ? AND id IN ({_marks(part)})",
                 (self.lineage, self.base, *part),
             ).fetchone()[0]
-        self._carry(None if known < len(wanted) else wanted)
+        every = known < len(wanted)
+        self._carry(None if every else wanted)
+        return every
 
     def _carry(self, ids: Sequence[str] | None) -> None:
         assert self.base is not None

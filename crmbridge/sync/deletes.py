@@ -45,7 +45,8 @@ def apply_remote_deletions(ctx: RunContext, tx: Transaction, entity: str) -> lis
         return []
     links = tx.get_links_by_external_ids(ctx.job.connector, entity, queued)
     targets = [links[ext] for ext in queued if ext in links]
-    moved = _moved(ctx, tx, entity, targets)
+    content_ids = set(state.get("content_ids") or [])
+    moved = _moved(ctx, tx, entity, [link for link in targets if link.external_id in content_ids])
     targets = [link for link in targets if link.record_id not in moved]
     linked = tx.count_links(ctx.job.connector, entity)
     if targets and over_guard(ctx, len(targets), linked):
@@ -53,6 +54,7 @@ def apply_remote_deletions(ctx: RunContext, tx: Transaction, entity: str) -> lis
     elif targets:
         delete_in_hub(ctx, tx, entity, targets)
     state["deletes"] = []
+    state.pop("content_ids", None)
     ctx.save_state(tx, entity, state)
     return list(moved.values())
 
@@ -62,22 +64,27 @@ def _moved(
 ) -> dict[str, str]:
     """Deleted remote records that came back under another external id: hub id -> new id.
 
-    A remote record reported deleted whose hub record is the only identity
-    match of a remote record left unlinked for that very reason (an open
-    ambiguous match naming it alone) is that record under a new id: a CSV
-    row without an id column changes its derived id when it is edited. The
-    link moves to the new id, keeping its shadow, so the merge that follows
-    sees the edit as an edit; the record is not deleted.
+    ``targets`` are the links of deleted records whose ids were made from
+    their content (see :attr:`Deletion.content_id`). One whose hub record is
+    the only identity match of a remote record this run left unlinked for
+    that very reason (its ambiguous match names the deleted id as the one
+    the hub record is linked to) is that record under a new id: a CSV row
+    without an id changes its derived id when it is edited. The link moves
+    to the new id, keeping its shadow, so the merge that follows sees the
+    edit as an edit; the record is not deleted.
     """
-    deleted = {link.record_id: link for link in targets}
+    if not targets:
+        return {}
+    deleted = {link.external_id: link for link in targets}
     moved: dict[str, str] = {}
     for item in tx.list_open_inbox(ctx.job.name, kind="ambiguous_match", limit=100_000):
         if item.connector != ctx.job.connector or item.entity != entity or not item.external_id:
             continue
-        candidates = item.fields or []
-        if len(candidates) != 1 or candidates[0] not in deleted or candidates[0] in moved:
+        if (entity, item.external_id) not in ctx.ambiguous:
+            continue  # raised by an earlier run: a person may be looking at it
+        old = deleted.get(str((item.remote or {}).get("_linked_to") or ""))
+        if old is None or old.record_id in moved or (item.fields or []) != [old.record_id]:
             continue
-        old = deleted[candidates[0]]
         tx.upsert_links(
             ctx.job.connector,
             entity,
@@ -98,8 +105,7 @@ def _moved(
         ctx.resolver.forget(entity, old.record_id, old.external_id)
         ctx.resolver.learn(entity, old.record_id, item.external_id)
         ctx.plan.add(entity, "hub", "relink", record_id=old.record_id, external_id=item.external_id)
-        if (entity, item.external_id) in ctx.ambiguous:
-            ctx.counts.add(entity, "conflicts", -1)  # met in this run, and settled here
+        ctx.counts.add(entity, "conflicts", -1)  # met in this run, and settled here
         moved[old.record_id] = item.external_id
     return moved
 

@@ -44,7 +44,11 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """The decision for one remote record; ``record_id`` is set for linked and matched ones."""
+    """The decision for one remote record; ``record_id`` is set for linked and matched ones.
+
+    ``linked_to`` is, for a record left ambiguous because its one identity
+    match is linked to another remote record, that remote record's id.
+    """
 
     external_id: str
     kind: MatchKind
@@ -52,6 +56,7 @@ class Match:
     rule: str | None = None
     candidates: tuple[str, ...] = field(default_factory=tuple)
     reason: str | None = None
+    linked_to: str | None = None
 
 
 def identity_keys(
@@ -152,6 +157,7 @@ def _by_identity(
                 rule=rule,
                 candidates=(record_id,),
                 reason=f"hub record {record_id} is already linked to remote record {other}",
+                linked_to=other,
             )
         return Match(cand.external_id, MatchKind.MATCHED, record_id, rule)
     return Match(cand.external_id, MatchKind.NEW)

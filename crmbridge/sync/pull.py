@@ -95,6 +95,7 @@ async def pull_entity(ctx: RunContext, entity: str) -> None:
 def _apply(
     ctx: RunContext, entity: str, page: Page, prepared: Mapping[str, Prepared | None] | None
 ) -> None:
+    ctx.warnings.extend(w for w in page.warnings if w not in ctx.warnings)
     with ctx.unit() as tx:
         keep_unreadable(ctx, tx, entity, page.unreadable)
         apply_page(ctx, tx, entity, page.records, page.deletions, page.cursor, [], prepared)
@@ -312,6 +313,9 @@ def apply_page(
             queued = list(state.get("deletes", []))
             queued.extend(d.external_id for d in deletions if d.external_id not in queued)
             state["deletes"] = queued
+            derived = [d.external_id for d in deletions if d.content_id]
+            if derived:
+                state["content_ids"] = [*state.get("content_ids", []), *derived]
         if cursor is not None:
             state["remote"] = cursor
         ctx.save_state(tx, entity, state)
@@ -394,7 +398,11 @@ def _decide(
                     entity,
                     external_id=ext,
                     fields=list(decision.candidates),
-                    remote={**remote, "_reason": decision.reason},
+                    remote={
+                        **remote,
+                        "_reason": decision.reason,
+                        **({"_linked_to": decision.linked_to} if decision.linked_to else {}),
+                    },
                 )
             )
             open_items.add(("ambiguous_match", ext))

@@ -73,3 +73,24 @@ def test_a_removed_row_without_an_id_is_still_a_delete(tmp_path: Path) -> None:
         assert "p10@example.com" not in _people(store)
     finally:
         store.close()
+
+
+def test_a_row_with_its_own_id_removed_while_another_shares_its_email_is_deleted(
+    tmp_path: Path,
+) -> None:
+    # ids of their own: Alice's row removed and Bob's added in one go are two people
+    path = tmp_path / "stakeholders.csv"
+    others = "".join(f"S{i},Person {i},p{i}@example.com\r\n" for i in range(3, 12))
+    write_file(path, "Record Id," + HEADER + "S1,Alice Wang,info@acme.cn\r\n" + others)
+    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    try:
+        _pull(store, tmp_path)
+        alice = _people(store)["info@acme.cn"]
+        write_file(path, "Record Id," + HEADER + "S2,Bob Li,info@acme.cn\r\n" + others)
+        report = _pull(store, tmp_path)
+        assert report.by_entity["stakeholders"]["deleted"] == 1
+        assert alice[0] not in {rid for rid, _ in _people(store).values()}
+        (item,) = store.list_open_inbox("import")
+        assert (item.kind, item.external_id) == ("ambiguous_match", "S2")
+    finally:
+        store.close()

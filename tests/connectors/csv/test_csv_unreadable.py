@@ -164,3 +164,30 @@ def test_while_a_row_cannot_be_told_apart_no_row_is_removed(tmp_path: Path) -> N
         assert len(_live(store)) == 9
     finally:
         store.close()
+
+
+def test_rows_an_open_quote_took_in_are_not_removals(tmp_path: Path) -> None:
+    path = tmp_path / "stakeholders.csv"
+    rows = [f"S{i},Person {i},p{i}@example.com\r\n" for i in range(1, 21)]
+    write_file(path, HEADER + "".join(rows))
+    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    try:
+        _pull(store, tmp_path)
+        # S18's email cell opens a quote that is never closed: S19 and S20 are taken in
+        write_file(
+            path,
+            HEADER + "".join(rows[:17]) + 'S18,Person 18,"p18@example.com\r\n' + "".join(rows[18:]),
+        )
+        broken = _pull(store, tmp_path)
+        assert broken.by_entity["stakeholders"]["rejected"] == 1
+        assert broken.by_entity["stakeholders"].get("deleted", 0) == 0
+        assert len(_live(store)) == 20
+        assert any("no removed rows are reported" in w for w in broken.warnings)
+        # mended, with S20 really gone: now that removal is reported
+        write_file(path, HEADER + "".join(rows[:19]))
+        mended = _pull(store, tmp_path)
+        assert mended.by_entity["stakeholders"]["deleted"] == 1
+        assert len(_live(store)) == 19
+        assert _open(store) == []
+    finally:
+        store.close()
