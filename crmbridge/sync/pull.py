@@ -129,7 +129,10 @@ async def _pull_pipelined(
                 with ctx.unit():
                     ctx.resolver.prefetch_external(refs)
                     links = {ref: ctx.resolver.to_canonical(*ref) for ref in refs}
-                future = preparer.submit(entity, page.records, links, ctx.job.phone_region)
+                try:
+                    future = preparer.submit(entity, page.records, links, ctx.job.phone_region)
+                except Exception:  # a value that cannot be pickled: this page is mapped here
+                    log.warning("cannot hand a page to the mapping worker", exc_info=True)
             await settle()
             held = (page, future)
     except CrmBridgeError:

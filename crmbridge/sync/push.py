@@ -341,7 +341,13 @@ def _park(
     for record, exc in failures:
         ctx.counts.add(entity, "rejected")
         ctx.plan.add(
-            entity, "remote", "reject", record_id=record.id, field=exc.field, reason=exc.message
+            entity,
+            "remote",
+            "reject",
+            record_id=record.id,
+            field=exc.field,
+            reason=exc.message,
+            code=exc.code,
         )
         old = earlier.get(record.id)
         if old is not None:

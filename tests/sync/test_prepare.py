@@ -147,3 +147,28 @@ def test_a_record_the_worker_mapped_with_a_stale_link_is_mapped_again(tmp_path: 
     assert done.flat["organization_id"] == "org-1"
     assert done.holds(lambda entity, ext: "org-1")
     assert not done.holds(lambda entity, ext: "org-2")
+
+
+def test_a_page_that_cannot_cross_to_the_worker_is_mapped_in_the_run(
+    tmp_path: Path, alone: tuple[RunReport, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pickle
+
+    from crmbridge.sync import prepare
+
+    real = pickle.dumps
+    calls = []
+
+    def flaky(value: Any, protocol: int | None = None) -> bytes:
+        calls.append(1)
+        if len(calls) == 1:
+            raise pickle.PicklingError("a value that cannot be pickled")
+        return real(value, protocol)
+
+    monkeypatch.setattr(prepare.pickle, "dumps", flaky)
+    bridge = _bridge(tmp_path / "flaky", 1)
+    report = _import(bridge)
+    assert report.status == "succeeded"
+    assert report.by_entity == alone[0].by_entity
+    assert _hub(bridge) == alone[1]
+    assert calls  # the page went the other way, and the run did not fail
