@@ -128,14 +128,16 @@ def _telling_sample(path: Path, head: bytes) -> bytes:
 
 def sniff_delimiter(text: str) -> str:
     """The delimiter among ``,`` ``;`` and tab that splits ``text`` into the most even columns."""
-    cut = max(text.rfind("\n"), 0)
+    cut = max(text.rfind("\n"), text.rfind("\r"), 0)
     sample = text[:cut] if cut else text
     best, best_score = ",", (False, 0.0, 0)
     for delimiter in DELIMITERS:
         try:
             rows = [
                 r
-                for r in itertools.islice(csv.reader(io.StringIO(sample), delimiter=delimiter), 50)
+                for r in itertools.islice(
+                    csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter), 50
+                )
                 if r
             ]
         except csv.Error:
@@ -180,5 +182,8 @@ def detect_dialect(path: Path, encoding: str = "auto", delimiter: str = "auto") 
     elif delimiter == "auto":
         delimiter = sniff_delimiter(text)
     end = text.find("\n")
-    newline = "\r\n" if end > 0 and text[end - 1] == "\r" else "\n" if end >= 0 else "\r\n"
+    if end < 0 and "\r" in text:
+        newline = "\r"  # classic Mac line ends ("CSV (Macintosh)" in Excel for Mac)
+    else:
+        newline = "\r\n" if end > 0 and text[end - 1] == "\r" else "\n" if end >= 0 else "\r\n"
     return Dialect(codec, delimiter, newline, sep_line=sep is not None)

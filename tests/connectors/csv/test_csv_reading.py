@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from csv_support import connector, pull, records, write_file
+from csv_support import connector, pull, push, records, write_file
 
+from crmbridge.connector import WriteOp, WriteRequest
 from crmbridge.errors import ConfigError, PermanentError
 from crmbridge.mapping.validate import load_connector_mapping
 
@@ -104,6 +105,19 @@ def test_the_delimiter_is_sniffed(tmp_path: Path, delimiter: str) -> None:
     assert got["1"]["Full Name"] == "Anna Schmidt"
     assert got["1"]["Tags"] == "vip;a,b"
     assert got["1"]["Description"] == f"x{delimiter}y"
+
+
+def test_a_file_with_classic_mac_line_ends_reads_and_keeps_them(tmp_path: Path) -> None:
+    text = 'Record Id;Full Name;Email\r1;Anna Schmidt;anna@example.com\r2;"Ben\rBauer";ben@example.com\r'
+    path = write_file(tmp_path / "stakeholders.csv", text)
+    remote = connector(tmp_path)
+    got = records(pull(remote, "stakeholders"))
+    assert (got["1"]["Full Name"], got["2"]["Full Name"]) == ("Anna Schmidt", "Ben\rBauer")
+    assert got["2"]["$line"] == 3
+    push(remote, "stakeholders", WriteRequest("a", WriteOp.UPDATE, {"Email": "a@new.de"}, "1"))
+    written = path.read_bytes().decode("utf-8-sig")
+    assert "\n" not in written
+    assert written.startswith("Record Id;Full Name;Email\r1;Anna Schmidt;a@new.de\r")
 
 
 def test_excel_sep_line_declares_the_delimiter(tmp_path: Path) -> None:
