@@ -423,9 +423,8 @@ def _rejects(
     rows: list[dict[str, Any]] = []
     for leg_name, connector, since in met:
         for entity in migration.entities:
-            for r in bridge.store.list_open_rejects(job, connector=connector, entity=entity):
-                if r.last_seen >= since:
-                    rows.append(_reject_row(leg_name, r))
+            for r in bridge.store.list_rejects_seen(job, connector, entity, since):
+                rows.append(_reject_row(leg_name, r))
     return rows
 
 

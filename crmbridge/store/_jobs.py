@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -199,6 +199,28 @@ class JobsMixin(Scope):
             query = query.where(rejects.c.connector == connector)
         if entity is not None:
             query = query.where(rejects.c.entity == entity)
+        with self._read() as conn:
+            return [Reject(*row) for row in conn.execute(query)]
+
+    def list_rejects_seen(
+        self, job: str, connector: str, entity: str, since: datetime
+    ) -> list[Reject]:
+        """A job's rejects of ``connector``/``entity`` met at or after ``since`` and not resolved.
+
+        Those still ``open`` and those set aside by then: what a run that started
+        at ``since`` rejected, whichever run rejected them first. Oldest first.
+        """
+        query = (
+            sa.select(*_REJECT_COLUMNS)
+            .where(
+                rejects.c.job == job,
+                rejects.c.connector == connector,
+                rejects.c.entity == entity,
+                rejects.c.status.in_(("open", "set_aside")),
+                rejects.c.last_seen >= since,
+            )
+            .order_by(rejects.c.id)
+        )
         with self._read() as conn:
             return [Reject(*row) for row in conn.execute(query)]
 

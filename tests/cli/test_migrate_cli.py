@@ -69,6 +69,17 @@ def test_a_second_run_still_reports_the_records_it_rejects_again(config: Path) -
     assert row["attempts"] == "2"
 
 
+def test_the_run_that_sets_a_reject_aside_still_reports_it(config: Path) -> None:
+    out = config.parent / "out"
+    for n in range(1, 6):  # the fifth failure (max_record_failures) sets it aside
+        assert migrate(config, "--report", str(out / f"r{n}.json")).exit_code == 0
+    (row,) = rejects_csv(out / "r5.rejects.csv")
+    assert (row["external_id"], row["attempts"]) == ("S3", "5")
+    # set aside, it is not tried again, so later runs do not list it
+    assert migrate(config, "--report", str(out / "r6.json")).exit_code == 0
+    assert rejects_csv(out / "r6.rejects.csv") == []
+
+
 def migration_runs(config: Path) -> list[dict[str, object]]:
     listed = runner.invoke(app, ["runs", "list", "-c", str(config), "--json"])
     assert listed.exit_code == 0, listed.output
