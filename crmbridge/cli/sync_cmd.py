@@ -54,8 +54,9 @@ def _print(report: RunReport) -> None:
         table.add_row(entity, *(str(counts.get(k, 0)) for k in COUNT_KEYS))
     table.add_row("[bold]total[/]", *(f"[bold]{report.counts[k]}[/]" for k in COUNT_KEYS))
     print_table(table)
-    calls = "?" if report.api_calls is None else str(report.api_calls)
-    out.print(f"API calls {calls}, {report.duration_s:.2f} s", highlight=False)
+    # a connector that counts no calls (files, memory) has none to show
+    calls = "" if report.api_calls is None else f"API calls {report.api_calls}, "
+    out.print(f"{calls}{report.duration_s:.2f} s", highlight=False)
     if report.plan_summary:
         plan = Table(title="What the run would do")
         for column in ("entity", "side", "action", "records"):
