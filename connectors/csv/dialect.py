@@ -74,7 +74,10 @@ def detect_encoding(sample: bytes, path: Path | str = "") -> str:
         return "utf-8"
     from charset_normalizer import from_bytes
 
-    matches = list(from_bytes(sample))
+    # a sample cut at a byte count may end inside a character, which rules out the right codec;
+    # no CJK codec uses the byte of a line feed inside a character, so whole lines are safe
+    end = sample.rfind(b"\n")
+    matches = list(from_bytes(sample[: end + 1] if end > 0 else sample))
     best = matches[0] if matches else None
     if best is not None:
         # a short sample often fits several CJK codecs equally well: a tie goes to GB18030

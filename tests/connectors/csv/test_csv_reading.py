@@ -242,3 +242,31 @@ def test_the_files_setting_names_another_file(tmp_path: Path) -> None:
     write_file(tmp_path / "contacts.txt", "Record Id,Full Name\n1,Anna\n")
     remote = connector(tmp_path, files={"stakeholders": "contacts.txt"})
     assert list(records(pull(remote, "stakeholders"))) == ["1"]
+
+
+def test_a_long_gb18030_file_reads_though_its_first_64_kib_end_mid_character(
+    tmp_path: Path,
+) -> None:
+    names = ["黄婷", "赵磊", "张敏", "王伟", "李娜", "刘洋"]
+    companies = ["腾讯科技", "海尔集团", "华为技术有限公司"]
+    rows = "".join(
+        f"S{i:04d},{names[i % 6]},138{i:08d},u{i}@example.cn,{companies[i % 3]},项目经理,"
+        "需要在第三季度前完成系统对接\r\n"
+        for i in range(3000)
+    )
+
+    def content(pad: int) -> bytes:
+        return ("编号,姓名,手机,邮箱,公司,职位,备注" + "x" * pad + "\r\n" + rows).encode("gb18030")
+
+    def cut_mid_character(data: bytes) -> bool:
+        try:
+            data[:65536].decode("gb18030")
+        except UnicodeDecodeError:
+            return True
+        return False
+
+    pad = next(p for p in range(4) if cut_mid_character(content(p)))
+    (tmp_path / "stakeholders.csv").write_bytes(content(pad))
+    got = records(pull(connector(tmp_path), "stakeholders"))
+    assert len(got) == 3000
+    assert got["S2999"]["姓名"] == "刘洋"
