@@ -56,7 +56,8 @@ class FileState:
     mtime_ns: int
     layout: str
     needs_fill: bool = False
-    """the file has rows without an id that a rewrite would give one (so a rewrite must run)"""
+    """a rewrite must run: rows lack an id it would give them, or the file ends inside an
+    open quote (which the rewrite refuses to add rows after)"""
 
     @staticmethod
     def of(stat: os.stat_result, layout: str, needs_fill: bool = False) -> FileState:
@@ -163,6 +164,7 @@ class IdIndex:
             chunk: list[tuple[str]] = []
             for row in rows:
                 if row.problem is not None:
+                    needs_fill = needs_fill or row.open_end
                     continue
                 chunk.extend((value,) for value in key_cells(header, row.cells))
                 if pure and id_index is not None and not row.cells[id_index].strip():

@@ -41,6 +41,8 @@ class Row:
     """the row's text as in the file, when the table keeps it (for a rewrite)"""
     spans: bool = False
     """a bad row read across several lines: a quote left open took the rows after it in"""
+    open_end: bool = False
+    """the file ends inside this row's open quote: rows added after it would be read into it"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +272,9 @@ class Table:
                 end = max(self.line, start)
                 if end > start:
                     problem = _spanning(problem, start, end)
-                yield Row(start, [], problem, None, raw, end > start)
+                # strict reading says so only for a quote still open where the file ends
+                open_end = "end of data" in str(exc)
+                yield Row(start, [], problem, None, raw, end > start, open_end)
                 continue
             except UnicodeError as exc:
                 raise PermanentError(f"{self.path}: line {start}: cannot decode: {exc}") from None

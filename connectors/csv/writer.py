@@ -30,7 +30,7 @@ from typing import Any
 from connectors.csv.columns import EntityColumns, Header, IdKind
 from connectors.csv.dialect import Dialect
 from connectors.csv.oserrors import cannot, reason
-from connectors.csv.reader import RowIds, Table, content_digest
+from connectors.csv.reader import Row, RowIds, Table, content_digest
 from connectors.csv.swap import file_version, replace_if_unchanged
 from crmbridge.connector import WriteOp, WriteOutcome, WriteRequest, WriteResult
 from crmbridge.errors import PermanentError, TransientError
@@ -218,9 +218,11 @@ def _stream(
             writer.writerow(header.raw)
             pad = width - (table.width if table is not None else width)
             pure = header.id_kind is IdKind.PURE
+            open_end: Row | None = None
             for row in table.rows() if table is not None else ():
                 if row.problem is not None:
                     out.write(_terminated(row.raw, dialect.newline))  # kept as it is
+                    open_end = row if row.open_end else None
                     continue
                 cells = row.cells + [""] * pad
                 stated = ids.stated(cells)
@@ -261,6 +263,15 @@ def _stream(
                 writer.writerow(cells)
             for change in batch.creates:
                 if change.done:
+                    continue
+                if open_end is not None:
+                    batch.reject(
+                        change.request,
+                        "FILE_ENDS_IN_QUOTE",
+                        f"{path}: line {open_end.line} opens a quote the file never closes, so "
+                        "a row added after it would be read as part of it; close the quote",
+                        None,
+                    )
                     continue
                 cells = [""] * width
                 for index, value in change.cells.items():

@@ -354,3 +354,17 @@ def test_a_rewrite_keeps_the_lines_an_open_quote_took_in_as_they_are(tmp_path: P
     assert results["wang"].outcome is WriteOutcome.UPDATED
     text = path.read_bytes().decode("utf-8")
     assert text == "Record Id,Full Name,Email\r\nS1,Wang Wei,w@new.cn\r\n" + broken
+
+
+@pytest.mark.parametrize("pages", [1, 2])
+def test_no_row_is_added_after_a_quote_the_file_leaves_open(tmp_path: Path, pages: int) -> None:
+    text = 'Record Id,Full Name,Email\r\nS1,Wang Wei,wang@example.cn\r\nS2,"Li Na,li@example.cn\r\n'
+    path = write_file(tmp_path / "stakeholders.csv", text)
+    remote = connector(tmp_path)
+    if pages == 2:
+        pull(remote, "stakeholders")  # a read first, as a sync's pull stage makes
+    create = WriteRequest("new", WriteOp.CREATE, {"Record Id": "S9", "Full Name": "Zhao Liu"})
+    result = push(remote, "stakeholders", create)["new"]
+    assert (result.outcome, result.code) == (WriteOutcome.REJECTED, "FILE_ENDS_IN_QUOTE")
+    assert "line 3 opens a quote" in (result.message or "")
+    assert path.read_bytes().decode("utf-8") == text
