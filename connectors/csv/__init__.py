@@ -88,7 +88,13 @@ Writing
     nor undoes an edit a person made since. Deletes drop the row.
     A value the file's encoding cannot hold rejects its record. A missing
     ``directory`` is created; one that cannot be is a
-    :class:`~crmbridge.errors.ConfigError` naming its key.
+    :class:`~crmbridge.errors.ConfigError` naming its key. No row is added
+    after a last row whose quote the file leaves open (it would be read into
+    it): those creates are rejected (``FILE_ENDS_IN_QUOTE``) until the quote
+    is closed. One process writes a file at a time: each write holds an
+    exclusive lock on ``.crmbridge/<file name>.lock``
+    (:mod:`connectors.csv.filelock`), so two migrations into one folder never
+    trim each other's appends.
 
 Folders and files the system refuses
     A file or folder that cannot be read or written (no right to, no room

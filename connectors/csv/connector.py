@@ -18,6 +18,7 @@ from connectors.csv.append import append
 from connectors.csv.cells import neutralise, restore
 from connectors.csv.columns import EntityColumns
 from connectors.csv.dialect import Dialect, detect_dialect
+from connectors.csv.filelock import writing
 from connectors.csv.idindex import IdIndex
 from connectors.csv.oserrors import cannot, check_folder
 from connectors.csv.pages import fetch_rows, pull_pages
@@ -206,7 +207,7 @@ class CsvConnector:
             return
         async with self._locks.setdefault(entity, asyncio.Lock()):
             with self._refused("check the file for an unfinished append", path, entity):
-                await asyncio.to_thread(self._index(entity).recover, path)
+                await asyncio.to_thread(self._locked, path, self._index(entity).recover, path)
 
     async def open(self) -> None:
         """Load the mapping, so a bad one fails before any file is touched."""
@@ -333,24 +334,38 @@ class CsvConnector:
         async with lock:
             index = self._index(entity)
             with self._refused("read the file", path, entity):
-                await asyncio.to_thread(index.recover, path)
-                dialect = await asyncio.to_thread(
-                    lambda: self._dialect(path) if path.exists() and path.stat().st_size else None
-                )
-            common: dict[str, Any] = {
-                "write_encoding": self.settings.write_encoding,
-                "neutralise": self.neutralise,
-                "restore": self.restore,
-            }
-            if dialect is not None:
-                appended = await asyncio.to_thread(
-                    append, path, columns, requests, dialect=dialect, index=index, **common
-                )
-                if appended is not None:
-                    return appended
+                await asyncio.to_thread(self._locked, path, index.recover, path)
             return await asyncio.to_thread(
-                rewrite, path, columns, requests, dialect=dialect or self._new_dialect(), **common
+                self._locked, path, self._write_batch, entity, path, columns, requests, index
             )
+
+    @staticmethod
+    def _locked(path: Path, work: Callable[..., T], *args: Any) -> T:
+        """``work(*args)`` holding the file's lock against other processes."""
+        with writing(path):
+            return work(*args)
+
+    def _write_batch(
+        self,
+        entity: str,
+        path: Path,
+        columns: EntityColumns,
+        requests: Sequence[WriteRequest],
+        index: IdIndex,
+    ) -> list[WriteResult]:
+        """Append the batch when it only creates, else rewrite the file (under its lock)."""
+        with self._refused("read the file", path, entity):
+            dialect = self._dialect(path) if path.exists() and path.stat().st_size else None
+        common: dict[str, Any] = {
+            "write_encoding": self.settings.write_encoding,
+            "neutralise": self.neutralise,
+            "restore": self.restore,
+        }
+        if dialect is not None:
+            appended = append(path, columns, requests, dialect=dialect, index=index, **common)
+            if appended is not None:
+                return appended
+        return rewrite(path, columns, requests, dialect=dialect or self._new_dialect(), **common)
 
     async def fetch(self, entity: str, external_ids: Sequence[str]) -> list[RemoteRecord]:
         """The rows with these ids (streaming the file once); none from a missing file."""
