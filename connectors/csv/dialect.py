@@ -5,7 +5,9 @@ UTF-16, UTF-32); else a sample that decodes as UTF-8 is UTF-8 (a few stray bytes
 among many UTF-8 characters are bad rows, not another encoding); else
 charset-normalizer decides on it (GB2312 and GBK are read as their superset
 GB18030, which also wins a tie with another CJK codec: a short Chinese sample
-often fits Korean's CP949 just as well). The sample is the first 64 KiB, or,
+often fits Korean's CP949 just as well); where other codecs tie and read the
+sample as different text (Western and Central European single-byte codecs
+often do), the file must declare its ``encoding:``. The sample is the first 64 KiB, or,
 when those are plain ASCII, 64 KiB from the first line that is not. The
 delimiter is the one of ``,`` ``;`` and tab that splits the first rows into
 the most consistent columns; Excel's ``sep=;`` first line declares it
@@ -38,6 +40,24 @@ _BOMS: Final = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+_COMMON: Final = (
+    "cp1252",
+    "iso8859-15",
+    "iso8859-1",
+    "cp1250",
+    "iso8859-2",
+    "cp1251",
+    "koi8-r",
+    "cp1253",
+    "cp1254",
+    "cp1257",
+    "cp932",
+    "euc_jp",
+    "cp949",
+    "euc_kr",
+    "big5",
+)
+"""Codecs files are commonly written in, by preference where they read a sample alike."""
 _CHINESE: Final = frozenset({"gb2312", "gbk", "gb18030", "hz", "cp936", "euc_cn"})
 _SEP_LINE: Final = re.compile(r"sep=(.)\r?\n")
 _NON_ASCII: Final = re.compile(rb"[\x80-\xff]")
@@ -77,19 +97,40 @@ def detect_encoding(sample: bytes, path: Path | str = "") -> str:
     # a sample cut at a byte count may end inside a character, which rules out the right codec;
     # no CJK codec uses the byte of a line feed inside a character, so whole lines are safe
     end = sample.rfind(b"\n")
-    matches = list(from_bytes(sample[: end + 1] if end > 0 else sample))
+    whole = sample[: end + 1] if end > 0 else sample
+    matches = list(from_bytes(whole))
     best = matches[0] if matches else None
-    if best is not None:
-        # a short sample often fits several CJK codecs equally well: a tie goes to GB18030
-        tied = [m for m in matches if m.chaos <= best.chaos]
-        best = next((m for m in tied if codecs.lookup(m.encoding).name in _CHINESE), best)
     if best is None:
         raise PermanentError(
             f"{path}: cannot tell the encoding of this file (is it a CSV file?); "
             "declare it with `encoding:` in the connector's settings"
         )
-    name = codecs.lookup(best.encoding).name
-    return "gb18030" if name in _CHINESE else name
+    # a short sample often fits several CJK codecs equally well: a tie goes to GB18030
+    tied = [m for m in matches if m.chaos <= best.chaos]
+    chinese = next((m for m in tied if codecs.lookup(m.encoding).name in _CHINESE), None)
+    if chinese is not None:
+        return "gb18030"
+    # the codecs people's files are in tie with each other (Western cp1252 and Central
+    # European cp1250 on nearly every sample): where they read it differently, a guess would
+    # change names silently; rarer codecs that tie (Mac Icelandic ...) are not taken
+    common = [m for m in tied if codecs.lookup(m.encoding).name in _COMMON] or [best]
+    texts = {str(m) for m in common}
+    if len(texts) > 1:
+        names = ", ".join(dict.fromkeys(codecs.lookup(m.encoding).name for m in common))
+        raise PermanentError(
+            f"{path}: this file reads as different text in {names}; declare the one it is "
+            "written in with `encoding:` in the connector's settings"
+        )
+    # the same text either way: the most common codec that reads it so, which also holds
+    # more of what a push may write into the file (cp1250 has no è, cp1252 has)
+    (text,) = texts
+    for name in _COMMON:
+        try:
+            if whole.decode(name) == text:
+                return name
+        except UnicodeDecodeError:
+            continue
+    return codecs.lookup(common[0].encoding).name
 
 
 def _mostly_utf8(sample: bytes) -> bool:

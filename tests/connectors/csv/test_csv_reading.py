@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from csv_support import connector, pull, push, records, write_file
 
+from connectors.csv.dialect import detect_dialect
 from crmbridge.connector import WriteOp, WriteRequest
 from crmbridge.errors import ConfigError, PermanentError
 from crmbridge.mapping.validate import load_connector_mapping
@@ -236,6 +237,32 @@ def test_a_file_that_is_not_text_is_a_permanent_error_naming_it(tmp_path: Path) 
     with pytest.raises(PermanentError, match="does not look like text") as caught:
         pull(connector(tmp_path), "stakeholders")
     assert str(path) in str(caught.value)
+
+
+WESTERN = (
+    "Record Id,Full Name,Billing City\r\n1,François Lefèvre,Genève\r\n2,Zoë Ångström,Malmö\r\n"
+)
+
+
+def test_a_file_two_common_codecs_read_differently_must_declare_its_encoding(
+    tmp_path: Path,
+) -> None:
+    path = write_file(tmp_path / "stakeholders.csv", WESTERN, "cp1252")
+    with pytest.raises(PermanentError, match=r"reads as different text in .*cp1252") as caught:
+        pull(connector(tmp_path), "stakeholders")
+    assert str(path) in str(caught.value)
+    assert "`encoding:`" in str(caught.value)
+    got = records(pull(connector(tmp_path, encoding="cp1252"), "stakeholders"))
+    assert (got["1"]["Full Name"], got["2"]["Full Name"]) == ("François Lefèvre", "Zoë Ångström")
+
+
+def test_a_file_common_codecs_read_alike_takes_the_western_one(tmp_path: Path) -> None:
+    write_file(
+        tmp_path / "stakeholders.csv", "Record Id,Full Name\r\n1,Jürgen Müller\r\n", "cp1252"
+    )
+    remote = connector(tmp_path)
+    assert records(pull(remote, "stakeholders"))["1"]["Full Name"] == "Jürgen Müller"
+    assert detect_dialect(tmp_path / "stakeholders.csv").encoding == "cp1252"
 
 
 def test_the_files_setting_names_another_file(tmp_path: Path) -> None:
