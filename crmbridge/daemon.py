@@ -109,11 +109,7 @@ class Daemon:
                     f"job {name} syncs {', '.join(missing)}, which its mapping does not map",
                     key=f"jobs.{name}.entities",
                 )
-        host = socket.gethostname()
-        # another replica on this machine may be mid-run: only a dead process's runs are over
-        running = [r for r in store.list_runs(limit=10_000) if r.status == "running"]
-        alive = {r.pid for r in running if r.host == host and r.pid and _alive(r.pid)}
-        interrupted = store.interrupt_runs(host=host, alive=alive)
+        interrupted = self.bridge.interrupt_dead_runs()
         if interrupted:
             log.warning(
                 "%d runs of an earlier process on this host marked interrupted", interrupted
@@ -308,16 +304,6 @@ class Daemon:
             await asyncio.sleep(self.ttl.total_seconds() / 3)
             if not self.bridge.store.heartbeat_lease(name, self.holder, self.ttl):
                 log.warning("lost the lease %s", name)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
 
 
 def _server_class() -> Any:

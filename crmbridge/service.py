@@ -7,6 +7,8 @@ thin faces over it, so both say the same thing the same way.
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -178,6 +180,18 @@ class Bridge:
         if self._store is not None:
             self._store.close()
             self._store = None
+
+    def interrupt_dead_runs(self) -> int:
+        """Mark ``interrupted`` the runs left ``running`` by dead processes of this host.
+
+        A process killed outright (kill -9, a crash, a power cut) never finishes
+        its run; one still alive (another replica, another command) is left
+        alone. Returns how many were marked.
+        """
+        host = socket.gethostname()
+        running = [r for r in self.store.list_runs(limit=10_000) if r.status == "running"]
+        alive = {r.pid for r in running if r.host == host and r.pid and _alive(r.pid)}
+        return self.store.interrupt_runs(host=host, alive=alive)
 
     def job(self, name: str) -> SyncJob:
         """The configured job ``name``; :class:`ConfigError` lists the jobs there are."""
@@ -483,3 +497,14 @@ def _notification(tokens: list[str], body: bytes) -> InboundWebhook:
     except ValueError as exc:
         raise RecordRejected(str(exc), code="MALFORMED") from None
     return InboundWebhook(webhook_id, hint=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True

@@ -81,3 +81,36 @@ def test_instances_of_one_connector_share_what_outlives_a_run(tmp_path: Path) ->
     first.context.shared["token"] = "t"  # type: ignore[attr-defined]
     assert again.context.shared == {"token": "t"}  # type: ignore[attr-defined]
     assert other.context.shared == {}  # type: ignore[attr-defined]
+
+
+def test_runs_a_dead_process_left_running_are_marked_interrupted(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    config = tmp_path / "crmbridge.yaml"
+    config.write_text(
+        "store: {url: 'sqlite:///hub.db'}\n"
+        "connectors:\n  files: {type: csv, directory: data}\n"
+        "jobs:\n  import: {connector: files, direction: pull, entities: [stakeholders]}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "data").mkdir()
+    bridge = Bridge(load_config(config, {}))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    host = socket.gethostname()
+    killed = bridge.store.start_run("import", "sync", host=host, pid=gone.pid)
+    living = bridge.store.start_run("import", "sync", host=host, pid=os.getpid())
+    elsewhere = bridge.store.start_run("import", "sync", host="another-host", pid=gone.pid)
+    from typer.testing import CliRunner
+
+    from crmbridge.cli import app
+
+    result = CliRunner().invoke(app, ["sync", "import", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    status = {r.id: r.status for r in bridge.store.list_runs(limit=10)}
+    assert status[killed.id] == "interrupted"
+    assert status[living.id] == "running"  # another command of this host, still at work
+    assert status[elsewhere.id] == "running"  # another host's: not ours to judge
+    bridge.close()

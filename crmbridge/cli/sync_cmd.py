@@ -31,6 +31,8 @@ def sync(
     """Run one sync job once and print its report (pulled, created, updated, ... pushed)."""
     service = bridge(config)
     try:
+        if not dry_run:
+            service.interrupt_dead_runs()  # a run killed outright was left "running"
         report = asyncio.run(service.sync(job, dry_run=dry_run))
     finally:
         service.close()
