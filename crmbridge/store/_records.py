@@ -37,6 +37,7 @@ _UPDATE_RECORD = (
         deleted=sa.bindparam("deleted"),
         updated_at=sa.bindparam("updated_at"),
         seq=sa.bindparam("seq"),
+        changed_at=sa.bindparam("changed_at"),
     )
 )
 _INSERT_COLUMNS = (
@@ -49,6 +50,7 @@ _INSERT_COLUMNS = (
     "deleted",
     "updated_at",
     "seq",
+    "changed_at",
 )
 _CHANGE_NAMES = ("seq", "entity", "record_id", "version", "op", "at")
 _TOUCHED = ("b_id", "version", "updated_at", "seq")
@@ -341,6 +343,7 @@ def _apply_upserts(
             "deleted": False,
             "updated_at": now,
             "seq": seq,
+            "changed_at": write.changed_at or now,
         }
         if created:
             inserts.append({"id": record_id, "entity": entity, "created_at": now, **values})

@@ -46,7 +46,12 @@ WebhookStatus = Literal["pending", "processed", "failed"]
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """A canonical record in the hub; ``seq`` is the change-feed number of its last change."""
+    """A canonical record in the hub; ``seq`` is the change-feed number of its last change.
+
+    ``changed_at`` is when its content last changed where it was changed (a
+    pulled change: the remote's modification time); ``None`` for a record
+    written before that was kept.
+    """
 
     id: str
     entity: str
@@ -57,6 +62,12 @@ class Record:
     created_at: datetime
     updated_at: datetime
     seq: int
+    changed_at: datetime | None = None
+
+    @property
+    def modified_at(self) -> datetime:
+        """When the content last changed, for the ``newest`` policy."""
+        return self.changed_at or self.updated_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +77,8 @@ class RecordWrite:
     data: Mapping[str, Any]
     content_hash: str
     id: str | None = None
+    changed_at: datetime | None = None
+    """when the change was made where it was made (``None``: now, in the hub)"""
 
 
 @dataclass(frozen=True, slots=True)

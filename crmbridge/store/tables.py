@@ -136,6 +136,9 @@ records = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
+    # when the content last changed where it was changed (a remote's modification time for a
+    # pulled change); NULL for records written before it was kept: updated_at stands in
+    sa.Column("changed_at", UTCDateTime, nullable=True),
     sa.Index(None, "entity", "id"),
     sa.Index(None, "entity", "seq"),
 )

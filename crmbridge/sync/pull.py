@@ -433,7 +433,7 @@ def _decide(
         remote,
         fields=present,
         policy=ctx.job.conflicts,
-        hub_modified_at=current.updated_at,
+        hub_modified_at=current.modified_at,
         remote_modified_at=record.modified_at,
         pull_only=mapper.pull_only,
         push_only=mapper.push_only,
@@ -499,8 +499,9 @@ def _write(
     ctx: RunContext, tx: Transaction, entity: str, mapper: EntityMapper, pending: _Pending
 ) -> None:
     changed = [m for m in pending.merged if m.content is not None]
-    writes = [RecordWrite(n.content, n.digest, n.record_id) for n in pending.new]
-    writes += [RecordWrite(m.content or {}, m.digest, m.record_id) for m in changed]
+    # a pulled change happened when the remote says it did: the newest policy compares that
+    writes = [RecordWrite(n.content, n.digest, n.record_id, n.modified_at) for n in pending.new]
+    writes += [RecordWrite(m.content or {}, m.digest, m.record_id, m.modified_at) for m in changed]
     results = tx.upsert_records(entity, writes) if writes else []
     seqs = {r.id: r.seq for r in results}
     fresh: list[LinkWrite] = []
