@@ -189,8 +189,7 @@ class Bridge:
         alone. Returns how many were marked.
         """
         host = socket.gethostname()
-        running = [r for r in self.store.list_runs(limit=10_000) if r.status == "running"]
-        alive = {r.pid for r in running if r.host == host and r.pid and _alive(r.pid)}
+        alive = {pid for pid in self.store.running_pids(host) if _alive(pid)}
         return self.store.interrupt_runs(host=host, alive=alive)
 
     def job(self, name: str) -> SyncJob:

@@ -104,6 +104,14 @@ class JobsMixin(Scope):
         with self._read() as conn:
             return [Run(*row) for row in conn.execute(query)]
 
+    def running_pids(self, host: str) -> set[int]:
+        """The pids of ``host``'s processes with a run still ``running``."""
+        query = sa.select(runs.c.pid).where(
+            runs.c.status == "running", runs.c.host == host, runs.c.pid.is_not(None)
+        )
+        with self._read() as conn:
+            return {int(pid) for (pid,) in conn.execute(query)}
+
     def interrupt_runs(
         self,
         host: str | None = None,
