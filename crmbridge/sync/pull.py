@@ -60,6 +60,18 @@ class _Merged:
     digest: str
     modified_at: datetime | None
     to_push: bool
+    since: datetime | None = None
+    """when the hub's content last changed, before this merge"""
+
+
+def _until(
+    modified_at: datetime | None, now: datetime, since: datetime | None = None
+) -> datetime | None:
+    """A pulled change's time: no later than ``now``, no earlier than ``since``."""
+    if modified_at is None:
+        return None
+    at = min(modified_at, now)
+    return max(at, since) if since is not None else at
 
 
 @dataclass(slots=True)
@@ -434,7 +446,7 @@ def _decide(
         fields=present,
         policy=ctx.job.conflicts,
         hub_modified_at=current.modified_at,
-        remote_modified_at=record.modified_at,
+        remote_modified_at=_until(record.modified_at, ctx.clock()),
         pull_only=mapper.pull_only,
         push_only=mapper.push_only,
     )
@@ -491,6 +503,7 @@ def _decide(
             digest,
             record.modified_at,
             bool(result.to_remote),
+            current.modified_at,
         )
     )
 
@@ -499,9 +512,19 @@ def _write(
     ctx: RunContext, tx: Transaction, entity: str, mapper: EntityMapper, pending: _Pending
 ) -> None:
     changed = [m for m in pending.merged if m.content is not None]
-    # a pulled change happened when the remote says it did: the newest policy compares that
-    writes = [RecordWrite(n.content, n.digest, n.record_id, n.modified_at) for n in pending.new]
-    writes += [RecordWrite(m.content or {}, m.digest, m.record_id, m.modified_at) for m in changed]
+    # a pulled change happened when the remote says it did (the newest policy compares that),
+    # but never later than now (a remote clock ahead would win every conflict after), and a
+    # merged record is as new as its newest part (an older change to another field cannot
+    # make the fields the hub changed since look older)
+    now = ctx.clock()
+    writes = [
+        RecordWrite(n.content, n.digest, n.record_id, _until(n.modified_at, now))
+        for n in pending.new
+    ]
+    writes += [
+        RecordWrite(m.content or {}, m.digest, m.record_id, _until(m.modified_at, now, m.since))
+        for m in changed
+    ]
     results = tx.upsert_records(entity, writes) if writes else []
     seqs = {r.id: r.seq for r in results}
     fresh: list[LinkWrite] = []
