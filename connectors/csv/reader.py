@@ -190,6 +190,7 @@ class Table:
     width: int = 0
     _offset: int = 0
     _lines: _Lines | None = None
+    _keep_raw: bool = False
 
     @classmethod
     def open(
@@ -218,9 +219,10 @@ class Table:
         if self.dialect.sep_line:
             self.handle.readline()
             self._offset = 1
-        source: Iterator[str] = self.handle
-        if keep_raw:
-            source = self._lines = _Lines(self.handle)
+        # the lines of each row are kept until the next: a row strict reading refuses on one
+        # line is read again leniently from them, and a rewrite copies rows as they were
+        source = self._lines = _Lines(self.handle)
+        self._keep_raw = keep_raw
         # strict: a quote left open to the end of the file is an error, not a cell that ends there
         self._reader = csv.reader(source, delimiter=self.dialect.delimiter, strict=True)
         try:
@@ -257,9 +259,9 @@ class Table:
         names = self.header.names
         encoding = self.dialect.encoding
         lines = self._lines
-        if lines is not None:
-            lines.taken.clear()
-        raw = ""
+        assert lines is not None
+        lines.taken.clear()
+        keep = self._keep_raw
         while True:
             start = self.line + 1
             try:
@@ -267,19 +269,25 @@ class Table:
             except StopIteration:
                 return
             except csv.Error as exc:
-                raw = lines.take() if lines is not None else ""
-                problem = f"not readable as CSV: {exc}"
+                text = lines.take()
+                raw = text if keep else ""
                 end = max(self.line, start)
-                if end > start:
-                    problem = _spanning(problem, start, end)
                 # strict reading says so only for a quote still open where the file ends
                 open_end = "end of data" in str(exc)
-                yield Row(start, [], problem, None, raw, end > start, open_end)
-                continue
+                if end > start or open_end:
+                    problem = f"not readable as CSV: {exc}"
+                    if end > start:
+                        problem = _spanning(problem, start, end)
+                    yield Row(start, [], problem, None, raw, end > start, open_end)
+                    continue
+                # one line with a stray quote (`"Liu" ,x`, `"Zhang "Tiger" Min"`): read as
+                # lenient readers (Excel too) read it
+                cells = next(csv.reader([text], delimiter=self.dialect.delimiter), [])
             except UnicodeError as exc:
                 raise PermanentError(f"{self.path}: line {start}: cannot decode: {exc}") from None
-            if lines is not None:
-                raw = lines.take()
+            else:
+                raw = lines.take() if keep else ""
+                lines.taken.clear()
             if not any(cells):
                 continue
             if len(cells) > width and not any(cells[width:]):

@@ -297,3 +297,19 @@ def test_a_long_gb18030_file_reads_though_its_first_64_kib_end_mid_character(
     got = records(pull(connector(tmp_path), "stakeholders"))
     assert len(got) == 3000
     assert got["S2999"]["姓名"] == "刘洋"
+
+
+def test_a_stray_quote_on_one_line_reads_as_lenient_readers_read_it(tmp_path: Path) -> None:
+    text = (
+        "Record Id,Full Name,Email\r\n"
+        'S1,"Liu Yang" ,liu@example.cn\r\n'  # a space after the closing quote
+        'S2,"Zhang "Tiger" Min",zhang@example.cn\r\n'  # quotes a naive exporter left bare
+        "S3,Wang Wei,wang@example.cn\r\n"
+    )
+    write_file(tmp_path / "stakeholders.csv", text)
+    remote = connector(tmp_path)
+    got = records(pull(remote, "stakeholders"))
+    assert set(got) == {"S1", "S2", "S3"}
+    assert got["S3"]["Full Name"] == "Wang Wei"
+    assert got["S1"]["Full Name"].startswith("Liu Yang")
+    assert remote.file_rejects == []
