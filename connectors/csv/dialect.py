@@ -5,9 +5,13 @@ UTF-16, UTF-32); else a sample that decodes as UTF-8 is UTF-8 (a few stray bytes
 among many UTF-8 characters are bad rows, not another encoding); else
 charset-normalizer decides on it (GB2312 and GBK are read as their superset
 GB18030, which also wins a tie with another CJK codec: a short Chinese sample
-often fits Korean's CP949 just as well); where other codecs tie and read the
-sample as different text (Western and Central European single-byte codecs
-often do), the file must declare its ``encoding:``. The sample is the first 64 KiB, or,
+often fits Korean's CP949 just as well). charset-normalizer cannot tell the
+common single-byte code pages apart on names (Western cp1252, Central
+European cp1250, Turkish, Cyrillic, Greek), nor Japanese from Korean: each
+reading is scored by how many of its letters beyond ASCII are its languages'
+own, in words shaped like words, and the best wins (François Lefèvre, not
+François Lefčvre; Łódź, not £ódŸ); a tie goes to the more common code page.
+The sample is the first 64 KiB, or,
 when those are plain ASCII, 64 KiB from the first line that is not. The
 delimiter is the one of ``,`` ``;`` and tab that splits the first rows into
 the most consistent columns; Excel's ``sep=;`` first line declares it
@@ -22,6 +26,7 @@ import io
 import itertools
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -58,6 +63,48 @@ _COMMON: Final = (
     "big5",
 )
 """Codecs files are commonly written in, by preference where they read a sample alike."""
+# letters Western European names use (not the rare ÿ þ ð ý œ š ž a Central European or
+# Turkish text read as cp1252 shows in their place)
+_WESTERN: Final = frozenset("àáâãäåæçèéêëìíîïñòóôõöøùúûüßÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØÙÚÛÜ")
+# (not Romanian's old ţ Ţ, the bytes of Turkish ş Ş in cp1254)
+_CENTRAL: Final = frozenset(
+    "ąćęłńóśźżčďěňřšťůžáéíýúöüőűăâîșşĺľŕäôĄĆĘŁŃÓŚŹŻČĎĚŇŘŠŤŮŽÁÉÍÝÚÖÜŐŰĂÂÎȘŞĹĽŔÄÔ"
+)
+
+
+def _in(low: int, high: int) -> Callable[[str], bool]:
+    return lambda ch: low <= ord(ch) <= high
+
+
+def _japanese(ch: str) -> bool:
+    return 0x3040 <= ord(ch) <= 0x30FF or 0x4E00 <= ord(ch) <= 0x9FFF
+
+
+_NATIVE: Final[dict[str, Callable[[str], bool]]] = {
+    "cp1252": _WESTERN.__contains__,
+    "iso8859-15": _WESTERN.__contains__,
+    "iso8859-1": _WESTERN.__contains__,
+    "cp1250": _CENTRAL.__contains__,
+    "iso8859-2": _CENTRAL.__contains__,
+    "cp1251": _in(0x0400, 0x04FF),
+    "koi8-r": _in(0x0400, 0x04FF),
+    "cp1253": _in(0x0370, 0x03FF),
+    "cp1254": _WESTERN.union("ğışĞİŞ").__contains__,
+    "cp1257": frozenset("ąčęėįšųūžĄČĘĖĮŠŲŪŽāēģīķļņōŗĀĒĢĪĶĻŅŌŖõäöüÕÄÖÜ").__contains__,
+    "cp932": _japanese,  # kana and kanji
+    "euc_jp": _japanese,
+    "cp949": _in(0xAC00, 0xD7A3),  # Hangul syllables
+    "euc_kr": _in(0xAC00, 0xD7A3),
+    "big5": _in(0x4E00, 0x9FFF),
+}
+"""Per common codec, whether a letter belongs to the languages written in it."""
+
+_WORDS: Final = re.compile(r"[^\W\d_]+")
+_CONTROLS: Final = re.compile("[\x80-\x9f]")
+_LATIN: Final = frozenset(_COMMON) - {"cp932", "euc_jp", "cp949", "euc_kr", "big5"}
+"""What a single-byte file may be in, whichever of them charset-normalizer names."""
+_OTHER_SCRIPT: Final = frozenset({"cp1251", "koi8-r", "cp1253"})
+_MULTI_BYTE: Final = frozenset({"cp932", "euc_jp", "cp949", "euc_kr", "big5", "gb18030"})
 _CHINESE: Final = frozenset({"gb2312", "gbk", "gb18030", "hz", "cp936", "euc_cn"})
 _SEP_LINE: Final = re.compile(r"sep=(.)\r?\n")
 _NON_ASCII: Final = re.compile(rb"[\x80-\xff]")
@@ -110,27 +157,66 @@ def detect_encoding(sample: bytes, path: Path | str = "") -> str:
     chinese = next((m for m in tied if codecs.lookup(m.encoding).name in _CHINESE), None)
     if chinese is not None:
         return "gb18030"
-    # the codecs people's files are in tie with each other (Western cp1252 and Central
-    # European cp1250 on nearly every sample): where they read it differently, a guess would
-    # change names silently; rarer codecs that tie (Mac Icelandic ...) are not taken
-    common = [m for m in tied if codecs.lookup(m.encoding).name in _COMMON] or [best]
-    texts = {str(m) for m in common}
-    if len(texts) > 1:
-        names = ", ".join(dict.fromkeys(codecs.lookup(m.encoding).name for m in common))
-        raise PermanentError(
-            f"{path}: this file reads as different text in {names}; declare the one it is "
-            "written in with `encoding:` in the connector's settings"
-        )
-    # the same text either way: the most common codec that reads it so, which also holds
-    # more of what a push may write into the file (cp1250 has no è, cp1252 has)
-    (text,) = texts
-    for name in _COMMON:
-        try:
-            if whole.decode(name) == text:
-                return name
-        except UnicodeDecodeError:
+    # the codecs people's files are in tie with each other on most samples (Western cp1252
+    # and Central European cp1250, Japanese cp932 and Korean cp949): charset-normalizer
+    # cannot tell them apart, but the text can: each reading is scored by how much of what
+    # it reads beyond ASCII is its own language's letters; rarer codecs that tie (Mac
+    # Icelandic ...) are not taken
+    common = [codecs.lookup(m.encoding).name for m in tied]
+    # a Latin file may be Western or Central European whichever charset-normalizer names
+    latin = not any(name in _MULTI_BYTE for name in common)
+    candidates = [
+        name
+        for name in _COMMON
+        if name in common
+        or (latin and name in _LATIN and _reads_as(whole, name) is not None)
+        or _reads_as(whole, name) == str(best)
+    ]
+    if not candidates:
+        return codecs.lookup(best.encoding).name
+    scored = [(_native_share(_reads_as(whole, name) or "", name), name) for name in candidates]
+    top = max(score for score, _ in scored)
+    return next(name for score, name in scored if score == top)  # ties: the more common
+
+
+def _reads_as(data: bytes, name: str) -> str | None:
+    try:
+        return data.decode(name)
+    except UnicodeDecodeError:
+        return None
+
+
+def _native_share(text: str, codec: str) -> float:
+    """The share of ``text``'s letters beyond ASCII that read as its languages' own.
+
+    A letter counts in a word that looks like one (capital first or throughout, as
+    names are: a Greek name misread as Cyrillic is not); in a Cyrillic or Greek codec only in a
+    word of two letters or more and no ASCII (a Latin text misread so shows such
+    letters inside Latin words).
+    """
+    native = _NATIVE.get(codec)
+    if native is None:
+        return 0.0
+    if _CONTROLS.search(text):
+        return -1.0  # bytes this codec leaves as control characters: not text in it
+    other = codec in _OTHER_SCRIPT
+    total = hits = 0
+    for word in _WORDS.findall(text):
+        wide = [ch for ch in word if ord(ch) > 0x7F]
+        if not wide:
             continue
-    return codecs.lookup(common[0].encoding).name
+        total += len(wide)
+        if other and (len(word) < 2 or any(ch.isascii() for ch in word)):
+            continue
+        if _looks_like_a_word(word):
+            hits += sum(1 for ch in wide if native(ch))
+    return hits / total if total else 0.0
+
+
+def _looks_like_a_word(word: str) -> bool:
+    rest = word[1:]
+    cased = any(ch.isupper() or ch.islower() for ch in word)
+    return not cased or word.islower() or word.isupper() or (word[0].isupper() and rest.islower())
 
 
 def _mostly_utf8(sample: bytes) -> bool:
