@@ -12,7 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 __all__ = ["lock_path", "writing"]
@@ -29,7 +29,8 @@ def writing(path: Path) -> Iterator[None]:
 
     Where no lock file can be made (a read-only folder, a path under a file),
     nothing can be written there either: the work goes on unlocked and meets
-    that refusal itself, with the message that names the CSV file.
+    that refusal itself, with the message that names the CSV file. Where the
+    file system has no locks, the work goes on unlocked too.
     """
     lock = lock_path(path)
     try:
@@ -39,7 +40,8 @@ def writing(path: Path) -> Iterator[None]:
         yield
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        with suppress(OSError):  # a file system without locks (some network mounts)
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
