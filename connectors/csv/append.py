@@ -122,7 +122,9 @@ def _append(
     if index.known(wanted):
         return None  # a replay, or an id the file has: the rewrite updates those rows
     text = io.StringIO(newline="")
-    writer = csv.writer(text, delimiter=dialect.delimiter, lineterminator=dialect.newline)
+    writer = csv.writer(
+        text, delimiter=dialect.delimiter, lineterminator=dialect.newline, quoting=dialect.quoting
+    )
     writer.writerows(cells for _, cells in rows)
     data = text.getvalue().encode(codec)
     grown = _write(path, stat, data, index)

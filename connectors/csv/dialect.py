@@ -29,7 +29,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 from crmbridge.errors import PermanentError
 
@@ -115,13 +115,21 @@ class Dialect:
     """The encoding, delimiter and line ending of one file.
 
     ``sep_line`` says the file starts with Excel's ``sep=X`` line, which is
-    skipped on reading and written back on a rewrite.
+    skipped on reading and written back on a rewrite; ``quote_all`` that its
+    header quotes every name (as Zoho's exports quote every cell), so rows
+    written into it are quoted so too.
     """
 
     encoding: str
     delimiter: str = ","
     newline: str = "\r\n"
     sep_line: bool = False
+    quote_all: bool = False
+
+    @property
+    def quoting(self) -> Literal[0, 1]:
+        """The ``csv`` module's quoting for rows written into the file (all, or minimal)."""
+        return csv.QUOTE_ALL if self.quote_all else csv.QUOTE_MINIMAL
 
 
 def detect_encoding(sample: bytes, path: Path | str = "") -> str:
@@ -316,4 +324,9 @@ def detect_dialect(path: Path, encoding: str = "auto", delimiter: str = "auto") 
         newline = "\r"  # classic Mac line ends ("CSV (Macintosh)" in Excel for Mac)
     else:
         newline = "\r\n" if end > 0 and text[end - 1] == "\r" else "\n" if end >= 0 else "\r\n"
-    return Dialect(codec, delimiter, newline, sep_line=sep is not None)
+    first = text[: end if end >= 0 else len(text)].rstrip("\r").split("\r")[0]
+    quoted = [cell.strip() for cell in first.split(delimiter)] if first else []
+    quote_all = bool(quoted) and all(
+        len(cell) >= 2 and cell[0] == cell[-1] == '"' for cell in quoted
+    )
+    return Dialect(codec, delimiter, newline, sep_line=sep is not None, quote_all=quote_all)

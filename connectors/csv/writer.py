@@ -214,7 +214,12 @@ def _stream(
         with out:
             if dialect.sep_line:
                 out.write(f"sep={dialect.delimiter}{dialect.newline}")
-            writer = csv.writer(out, delimiter=dialect.delimiter, lineterminator=dialect.newline)
+            writer = csv.writer(
+                out,
+                delimiter=dialect.delimiter,
+                lineterminator=dialect.newline,
+                quoting=dialect.quoting,
+            )
             writer.writerow(header.raw)
             pad = width - (table.width if table is not None else width)
             pure = header.id_kind is IdKind.PURE

@@ -372,3 +372,26 @@ def test_no_row_is_added_after_a_quote_the_file_leaves_open(tmp_path: Path, page
     assert (result.outcome, result.code) == (WriteOutcome.REJECTED, "FILE_ENDS_IN_QUOTE")
     assert "line 3 opens a quote" in (result.message or "")
     assert path.read_bytes().decode("utf-8") == text
+
+
+def test_a_file_that_quotes_every_cell_keeps_doing_so(tmp_path: Path) -> None:
+    # as Zoho CRM exports are written
+    text = (
+        '"Record Id","Full Name","Email"\r\n'
+        '"1","Anna","anna@example.com"\r\n'
+        '"2","Ben","ben@example.com"\r\n'
+    )
+    path = write_file(tmp_path / "stakeholders.csv", text)
+    remote = connector(tmp_path)
+    push(remote, "stakeholders", _update("2", "ben", Email="ben@new.example.com"))
+    push(
+        remote,
+        "stakeholders",
+        WriteRequest("c", WriteOp.CREATE, {"Record Id": "3", "Full Name": "Carl"}),
+    )
+    assert path.read_bytes().decode("utf-8") == (
+        '"Record Id","Full Name","Email"\r\n'
+        '"1","Anna","anna@example.com"\r\n'
+        '"2","Ben","ben@new.example.com"\r\n'
+        '"3","Carl",""\r\n'
+    )
