@@ -81,7 +81,9 @@ Writing
     flushed to disk and renamed over the old file: never a half-written file.
     Rows keep their order and every column the mapping does not write; new
     rows go at the end; a file whose header quotes every name (Zoho's exports)
-    gets its written rows fully quoted too; a value the mapping writes under an alias the file
+    gets its written rows fully quoted too; a file of plain ASCII read as
+    UTF-8 gets a byte-order mark with the first text beyond ASCII written
+    into it (Excel on a Chinese Windows reads UTF-8 without one as GBK); a value the mapping writes under an alias the file
     does not use goes to the alias it does use (``Mobile`` into ``手机``), and
     a column the file lacks is added at the end when a value needs it. A
     create whose crmbridge id (or external id) is already in the file adopts

@@ -38,7 +38,7 @@ from connectors.csv.idindex import FileState, IdIndex, key_cells, layout
 from connectors.csv.oserrors import cannot
 from connectors.csv.reader import RowIds, Table
 from connectors.csv.swap import file_version
-from connectors.csv.writer import Batch, fill_id
+from connectors.csv.writer import Batch, fill_id, written_texts
 from crmbridge.connector import WriteOp, WriteOutcome, WriteRequest, WriteResult
 from crmbridge.errors import TransientError
 
@@ -92,6 +92,8 @@ def _append(
     codec = _bare_codec(path, dialect.encoding)
     if codec is None or not _ends_with_line_break(path, stat.st_size, codec):
         return None
+    if write_encoding is None and dialect.writing(written_texts(requests)) != dialect.encoding:
+        return None  # the first text beyond ASCII: the rewrite puts a BOM at the start
     with Table.open(path, dialect, columns) as table:
         header = table.header
         if header is None or header.id_index is None:

@@ -26,7 +26,7 @@ import io
 import itertools
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
@@ -125,6 +125,15 @@ class Dialect:
     newline: str = "\r\n"
     sep_line: bool = False
     quote_all: bool = False
+    ascii_only: bool = False
+    """the file holds ASCII alone (read as UTF-8): the first text beyond it gets a BOM, without
+    which Excel on a Chinese Windows reads UTF-8 as GBK"""
+
+    def writing(self, values: Iterable[str]) -> str:
+        """The codec to write ``values`` into the file with."""
+        if self.ascii_only and not all(value.isascii() for value in values):
+            return "utf-8-sig"
+        return self.encoding
 
     @property
     def quoting(self) -> Literal[0, 1]:
@@ -297,8 +306,11 @@ def detect_dialect(path: Path, encoding: str = "auto", delimiter: str = "auto") 
             sample = handle.read(SAMPLE_BYTES)
     except OSError as exc:
         raise PermanentError(f"{path}: cannot read the file: {exc.strerror}") from None
+    ascii_only = False
     if encoding == "auto":
-        codec = detect_encoding(_telling_sample(path, sample), path)
+        telling = _telling_sample(path, sample)
+        codec = detect_encoding(telling, path)
+        ascii_only = codec == "utf-8" and telling.isascii()
     else:
         codec = codecs.lookup(encoding).name
         if codec == "utf-8" and sample.startswith(codecs.BOM_UTF8):
@@ -329,4 +341,11 @@ def detect_dialect(path: Path, encoding: str = "auto", delimiter: str = "auto") 
     quote_all = bool(quoted) and all(
         len(cell) >= 2 and cell[0] == cell[-1] == '"' for cell in quoted
     )
-    return Dialect(codec, delimiter, newline, sep_line=sep is not None, quote_all=quote_all)
+    return Dialect(
+        codec,
+        delimiter,
+        newline,
+        sep_line=sep is not None,
+        quote_all=quote_all,
+        ascii_only=ascii_only,
+    )

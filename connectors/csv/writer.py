@@ -21,7 +21,7 @@ import errno
 import json
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -175,7 +175,7 @@ def rewrite(
         header.check_known()
         if header.id_index is None and columns.pure_id is not None:
             header.add(columns.pure_id)
-        encoding = write_encoding or dialect.encoding
+        encoding = write_encoding or dialect.writing(written_texts(requests))
         batch = Batch(header, requests, encoding, neutralise)
         return _stream(path, table, header, batch, dialect, encoding, before, restore)
     finally:
@@ -313,6 +313,14 @@ def _stream(
         else r
         for r in results.values()
     ]
+
+
+def written_texts(requests: Sequence[WriteRequest]) -> Iterator[str]:
+    """Every value a batch writes, as text."""
+    for req in requests:
+        for value in (req.data or {}).values():
+            if value is not None:
+                yield str(value)
 
 
 def _terminated(raw: str, newline: str, extra: str = "") -> str:

@@ -395,3 +395,23 @@ def test_a_file_that_quotes_every_cell_keeps_doing_so(tmp_path: Path) -> None:
         '"2","Ben","ben@new.example.com"\r\n'
         '"3","Carl",""\r\n'
     )
+
+
+def test_an_ascii_file_gets_a_bom_with_its_first_chinese_row(tmp_path: Path) -> None:
+    # without it Excel on a Chinese Windows reads the UTF-8 as GBK: 寮犱笁 for 张三
+    path = write_file(tmp_path / "stakeholders.csv", "Record Id,Full Name\r\n1,Anna\r\n")
+    remote = connector(tmp_path)
+    push(
+        remote,
+        "stakeholders",
+        WriteRequest("b", WriteOp.CREATE, {"Record Id": "2", "Full Name": "Ben"}),
+    )
+    assert not path.read_bytes().startswith(codecs.BOM_UTF8)  # still ASCII: left as it is
+    push(
+        remote,
+        "stakeholders",
+        WriteRequest("z", WriteOp.CREATE, {"Record Id": "3", "Full Name": "张三"}),
+    )
+    data = path.read_bytes()
+    assert data.startswith(codecs.BOM_UTF8)
+    assert data.decode("utf-8-sig") == "Record Id,Full Name\r\n1,Anna\r\n2,Ben\r\n3,张三\r\n"
