@@ -101,10 +101,10 @@ _NATIVE: Final[dict[str, Callable[[str], bool]]] = {
 
 _WORDS: Final = re.compile(r"[^\W\d_]+")
 _CONTROLS: Final = re.compile("[\x80-\x9f]")
-_LATIN: Final = frozenset(_COMMON) - {"cp932", "euc_jp", "cp949", "euc_kr", "big5"}
+_MULTI_BYTE: Final = frozenset({"cp932", "euc_jp", "cp949", "euc_kr", "big5", "gb18030"})
+_LATIN: Final = frozenset(_COMMON) - _MULTI_BYTE
 """What a single-byte file may be in, whichever of them charset-normalizer names."""
 _OTHER_SCRIPT: Final = frozenset({"cp1251", "koi8-r", "cp1253"})
-_MULTI_BYTE: Final = frozenset({"cp932", "euc_jp", "cp949", "euc_kr", "big5", "gb18030"})
 _CHINESE: Final = frozenset({"gb2312", "gbk", "gb18030", "hz", "cp936", "euc_cn"})
 _SEP_LINE: Final = re.compile(r"sep=(.)\r?\n")
 _NON_ASCII: Final = re.compile(rb"[\x80-\xff]")
@@ -177,21 +177,21 @@ def detect_encoding(sample: bytes, path: Path | str = "") -> str:
     # the codecs people's files are in tie with each other on most samples (Western cp1252
     # and Central European cp1250, Japanese cp932 and Korean cp949): charset-normalizer
     # cannot tell them apart, but the text can: each reading is scored by how much of what
-    # it reads beyond ASCII is its own language's letters; rarer codecs that tie (Mac
-    # Icelandic ...) are not taken
+    # it reads beyond ASCII is its own language's letters. The candidates: the common codecs
+    # among the tied ones, any common codec reading the sample as the best does, and for a
+    # single-byte file every common single-byte codec (whichever charset-normalizer names);
+    # rarer codecs that tie (Mac Icelandic ...) are not taken
     common = [codecs.lookup(m.encoding).name for m in tied]
-    # a Latin file may be Western or Central European whichever charset-normalizer names
     latin = not any(name in _MULTI_BYTE for name in common)
+    readings = {name: _reads_as(whole, name) for name in _COMMON}  # each decoded once
     candidates = [
         name
-        for name in _COMMON
-        if name in common
-        or (latin and name in _LATIN and _reads_as(whole, name) is not None)
-        or _reads_as(whole, name) == str(best)
+        for name, text in readings.items()
+        if name in common or (latin and name in _LATIN and text is not None) or text == str(best)
     ]
     if not candidates:
         return codecs.lookup(best.encoding).name
-    scored = [(_native_share(_reads_as(whole, name) or "", name), name) for name in candidates]
+    scored = [(_native_share(readings[name] or "", name), name) for name in candidates]
     top = max(score for score, _ in scored)
     return next(name for score, name in scored if score == top)  # ties: the more common
 
