@@ -107,7 +107,7 @@ def _changes(
     unread: list[str] = []  # the ids of the rows that could not be read, as far as they can be
     for row in rows:
         if row.problem is not None:
-            stated = _stated_id(ids, row.cells) if ids is not None else ""
+            stated = ids.stated(row.cells) if ids is not None else ""
             rejects.append(
                 FileReject(path, row.line, row.column, row.problem, entity, stated or None)
             )
@@ -130,14 +130,6 @@ def _changes(
         )
     for gone in run.removed(page_size):
         yield Page(deletions=[Deletion(rid, modified, is_derived(rid)) for rid in gone])
-
-
-def _stated_id(ids: RowIds, cells: list[str]) -> str:
-    """The id an unreadable row's id column seems to hold ('' when it has none to read)."""
-    index = ids.header.id_index
-    if index is None or index >= len(cells):
-        return ""
-    return ids.stated(cells)
 
 
 def _id_name(table: Table) -> str | None:

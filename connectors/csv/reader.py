@@ -136,9 +136,11 @@ class RowIds:
         self._derived: set[str] = set()
 
     def stated(self, cells: list[str]) -> str:
-        """The id the row's id column holds ('' when it has none)."""
+        """The id the row's id column holds ('' when it has none, or a short row lacks it)."""
         index = self.header.id_index
-        return self.restore(cells[index].strip()) if index is not None else ""
+        return (
+            self.restore(cells[index].strip()) if index is not None and index < len(cells) else ""
+        )
 
     def __call__(self, cells: list[str]) -> str:
         """The row's external id."""
