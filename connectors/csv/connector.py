@@ -332,11 +332,8 @@ class CsvConnector:
         await self._check_folder(create=True)
         lock = self._locks.setdefault(entity, asyncio.Lock())
         async with lock:
-            index = self._index(entity)
-            with self._refused("read the file", path, entity):
-                await asyncio.to_thread(self._locked, path, index.recover, path)
             return await asyncio.to_thread(
-                self._locked, path, self._write_batch, entity, path, columns, requests, index
+                self._locked, path, self._write_batch, entity, path, columns, requests
             )
 
     @staticmethod
@@ -351,10 +348,12 @@ class CsvConnector:
         path: Path,
         columns: EntityColumns,
         requests: Sequence[WriteRequest],
-        index: IdIndex,
     ) -> list[WriteResult]:
-        """Append the batch when it only creates, else rewrite the file (under its lock)."""
+        """Undo a cut-off append, then append the batch when it only creates, else rewrite
+        the file: all under one hold of its lock."""
+        index = self._index(entity)
         with self._refused("read the file", path, entity):
+            index.recover(path)
             dialect = self._dialect(path) if path.exists() and path.stat().st_size else None
         common: dict[str, Any] = {
             "write_encoding": self.settings.write_encoding,
