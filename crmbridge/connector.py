@@ -33,6 +33,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict
 
 __all__ = [
+    "FILE_KEY",
+    "LINE_KEY",
     "NO_API_EVENTS",
     "ApiEvents",
     "Capabilities",
@@ -58,6 +60,12 @@ __all__ = [
 
 Cursor = dict[str, Any]
 """A connector's position in its change feed: JSON-ready, opaque to the engine."""
+
+FILE_KEY = "$file"
+"""Key of the file a record was read from, in its data (the mapping ignores it); rejects and
+reports show it so a person finds the row."""
+LINE_KEY = "$line"
+"""Key of the line a record starts on in that file, in its data."""
 
 
 class Capabilities(BaseModel):

@@ -31,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from crmbridge.connector import FILE_KEY, LINE_KEY
 from crmbridge.errors import ConfigError, CrmBridgeError
 from crmbridge.model import ENTITY_ORDER
 from crmbridge.service import Bridge
@@ -435,8 +436,8 @@ def _reject_row(leg: str, r: Reject) -> dict[str, Any]:
         "leg": leg,
         "connector": r.connector,
         "entity": r.entity,
-        "file": data.get("$file", ""),
-        "line": data.get("$line", ""),
+        "file": data.get(FILE_KEY, ""),
+        "line": data.get(LINE_KEY, ""),
         "external_id": r.external_id or "",
         "record_id": r.record_id or "",
         "field": r.field or "",
@@ -454,8 +455,8 @@ def _planned_rejects(migration: Migration, legs: Sequence[RunReport]) -> list[di
             "leg": leg_name,
             "connector": connectors[leg_name],
             "entity": item["entity"],
-            "file": (item.get("where") or {}).get("$file", ""),
-            "line": (item.get("where") or {}).get("$line", ""),
+            "file": (item.get("where") or {}).get(FILE_KEY, ""),
+            "line": (item.get("where") or {}).get(LINE_KEY, ""),
             "external_id": item.get("external_id") or "",
             "record_id": item.get("record_id") or "",
             "field": item.get("field") or "",

@@ -8,14 +8,17 @@ from typing import Any
 
 from connectors.csv.reader import Digests, FileReject, Row, RowIds, Table, is_derived
 from connectors.csv.snapshot import RowState, SnapshotRun
-from crmbridge.connector import Cursor, Deletion, Page, RemoteRecord, Unreadable
+from crmbridge.connector import (
+    FILE_KEY,
+    LINE_KEY,
+    Cursor,
+    Deletion,
+    Page,
+    RemoteRecord,
+    Unreadable,
+)
 
 __all__ = ["FILE_KEY", "LINE_KEY", "fetch_rows", "pull_pages"]
-
-FILE_KEY = "$file"
-"""Key of the file's path in every record's data (the mapping ignores it)."""
-LINE_KEY = "$line"
-"""Key of the line a record starts on in every record's data (the mapping ignores it)."""
 
 
 def _record(

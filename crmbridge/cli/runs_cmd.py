@@ -18,6 +18,7 @@ from crmbridge.cli.common import (
     out,
     print_table,
 )
+from crmbridge.connector import FILE_KEY, LINE_KEY
 from crmbridge.store.rows import Reject, Run
 
 __all__ = ["app"]
@@ -36,7 +37,7 @@ def _reject(reject: Reject) -> dict[str, Any]:
 def _where(reject: Reject) -> str:
     """Where a rejected record is, when its source says (a CSV row: ``file.csv:12``)."""
     data = (reject.payload or {}).get("data") or {}
-    file, line = data.get("$file"), data.get("$line")
+    file, line = data.get(FILE_KEY), data.get(LINE_KEY)
     if not file:
         return ""
     return f"{Path(str(file)).name}:{line}" if line else Path(str(file)).name

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from crmbridge.connector import Deletion, Page, RemoteRecord
+from crmbridge.connector import FILE_KEY, LINE_KEY, Deletion, Page, RemoteRecord
 from crmbridge.errors import CrmBridgeError, RecordRejected
 from crmbridge.model import content_hash
 from crmbridge.store import LinkWrite, NewInboxItem, NewReject, Transaction
@@ -34,7 +34,7 @@ from crmbridge.sync.values import flatten, project, validated_content
 __all__ = ["apply_page", "pull_entity", "retry_parked"]
 
 PULL = "pull"
-_WHERE = ("$file", "$line")
+_WHERE = (FILE_KEY, LINE_KEY)
 """Keys of a record's data that say where it is (a CSV row's file and line)."""
 
 log = logging.getLogger("crmbridge.sync")
