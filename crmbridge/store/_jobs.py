@@ -190,25 +190,18 @@ class JobsMixin(Scope):
 
     def list_rejects(self, run_id: str) -> list[Reject]:
         """The rejects recorded by one run, oldest first."""
-        query = sa.select(*_REJECT_COLUMNS).where(rejects.c.run_id == run_id).order_by(rejects.c.id)
-        with self._read() as conn:
-            return [Reject(*row) for row in conn.execute(query)]
+        return self._rejects_where(rejects.c.run_id == run_id)
 
     def list_open_rejects(
         self, job: str, *, connector: str | None = None, entity: str | None = None
     ) -> list[Reject]:
         """A job's rejects still ``open`` (not set aside, not resolved), oldest first."""
-        query = (
-            sa.select(*_REJECT_COLUMNS)
-            .where(rejects.c.job == job, rejects.c.status == "open")
-            .order_by(rejects.c.id)
-        )
+        conditions = [rejects.c.job == job, rejects.c.status == "open"]
         if connector is not None:
-            query = query.where(rejects.c.connector == connector)
+            conditions.append(rejects.c.connector == connector)
         if entity is not None:
-            query = query.where(rejects.c.entity == entity)
-        with self._read() as conn:
-            return [Reject(*row) for row in conn.execute(query)]
+            conditions.append(rejects.c.entity == entity)
+        return self._rejects_where(*conditions)
 
     def list_rejects_seen(
         self, job: str, connector: str, entity: str, since: datetime
@@ -218,17 +211,16 @@ class JobsMixin(Scope):
         Those still ``open`` and those set aside by then: what a run that started
         at ``since`` rejected, whichever run rejected them first. Oldest first.
         """
-        query = (
-            sa.select(*_REJECT_COLUMNS)
-            .where(
-                rejects.c.job == job,
-                rejects.c.connector == connector,
-                rejects.c.entity == entity,
-                rejects.c.status.in_(("open", "set_aside")),
-                rejects.c.last_seen >= since,
-            )
-            .order_by(rejects.c.id)
+        return self._rejects_where(
+            rejects.c.job == job,
+            rejects.c.connector == connector,
+            rejects.c.entity == entity,
+            rejects.c.status.in_(("open", "set_aside")),
+            rejects.c.last_seen >= since,
         )
+
+    def _rejects_where(self, *conditions: sa.ColumnElement[bool]) -> list[Reject]:
+        query = sa.select(*_REJECT_COLUMNS).where(*conditions).order_by(rejects.c.id)
         with self._read() as conn:
             return [Reject(*row) for row in conn.execute(query)]
 
