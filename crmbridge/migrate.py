@@ -250,7 +250,6 @@ async def run_migration(
         return report
 
     shown = progress or MigrationProgress()
-    bridge.interrupt_dead_runs()  # a migration killed outright left its runs "running"
     run = _start(bridge, migration, resume)
     shown.run_started(run.id)
     report = MigrationReport(run.id, migration.source, migration.target, "running")

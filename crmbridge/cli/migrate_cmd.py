@@ -245,6 +245,8 @@ def migrate(
         except ConfigError as exc:
             service.close()
             fail(exc, code=2)
+    if not dry_run:
+        service.interrupt_dead_runs()  # a migration killed outright left its runs "running"
     feedback = _Feedback(live=err.is_terminal and not as_json)
     try:
         with feedback.bars:
