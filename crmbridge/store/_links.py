@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from crmbridge.store._base import (
     Scope,
+    any_of,
     as_dict,
     chunks,
     columns_for,
@@ -72,12 +73,15 @@ class LinksMixin(Scope):
     ) -> list[Link]:
         wanted = list(dict.fromkeys(values))
         found: list[Link] = []
+        if not wanted:
+            return found
         with self._read() as conn:
-            for part in chunks(wanted):
-                query = sa.select(*_LINK_COLUMNS).where(
-                    links.c.connector == connector, links.c.entity == entity, column.in_(part)
-                )
-                found.extend(Link(*row) for row in conn.execute(query))
+            query = sa.select(*_LINK_COLUMNS).where(
+                links.c.connector == connector,
+                links.c.entity == entity,
+                any_of(conn, column, wanted),
+            )
+            found.extend(Link(*row) for row in conn.execute(query))
         return found
 
     def upsert_links(self, connector: str, entity: str, writes: Sequence[LinkWrite]) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from crmbridge.model import identity_index_keys
 from crmbridge.store._base import (
     Scope,
-    chunks,
+    any_of,
     columns_for,
     insert_rows,
     lock_sequence,
@@ -109,13 +109,14 @@ class RecordsMixin(Scope):
         """The records of ``entity`` with these ids (tombstones included), keyed by id."""
         wanted = list(dict.fromkeys(ids))
         found: dict[str, Record] = {}
+        if not wanted:
+            return found
         with self._read() as conn:
-            for part in chunks(wanted):
-                query = sa.select(*_RECORD_COLUMNS).where(
-                    records.c.entity == entity, records.c.id.in_(part)
-                )
-                for row in conn.execute(query):
-                    found[row.id] = Record(*row)
+            query = sa.select(*_RECORD_COLUMNS).where(
+                records.c.entity == entity, any_of(conn, records.c.id, wanted)
+            )
+            for row in conn.execute(query):
+                found[row.id] = Record(*row)
         return found
 
     def get_record(self, entity: str, record_id: str) -> Record | None:
@@ -227,14 +228,13 @@ class RecordsMixin(Scope):
             by_kind.setdefault(kind, []).append(value)
         with self._read() as conn:
             for kind, values in by_kind.items():
-                for part in chunks(values):
-                    query = sa.select(identities.c.value, identities.c.record_id).where(
-                        identities.c.entity == entity,
-                        identities.c.kind == kind,
-                        identities.c.value.in_(part),
-                    )
-                    for value, record_id in conn.execute(query):
-                        found.setdefault((kind, value), set()).add(record_id)
+                query = sa.select(identities.c.value, identities.c.record_id).where(
+                    identities.c.entity == entity,
+                    identities.c.kind == kind,
+                    any_of(conn, identities.c.value, values),
+                )
+                for value, record_id in conn.execute(query):
+                    found.setdefault((kind, value), set()).add(record_id)
         return found
 
     def unpushed_records(
@@ -290,11 +290,12 @@ def _existing(conn: Connection, entity: str, ids: Sequence[str]) -> dict[str, An
         records.c.seq,
     )
     found: dict[str, Any] = {}
-    for part in chunks(ids):
-        for row in conn.execute(sa.select(*columns).where(records.c.id.in_(part))):
-            if row.entity != entity:
-                raise ValueError(f"record {row.id} is a {row.entity} record, not {entity}")
-            found[row.id] = row
+    if not ids:
+        return found
+    for row in conn.execute(sa.select(*columns).where(any_of(conn, records.c.id, ids))):
+        if row.entity != entity:
+            raise ValueError(f"record {row.id} is a {row.entity} record, not {entity}")
+        found[row.id] = row
     return found
 
 
@@ -330,40 +331,51 @@ def _apply_upserts(
         return [r for r in results if r is not None]
 
     first = take_seqs(conn, len(planned)) - len(planned) + 1
-    inserts: list[dict[str, Any]] = []
+    inserts: list[tuple[Any, ...]] = []
     updates: list[dict[str, Any]] = []
-    change_rows: list[dict[str, Any]] = []
+    change_rows: list[tuple[Any, ...]] = []
     done: dict[str, WriteResult] = {}
-    for offset, (record_id, write, version, created) in enumerate(planned):
-        seq = first + offset
-        values = {
-            "version": version,
-            "content_hash": write.content_hash,
-            "data": dict(write.data),
-            "deleted": False,
-            "updated_at": now,
-            "seq": seq,
-            "changed_at": write.changed_at or now,
-        }
+    for seq, (record_id, write, version, created) in enumerate(planned, first):
         if created:
-            inserts.append({"id": record_id, "entity": entity, "created_at": now, **values})
+            # in _INSERT_COLUMNS order: a tuple per row, as a big first sync writes many
+            inserts.append(
+                (
+                    record_id,
+                    entity,
+                    now,
+                    version,
+                    write.content_hash,
+                    write.data,
+                    False,
+                    now,
+                    seq,
+                    write.changed_at or now,
+                )
+            )
         else:
-            updates.append({"b_id": record_id, **values})
-        change_rows.append(_change(seq, entity, record_id, version, "upsert", now))
+            updates.append(
+                {
+                    "b_id": record_id,
+                    "version": version,
+                    "content_hash": write.content_hash,
+                    "data": dict(write.data),
+                    "deleted": False,
+                    "updated_at": now,
+                    "seq": seq,
+                    "changed_at": write.changed_at or now,
+                }
+            )
+        change_rows.append((seq, entity, record_id, version, "upsert", now))
         done[record_id] = WriteResult(record_id, version, seq, created, True)
     if touch:
         conn.execute(_TOUCH_RECORD, [{k: u[k] for k in _TOUCHED} for u in updates])
-        conn.execute(sa.insert(changes), change_rows)
+        insert_rows(conn, changes, _CHANGE_NAMES, change_rows)
         return [done[record_id] for record_id, _ in items]
     if inserts:
-        insert_rows(
-            conn, records, _INSERT_COLUMNS, [[row[c] for c in _INSERT_COLUMNS] for row in inserts]
-        )
+        insert_rows(conn, records, _INSERT_COLUMNS, inserts)
     if updates:
         conn.execute(_UPDATE_RECORD, updates)
-    insert_rows(
-        conn, changes, _CHANGE_NAMES, [[row[c] for c in _CHANGE_NAMES] for row in change_rows]
-    )
+    insert_rows(conn, changes, _CHANGE_NAMES, change_rows)
     _reindex(
         conn,
         entity,
@@ -385,16 +397,16 @@ def _apply_tombstones(
     live = [existing[i] for i in ids if i in existing and not existing[i].deleted]
     first = take_seqs(conn, len(live)) - len(live) + 1 if live else 0
     updates: list[dict[str, Any]] = []
-    change_rows: list[dict[str, Any]] = []
+    change_rows: list[tuple[Any, ...]] = []
     done: dict[str, WriteResult] = {}
     for offset, old in enumerate(live):
         seq, version = first + offset, old.version + 1
         updates.append({"b_id": old.id, "version": version, "updated_at": now, "seq": seq})
-        change_rows.append(_change(seq, entity, old.id, version, "delete", now))
+        change_rows.append((seq, entity, old.id, version, "delete", now))
         done[old.id] = WriteResult(old.id, version, seq, False, True)
     if live:
         conn.execute(_TOMBSTONE_RECORD, updates)
-        conn.execute(sa.insert(changes), change_rows)
+        insert_rows(conn, changes, _CHANGE_NAMES, change_rows)
         _reindex(conn, entity, [old.id for old in live], [])
     for record_id in ids:
         if record_id in done:
@@ -412,24 +424,11 @@ def _reindex(
     fresh: Sequence[tuple[str, Any]],
 ) -> None:
     """Replace the identity keys of ``stale`` records and add those of ``fresh`` content."""
-    for part in chunks(stale):
-        conn.execute(sa.delete(identities).where(identities.c.record_id.in_(part)))
+    if stale:
+        conn.execute(sa.delete(identities).where(any_of(conn, identities.c.record_id, stale)))
     rows = [
         (entity, kind, value[:512], record_id)
         for record_id, data in fresh
         for kind, value in identity_index_keys(entity, data)
     ]
     insert_rows(conn, identities, ("entity", "kind", "value", "record_id"), rows)
-
-
-def _change(
-    seq: int, entity: str, record_id: str, version: int, op: str, at: datetime
-) -> dict[str, Any]:
-    return {
-        "seq": seq,
-        "entity": entity,
-        "record_id": record_id,
-        "version": version,
-        "op": op,
-        "at": at,
-    }
