@@ -25,7 +25,9 @@ FIELD_LIMIT: Final = 64 * 1024 * 1024
 _UNDECODABLE: Final = re.compile("[\udc80-\udcff]")
 
 
-@dataclass(frozen=True, slots=True)
+# not frozen (read-only by convention): one is made per record of a bulk sync, and a frozen
+# dataclass's __init__ costs four times as much
+@dataclass(slots=True, unsafe_hash=True)
 class Row:
     """One row as the file holds it: raw cells (formula quotes not removed), where it starts.
 
