@@ -87,7 +87,9 @@ class Counts:
 
     def add(self, entity: str, key: str, n: int = 1) -> None:
         """Count ``n`` more ``key`` outcomes for ``entity``."""
-        bucket = self.by_entity.setdefault(entity, dict.fromkeys(COUNT_KEYS, 0))
+        bucket = self.by_entity.get(entity)
+        if bucket is None:
+            bucket = self.by_entity[entity] = dict.fromkeys(COUNT_KEYS, 0)
         bucket[key] = bucket.get(key, 0) + n
 
     def total(self) -> dict[str, int]:

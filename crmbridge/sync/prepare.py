@@ -29,16 +29,15 @@ import multiprocessing
 import pickle
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from crmbridge.connector import RemoteRecord
 from crmbridge.errors import RecordRejected
 from crmbridge.heap import tune
 from crmbridge.sync.matcher import identity_keys
 from crmbridge.sync.ports import EntityMapper, RelationPending
-from crmbridge.sync.values import validated_content
+from crmbridge.sync.values import held_values, validated_content
 
 __all__ = ["PagePreparer", "PortableMappers", "Prepared"]
 
@@ -70,8 +69,7 @@ class PortableMappers(dict[str, EntityMapper]):
         self.files = tuple(files)
 
 
-@dataclass(frozen=True, slots=True)
-class Rejection:
+class Rejection(NamedTuple):
     """A :class:`RecordRejected` as plain, picklable values."""
 
     message: str
@@ -83,20 +81,20 @@ class Rejection:
         return RecordRejected(self.message, code=self.code, entity=entity, field=self.field)
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """What the worker made of one remote record.
+class Prepared(NamedTuple):
+    """What the worker made of one remote record (a tuple: a page of them unpickles fast).
 
     ``flat`` is the canonical values, or ``None`` with ``rejected`` when the
     mapping refused the record; ``keys`` its identity keys; ``checked`` the
-    validated content and its hash as a record without a hub twin (or
-    ``invalid``: why that fails); ``lookups`` every relation it resolved.
+    validated content, its hash and its :func:`~crmbridge.sync.values.held_values`
+    as a record without a hub twin (or ``invalid``: why that fails);
+    ``lookups`` every relation it resolved.
     """
 
     flat: dict[str, Any] | None
     rejected: Rejection | None
     keys: list[tuple[str, str]]
-    checked: tuple[dict[str, Any], str] | None
+    checked: tuple[dict[str, Any], str, dict[str, Any]] | None
     invalid: Rejection | None
     lookups: tuple[Lookup, ...]
 
@@ -153,10 +151,11 @@ def prepare_records(
             out[ext] = Prepared(None, _rejection(exc), [], None, None, tuple(lookups.seen))
             continue
         keys = identity_keys(mapper.entity, mapper.identity, flat, region)
-        checked: tuple[dict[str, Any], str] | None = None
+        checked: tuple[dict[str, Any], str, dict[str, Any]] | None = None
         invalid: Rejection | None = None
         try:
-            checked = validated_content(mapper.entity, flat, phone_region=region)
+            content, digest = validated_content(mapper.entity, flat, phone_region=region)
+            checked = (content, digest, held_values(flat, content))
         except RecordRejected as exc:
             invalid = _rejection(exc)
         out[ext] = Prepared(flat, None, keys, checked, invalid, tuple(lookups.seen))

@@ -29,7 +29,7 @@ from crmbridge.sync.merge import merge
 from crmbridge.sync.ports import EntityMapper, RelationPending
 from crmbridge.sync.prepare import PagePreparer, Prepared
 from crmbridge.sync.unreadable import keep_unreadable, settle_unreadable
-from crmbridge.sync.values import flatten, project, validated_content
+from crmbridge.sync.values import flatten, held_values, validated_content
 
 __all__ = ["apply_page", "pull_entity", "retry_parked"]
 
@@ -280,8 +280,9 @@ def apply_page(
                 content, digest = validated_content(
                     entity, whole, phone_region=ctx.job.phone_region
                 )
+                held = held_values(flat, content)
             elif done.checked is not None:
-                content, digest = done.checked
+                content, digest, held = done.checked
             else:
                 assert done.invalid is not None
                 raise done.invalid.error(entity)
@@ -290,10 +291,7 @@ def apply_page(
             continue
         # compare what the hub would store, so a value the model normalises is no change;
         # only fields the remote record holds take part (a file without a column clears nothing)
-        normal = {k: v for k, v in flatten(content).items() if k in flat}
-        if flat.get("id"):
-            normal["id"] = flat["id"]
-        mapped[ext] = normal
+        mapped[ext] = held
         validated[ext] = (content, digest)
     open_items: set[tuple[str, str | None]] = {
         (i.kind, i.record_id if i.kind == "conflict" else i.external_id)
@@ -399,8 +397,8 @@ def _decide(
     checked: tuple[dict[str, Any], str],
 ) -> None:
     ext = record.external_id
-    present = [f for f in mapper.fields if f in flat]
-    remote = project(flat, present)
+    remote = {f: flat[f] for f in mapper.fields if f in flat}
+    present = list(remote)
     if decision.kind is MatchKind.AMBIGUOUS:
         ctx.counts.add(entity, "conflicts")
         ctx.ambiguous.add((entity, ext))
@@ -537,12 +535,11 @@ def _write(
         # a record made now has no link; one revived from a tombstone may keep its old one
         (fresh if result.created else links).append(link)
         ctx.resolver.learn(entity, result.id, new.external_id)
-        ctx.counts.add(entity, "created")
+    ctx.counts.add(entity, "created", len(pending.new))
+    ctx.counts.add(entity, "updated", len(changed))
     touch: list[str] = []
     for m in pending.merged:
-        if m.content is not None:
-            ctx.counts.add(entity, "updated")
-        elif m.to_push:
+        if m.to_push and m.content is None:
             touch.append(m.record_id)
         # a link left behind the record's seq makes the push stage send the hub's values
         seen = 0 if m.to_push else seqs.get(m.record_id, m.seq)

@@ -19,7 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 from crmbridge.errors import RecordRejected
 from crmbridge.model import content_hash, entity_model
 
-__all__ = ["flatten", "project", "unflatten", "validated_content"]
+__all__ = ["flatten", "held_values", "project", "unflatten", "validated_content"]
 
 _CUSTOM = "custom."
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -45,6 +45,18 @@ def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
     if custom:
         content["custom"] = custom
     return content
+
+
+def held_values(flat: Mapping[str, Any], content: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored values (``content``, validated) of just the fields ``flat`` holds, and its id.
+
+    What a remote record says of the hub: a value the model normalises is no
+    change, and a field the remote does not hold clears nothing.
+    """
+    held = {k: v for k, v in flatten(content).items() if k in flat}
+    if flat.get("id"):
+        held["id"] = flat["id"]
+    return held
 
 
 def project(flat: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any]:
