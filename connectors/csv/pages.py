@@ -25,7 +25,12 @@ def _record(
     table: Table, row: Row, row_id: str, restore: Callable[[str], str], modified: datetime
 ) -> RemoteRecord:
     assert table.header is not None
-    data: dict[str, Any] = {name: restore(row.cells[i]) for name, i in table.header.index.items()}
+    cells = row.cells
+    # only a cell starting with ' can be one the exporter neutralised
+    data: dict[str, Any] = {
+        name: restore(cell) if (cell := cells[i])[:1] == "'" else cell
+        for name, i in table.header.index.items()
+    }
     data[FILE_KEY] = str(table.path)
     data[LINE_KEY] = row.line
     return RemoteRecord(row_id, data, modified)

@@ -515,8 +515,10 @@ def _write(
     # merged record is as new as its newest part (an older change to another field cannot
     # make the fields the hub changed since look older)
     now = ctx.clock()
+    # a page's records mostly share one modification time (a file's): compare it once
+    until = {at: _until(at, now) for at in {n.modified_at for n in pending.new}}
     writes = [
-        RecordWrite(n.content, n.digest, n.record_id, _until(n.modified_at, now))
+        RecordWrite(n.content, n.digest, n.record_id, until[n.modified_at])
         for n in pending.new
     ]
     writes += [
