@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from crmbridge.errors import StoreError
-from crmbridge.store._base import Scope, as_dict, chunks, columns_for, upsert_insert
+from crmbridge.store._base import Scope, any_of, as_dict, chunks, columns_for, upsert_insert
 from crmbridge.store.rows import (
     InboxItem,
     InboxKind,
@@ -193,15 +194,26 @@ class JobsMixin(Scope):
         return self._rejects_where(rejects.c.run_id == run_id)
 
     def list_open_rejects(
-        self, job: str, *, connector: str | None = None, entity: str | None = None
+        self,
+        job: str,
+        *,
+        connector: str | None = None,
+        entity: str | None = None,
+        external_ids: Collection[str | None] | None = None,
+        record_ids: Collection[str] | None = None,
     ) -> list[Reject]:
-        """A job's rejects still ``open`` (not set aside, not resolved), oldest first."""
+        """A job's rejects still ``open`` (not set aside, not resolved), oldest first.
+
+        ``external_ids`` (``None`` among them: rejects with no external id) and
+        ``record_ids`` keep only the rejects of those records, so a run asking
+        about one page does not read every reject of a big import each time.
+        """
         conditions = [rejects.c.job == job, rejects.c.status == "open"]
         if connector is not None:
             conditions.append(rejects.c.connector == connector)
         if entity is not None:
             conditions.append(rejects.c.entity == entity)
-        return self._rejects_where(*conditions)
+        return self._rejects_where(*conditions, external_ids=external_ids, record_ids=record_ids)
 
     def list_rejects_seen(
         self, job: str, connector: str, entity: str, since: datetime
@@ -219,9 +231,19 @@ class JobsMixin(Scope):
             rejects.c.last_seen >= since,
         )
 
-    def _rejects_where(self, *conditions: sa.ColumnElement[bool]) -> list[Reject]:
-        query = sa.select(*_REJECT_COLUMNS).where(*conditions).order_by(rejects.c.id)
+    def _rejects_where(
+        self,
+        *conditions: sa.ColumnElement[bool],
+        external_ids: Collection[str | None] | None = None,
+        record_ids: Collection[str] | None = None,
+    ) -> list[Reject]:
         with self._read() as conn:
+            if external_ids is not None or record_ids is not None:
+                wanted = _of_records(conn, rejects, external_ids, record_ids)
+                if wanted is None:
+                    return []
+                conditions = (*conditions, wanted)
+            query = sa.select(*_REJECT_COLUMNS).where(*conditions).order_by(rejects.c.id)
             return [Reject(*row) for row in conn.execute(query)]
 
     def bump_reject_attempts(self, ids: Sequence[int]) -> None:
@@ -266,9 +288,20 @@ class JobsMixin(Scope):
             return InboxItem(*row.one())
 
     def list_open_inbox(
-        self, job: str | None = None, *, kind: InboxKind | None = None, limit: int = 100
+        self,
+        job: str | None = None,
+        *,
+        kind: InboxKind | None = None,
+        limit: int = 100,
+        connector: str | None = None,
+        entity: str | None = None,
+        external_ids: Collection[str] | None = None,
+        record_ids: Collection[str] | None = None,
     ) -> list[InboxItem]:
-        """Open inbox items (of ``job`` and ``kind`` if given), oldest first."""
+        """Open inbox items (of ``job``, ``kind``, ``connector`` and ``entity`` if given), oldest first.
+
+        ``external_ids`` and ``record_ids`` keep only the items about those records.
+        """
         query = (
             sa.select(*_INBOX_COLUMNS)
             .where(inbox_items.c.status == "open")
@@ -279,7 +312,16 @@ class JobsMixin(Scope):
             query = query.where(inbox_items.c.job == job)
         if kind is not None:
             query = query.where(inbox_items.c.kind == kind)
+        if connector is not None:
+            query = query.where(inbox_items.c.connector == connector)
+        if entity is not None:
+            query = query.where(inbox_items.c.entity == entity)
         with self._read() as conn:
+            if external_ids is not None or record_ids is not None:
+                wanted = _of_records(conn, inbox_items, external_ids, record_ids)
+                if wanted is None:
+                    return []
+                query = query.where(wanted)
             return [InboxItem(*row) for row in conn.execute(query)]
 
     def get_inbox_item(self, item_id: int) -> InboxItem | None:
@@ -359,3 +401,21 @@ class JobsMixin(Scope):
         )
         with self._write() as conn:
             return conn.execute(stmt).rowcount == 1
+
+
+def _of_records(
+    conn: Connection,
+    table: sa.Table,
+    external_ids: Collection[str | None] | None,
+    record_ids: Collection[str] | None,
+) -> sa.ColumnElement[bool] | None:
+    """Rows of ``table`` about these external ids or record ids; ``None`` when none can match."""
+    either: list[sa.ColumnElement[bool]] = []
+    named = [ext for ext in external_ids or () if ext is not None]
+    if named:
+        either.append(any_of(conn, table.c.external_id, named))
+    if external_ids is not None and None in external_ids:
+        either.append(table.c.external_id.is_(None))
+    if record_ids:
+        either.append(any_of(conn, table.c.record_id, list(record_ids)))
+    return sa.or_(*either) if either else None

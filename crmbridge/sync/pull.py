@@ -295,8 +295,14 @@ def apply_page(
         validated[ext] = (content, digest)
     open_items: set[tuple[str, str | None]] = {
         (i.kind, i.record_id if i.kind == "conflict" else i.external_id)
-        for i in tx.list_open_inbox(ctx.job.name, limit=100_000)
-        if i.connector == ctx.job.connector and i.entity == entity
+        for i in tx.list_open_inbox(
+            ctx.job.name,
+            limit=1_000_000,
+            connector=ctx.job.connector,
+            entity=entity,
+            external_ids=list(mapped),
+            record_ids=hub_ids,
+        )
     }
     pending = _Pending()
     for ext, flat in mapped.items():
@@ -518,8 +524,7 @@ def _write(
     # a page's records mostly share one modification time (a file's): compare it once
     until = {at: _until(at, now) for at in {n.modified_at for n in pending.new}}
     writes = [
-        RecordWrite(n.content, n.digest, n.record_id, until[n.modified_at])
-        for n in pending.new
+        RecordWrite(n.content, n.digest, n.record_id, until[n.modified_at]) for n in pending.new
     ]
     writes += [
         RecordWrite(m.content or {}, m.digest, m.record_id, _until(m.modified_at, now, m.since))
@@ -569,7 +574,9 @@ def _settle_rejects(
 ) -> None:
     earlier = {
         r.external_id: r
-        for r in tx.list_open_rejects(ctx.job.name, connector=ctx.job.connector, entity=entity)
+        for r in tx.list_open_rejects(
+            ctx.job.name, connector=ctx.job.connector, entity=entity, external_ids=list(latest)
+        )
         if r.payload and r.payload.get("side") == PULL
     }
     fresh: list[NewReject] = []

@@ -317,7 +317,9 @@ def commit_results(
     done = {link.record_id for link in links} | set(dropped)
     parked = [
         r.id
-        for r in tx.list_open_rejects(ctx.job.name, connector=ctx.job.connector, entity=entity)
+        for r in tx.list_open_rejects(
+            ctx.job.name, connector=ctx.job.connector, entity=entity, record_ids=done
+        )
         if r.record_id in done and r.payload and r.payload.get("side") == PUSH
     ]
     if parked:
@@ -334,7 +336,12 @@ def _park(
         return
     earlier = {
         r.record_id: r
-        for r in tx.list_open_rejects(ctx.job.name, connector=ctx.job.connector, entity=entity)
+        for r in tx.list_open_rejects(
+            ctx.job.name,
+            connector=ctx.job.connector,
+            entity=entity,
+            record_ids=[record.id for record, _ in failures],
+        )
         if r.payload and r.payload.get("side") == PUSH
     }
     fresh: list[NewReject] = []

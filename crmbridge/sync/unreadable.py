@@ -31,9 +31,15 @@ def _key(external_id: str | None, field: str | None, where: Mapping[str, Any]) -
     return json.dumps([external_id, field, sorted(where.items())], default=str)
 
 
-def _open(ctx: RunContext, tx: Transaction, entity: str) -> dict[str, Reject]:
+def _open(
+    ctx: RunContext, tx: Transaction, entity: str, items: Sequence[Unreadable] | None = None
+) -> dict[str, Reject]:
+    """The open unreadable rejects (of ``items``' external ids, when given), by key."""
     found: dict[str, Reject] = {}
-    for r in tx.list_open_rejects(ctx.job.name, connector=ctx.job.connector, entity=entity):
+    about = None if items is None else {item.external_id for item in items}
+    for r in tx.list_open_rejects(
+        ctx.job.name, connector=ctx.job.connector, entity=entity, external_ids=about
+    ):
         payload = r.payload or {}
         if payload.get("side") == READ:
             found[_key(r.external_id, r.field, payload.get("data") or {})] = r
@@ -47,7 +53,7 @@ def keep_unreadable(
     seen = ctx.unreadable.setdefault(entity, set())
     if not items:
         return
-    earlier = _open(ctx, tx, entity)
+    earlier = _open(ctx, tx, entity, items)
     fresh: list[NewReject] = []
     again: list[int] = []
     for item in items:

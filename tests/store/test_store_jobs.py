@@ -120,6 +120,57 @@ def test_rejects_by_run_open_by_job_and_attempts(store: Store, clock: FakeClock)
     assert store.list_open_rejects("other") == []
 
 
+def test_open_rejects_of_some_records_only(store: Store) -> None:
+    """A page asks about its own records' rejects, not every reject of the import."""
+    store.add_rejects(
+        [
+            NewReject("nightly", "csv", "stakeholders", "INVALID_VALUE", "bad", external_id=ext)
+            for ext in ("S1", "S2", "张三-3")
+        ]
+        + [
+            NewReject("nightly", "csv", "stakeholders", "UNREADABLE", "no id"),
+            NewReject("nightly", "zoho", "stakeholders", "PUSH", "no", record_id="r9"),
+        ]
+    )
+
+    def ids(**kw: object) -> list[str | None]:
+        found = store.list_open_rejects("nightly", **kw)  # type: ignore[arg-type]
+        return [r.external_id or r.record_id for r in found]
+
+    assert ids(connector="csv", external_ids=["S2", "张三-3", "S7"]) == ["S2", "张三-3"]
+    assert ids(connector="csv", external_ids=[None, "S1"]) == ["S1", None]
+    assert ids(external_ids=[]) == []
+    assert ids(record_ids={"r9"}) == ["r9"]
+    assert ids(external_ids=["S1"], record_ids=["r9"]) == ["S1", "r9"]
+    assert len(ids()) == 5
+
+
+def test_open_inbox_items_about_some_records(store: Store) -> None:
+    """Items about a page's external ids (ambiguous matches) or hub ids (conflicts) only."""
+    conflict = store.add_inbox_item(
+        NewInboxItem("conflict", "j", "csv", "stakeholders", record_id="r1", external_id="S1")
+    )
+    ambiguous = store.add_inbox_item(
+        NewInboxItem("ambiguous_match", "j", "csv", "stakeholders", external_id="S2")
+    )
+    store.add_inbox_item(
+        NewInboxItem("ambiguous_match", "j", "zoho", "stakeholders", external_id="S2")
+    )
+    store.add_inbox_item(
+        NewInboxItem("ambiguous_match", "j", "csv", "organizations", external_id="S2")
+    )
+
+    def about(**kw: object) -> list[int]:
+        found = store.list_open_inbox("j", connector="csv", entity="stakeholders", **kw)  # type: ignore[arg-type]
+        return [i.id for i in found]
+
+    assert about(external_ids=["S2"], record_ids=["r1"]) == [conflict.id, ambiguous.id]
+    assert about(external_ids=["S9"], record_ids=["r1"]) == [conflict.id]
+    assert about(external_ids=["S1"]) == [conflict.id]
+    assert about(external_ids=[], record_ids=[]) == []
+    assert len(store.list_open_inbox("j")) == 4
+
+
 def test_inbox_items_are_parked_listed_and_resolved(store: Store, clock: FakeClock) -> None:
     item = store.add_inbox_item(
         NewInboxItem(
