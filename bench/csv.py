@@ -3,14 +3,17 @@
     python bench/csv.py [--rows 100000] [--migrate-rows 1000000] [--batch-size 1000]
 
 1. Imports ``--rows`` stakeholders (plus their organisations) from CSV into a fresh SQLite
-   hub through the engine and prints rows/s (the issue's target: at least 15,000/s).
+   hub through the engine and prints rows/s (the issue's target: at least 15,000/s), once
+   in one process (the default) and once with the mapping worker (``runs.map_workers: 1``),
+   with the CPU seconds each process spent.
 2. Migrates ``--migrate-rows`` rows CSV -> hub -> CSV with ``crmbridge.migrate`` in a
    separate process and prints its wall time and peak RSS (target: at most 250 MB), and
    that of its largest child process (the mapping worker, when ``runs.map_workers`` is 1). The target connector writes ``--batch-size`` rows per
    batch (appended to its file, as they only create rows).
 
 ``BENCH_EXTRA_CONFIG`` (YAML) is added to the generated config, e.g.
-``BENCH_EXTRA_CONFIG='runs: {map_workers: 1}'`` to measure the mapping worker.
+``BENCH_EXTRA_CONFIG='runs: {map_workers: 1}'`` to measure the migration with the mapping
+worker; the import is then measured once, with that config.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ from crmbridge.sync.runner import run_job  # noqa: E402
 ENTITIES = ("organizations", "stakeholders")
 
 
-def prepare(folder: Path, rows: int, batch_size: int) -> Path:
+def prepare(folder: Path, rows: int, batch_size: int, extra: str = "") -> Path:
     """A config with a source directory of ``rows`` stakeholders and an empty target."""
     source = folder / "source"
     source.mkdir()
@@ -65,6 +68,7 @@ def prepare(folder: Path, rows: int, batch_size: int) -> Path:
         "defaults: {phone_region: CN, timezone: Asia/Shanghai}\n"
         + os.environ.get("BENCH_EXTRA_CONFIG", "").rstrip()
         + "\n"
+        + extra
         + "connectors:\n"
         "  source: {type: csv, directory: source}\n"
         f"  target: {{type: csv, directory: target, batch_size: {batch_size}}}\n",
@@ -73,22 +77,26 @@ def prepare(folder: Path, rows: int, batch_size: int) -> Path:
     return config
 
 
-def import_figure(rows: int) -> None:
+def import_figure(rows: int, workers: int | None) -> None:
+    extra = "" if workers is None else f"runs: {{map_workers: {workers}}}\n"
     with tempfile.TemporaryDirectory(prefix="crmbridge-csv-bench-") as name:
-        config = prepare(Path(name), rows, 1000)
+        config = prepare(Path(name), rows, 1000, extra)
         bridge = Bridge(load_config(config, {}))
         job = SyncJob("import", "source", ENTITIES, direction="pull", phone_region="CN")
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         report = asyncio.run(
             run_job(bridge.store, job, bridge.connector("source"), bridge.mappers("source"))
         )
-        took = time.perf_counter() - started
+        took, cpu = time.perf_counter() - started, time.process_time() - cpu
         created = report.by_entity.get("stakeholders", {}).get("created", 0)
         bridge.close()
+        worker = resource.getrusage(resource.RUSAGE_CHILDREN)
+        how = "one process" if not workers else "mapping worker"
         print(
-            f"import: {created:,} of {rows:,} stakeholders CSV -> SQLite hub in {took:.1f} s "
-            f"= {created / took:,.0f} rows/s ({report.status}; rejected "
-            f"{report.counts['rejected']})"
+            f"import ({how}): {created:,} of {rows:,} stakeholders CSV -> SQLite hub in "
+            f"{took:.1f} s = {created / took:,.0f} rows/s ({report.status}; rejected "
+            f"{report.counts['rejected']}; CPU s: run {cpu:.1f}"
+            + (f", worker {worker.ru_utime + worker.ru_stime:.1f})" if workers else ")")
         )
 
 
@@ -135,7 +143,10 @@ def main() -> None:
     if args.child_migrate:
         child_migrate(args.child_migrate)
         return
-    import_figure(args.rows)
+    if args.rows:
+        import_figure(args.rows, None)
+        if not os.environ.get("BENCH_EXTRA_CONFIG"):
+            import_figure(args.rows, 1)
     if args.migrate_rows:
         migrate_figure(args.migrate_rows, args.batch_size)
 
