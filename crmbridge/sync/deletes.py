@@ -77,8 +77,15 @@ def _moved(
         return {}
     deleted = {link.external_id: link for link in targets}
     moved: dict[str, str] = {}
-    for item in tx.list_open_inbox(ctx.job.name, kind="ambiguous_match", limit=100_000):
-        if item.connector != ctx.job.connector or item.entity != entity or not item.external_id:
+    for item in tx.list_open_inbox(
+        ctx.job.name,
+        kind="ambiguous_match",
+        limit=1_000_000,
+        connector=ctx.job.connector,
+        entity=entity,
+        external_ids=[ext for kind, ext in ctx.ambiguous if kind == entity],
+    ):
+        if not item.external_id:
             continue
         if (entity, item.external_id) not in ctx.ambiguous:
             continue  # raised by an earlier run: a person may be looking at it
@@ -115,7 +122,13 @@ def block_deletes(
 ) -> None:
     """Park deletes in the inbox instead of applying them, and say so in the run's report."""
     open_items = {
-        i.record_id for i in tx.list_open_inbox(ctx.job.name, kind="blocked_delete", limit=100_000)
+        i.record_id
+        for i in tx.list_open_inbox(
+            ctx.job.name,
+            kind="blocked_delete",
+            limit=1_000_000,
+            record_ids=[link.record_id for link in targets],
+        )
     }
     for link in targets:
         ctx.plan.add(entity, side, "blocked_delete", record_id=link.record_id)

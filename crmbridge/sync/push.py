@@ -132,7 +132,7 @@ def _prepare(
     size: int,
 ) -> list[OutboxItem]:
     """Turn changed records into outbox batches; records with nothing to send are marked seen."""
-    held = _held_fields(ctx, tx, entity)
+    held = _held_fields(ctx, tx, entity, [record.id for record, _ in rows])
     ctx.resolver.prefetch_records(
         (target, str(value))
         for record, _ in rows
@@ -381,10 +381,20 @@ def _park(
     tx.add_link_failures(ctx.job.connector, entity, [record.id for record, _ in failures])
 
 
-def _held_fields(ctx: RunContext, tx: Transaction, entity: str) -> dict[str, set[str]]:
+def _held_fields(
+    ctx: RunContext, tx: Transaction, entity: str, record_ids: Sequence[str]
+) -> dict[str, set[str]]:
+    """The fields open conflicts hold back, of these records."""
     held: dict[str, set[str]] = {}
-    for item in tx.list_open_inbox(ctx.job.name, kind="conflict", limit=100_000):
-        if item.entity == entity and item.connector == ctx.job.connector and item.record_id:
+    for item in tx.list_open_inbox(
+        ctx.job.name,
+        kind="conflict",
+        limit=1_000_000,
+        connector=ctx.job.connector,
+        entity=entity,
+        record_ids=record_ids,
+    ):
+        if item.record_id:
             held.setdefault(item.record_id, set()).update(item.fields or [])
     return held
 
