@@ -201,7 +201,7 @@ class PagePreparer:
                 initializer=_start,
                 initargs=(self.rebuild,),
             )
-        latest = {r.external_id: dict(r.data) for r in records}
+        latest = {r.external_id: r.data if type(r.data) is dict else dict(r.data) for r in records}
         request = pickle.dumps(
             (entity, list(latest.items()), dict(links), region), pickle.HIGHEST_PROTOCOL
         )

@@ -53,7 +53,16 @@ def held_values(flat: Mapping[str, Any], content: Mapping[str, Any]) -> dict[str
     What a remote record says of the hub: a value the model normalises is no
     change, and a field the remote does not hold clears nothing.
     """
-    held = {k: v for k, v in flatten(content).items() if k in flat}
+    # by flat's keys, fewer than the content's: what flatten(content) holds of them
+    custom = content.get("custom") or {}
+    held: dict[str, Any] = {}
+    for key in flat:
+        if key.startswith(_CUSTOM):
+            name = key[len(_CUSTOM) :]
+            if name in custom:
+                held[key] = custom[name]
+        elif key != "custom" and key in content:
+            held[key] = content[key]
     if flat.get("id"):
         held["id"] = flat["id"]
     return held
