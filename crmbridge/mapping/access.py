@@ -78,6 +78,8 @@ def coercer(info: CanonicalField, env: Env) -> Fn | None:
     kind = info.kind
 
     def text(value: Any) -> Any:
+        if value.__class__ is str:
+            return value.strip() or None
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             return str(value).strip() or None
         raise Invalid(f"expected text, got {type(value).__name__}")

@@ -103,7 +103,18 @@ def validated_content(
     default. Raises :class:`RecordRejected` naming the first bad field and why.
     """
     defaulted = _blank_means_default(entity)
-    data = unflatten({k: v for k, v in flat.items() if v is not None or k not in defaulted})
+    # unflatten, leaving out those blanks, in one pass
+    data: dict[str, Any] = {}
+    custom: dict[str, Any] = {}
+    for key, value in flat.items():
+        if value is None and key in defaulted:
+            continue
+        if key.startswith(_CUSTOM):
+            custom[key[len(_CUSTOM) :]] = value
+        else:
+            data[key] = value
+    if custom:
+        data["custom"] = custom
     # system fields are left out of the content; fixed stand-ins spare their factories
     data.update(id="-", created_at=_EPOCH, updated_at=_EPOCH)
     try:
