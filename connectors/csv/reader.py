@@ -266,10 +266,11 @@ class Table:
         assert lines is not None
         lines.taken.clear()
         keep = self._keep_raw
+        reader, first = self._reader, self._offset + 1
         while True:
-            start = self.line + 1
+            start = reader.line_num + first
             try:
-                cells = next(self._reader)
+                cells = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
