@@ -15,12 +15,17 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
 from sqlalchemy.engine import make_url
 
 from crmbridge.store import Store, open_store, upgrade
 from crmbridge.testing import FakeClock
 
 POSTGRES_ENV = "CRMBRIDGE_TEST_POSTGRES_URL"
+
+# no test measures time: on a loaded CI machine a per-example deadline only makes flakes
+settings.register_profile("crmbridge", deadline=None)
+settings.load_profile("crmbridge")
 
 
 @pytest.fixture

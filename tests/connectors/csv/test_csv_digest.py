@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from csv_support import connector
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.csv.columns import Header
+from connectors.csv.columns import EntityColumns, Header
 from connectors.csv.reader import Digests, content_digest
 
 
@@ -42,9 +43,13 @@ def test_the_digest_is_the_first_released_one(cells: list[str], skip: int) -> No
     )
 
 
+@functools.cache
+def _columns() -> EntityColumns:
+    return connector(Path(".")).columns("stakeholders")
+
+
 def _header(raw: list[str]) -> Header:
-    columns = connector(Path(".")).columns("stakeholders")
-    return Header(Path("stakeholders.csv"), columns, raw)
+    return Header(Path("stakeholders.csv"), _columns(), raw)
 
 
 @given(st.lists(cell, min_size=1, max_size=10), st.integers(min_value=1, max_value=8))
