@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, closing
 from dataclasses import fields
 from datetime import datetime
 from typing import Any, TypeVar
@@ -54,14 +56,28 @@ def any_of(
     statement's text stays the same and its compiled form is cached.
     """
     if connection.dialect.name == "postgresql":
-        return column == sa.func.any(
-            sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
-        )
+        # an unsized text array: a cast to VARCHAR(n)[] would cut a longer value to n
+        # characters, and a value not stored would find the record it is a prefix of
+        item = sa.Text() if isinstance(column.type, sa.String) else column.type
+        return column == sa.func.any(sa.bindparam(None, list(values), type_=postgresql.ARRAY(item)))
+    if not _sqlite_has_json():
+        return column.in_(list(values))
     listed = sa.func.json_each(sa.bindparam(None, list(values), type_=_JSON_LIST))
     return column.in_(sa.select(sa.literal_column("value")).select_from(listed))
 
 
 _JSON_LIST = sa.JSON()
+
+
+@functools.cache
+def _sqlite_has_json() -> bool:
+    """Whether this process's SQLite has ``json_each`` (built in since 3.38, optional before)."""
+    try:
+        with closing(sqlite3.connect(":memory:")) as probe:
+            probe.execute("SELECT value FROM json_each('[1]')").fetchall()
+    except sqlite3.Error:
+        return False
+    return True
 
 
 def upsert_insert(connection: Connection, table: sa.Table) -> Any:

@@ -345,7 +345,7 @@ def _apply_upserts(
                     now,
                     version,
                     write.content_hash,
-                    write.data,
+                    write.data if type(write.data) is dict else dict(write.data),
                     False,
                     now,
                     seq,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import pytest
@@ -216,6 +217,38 @@ def test_get_records_ignores_other_entities_and_unknown_ids(store: Store) -> Non
     (person,) = store.upsert_records("stakeholders", [write("p")])
     found = store.get_records("stakeholders", [person.id, org.id, "nope"])
     assert list(found) == [person.id]
+
+
+def test_lookups_find_exactly_the_ids_asked_for(store: Store) -> None:
+    """A longer id that is not stored finds nothing, though the stored one is its prefix."""
+    stored = "R" * 64
+    store.upsert_records("stakeholders", [write("a", stored)])
+    store.insert_links("zoho", "stakeholders", [LinkWrite(stored, "E" * 255)])
+    assert store.get_records("stakeholders", ["R" * 65]) == {}
+    assert list(store.get_records("stakeholders", [stored, "R" * 65])) == [stored]
+    assert store.get_links_by_external_ids("zoho", "stakeholders", ["E" * 256]) == {}
+    assert list(store.get_links_by_external_ids("zoho", "stakeholders", ["E" * 255])) == ["E" * 255]
+
+
+def test_lookups_work_on_a_sqlite_without_json(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before 3.38 SQLite's JSON functions were optional: the lookups fall back to IN."""
+    from crmbridge.store import _base
+
+    monkeypatch.setattr(_base, "_sqlite_has_json", lambda: False)
+    first, second = store.upsert_records("stakeholders", [write("a"), write("b")])
+    found = store.get_records("stakeholders", [second.id, "nope", first.id])
+    assert sorted(found) == sorted([first.id, second.id])
+
+
+def test_content_may_be_any_mapping(store: Store) -> None:
+    (made,) = store.upsert_records(
+        "stakeholders", [RecordWrite(MappingProxyType({"name": "李"}), "h-li")]
+    )
+    record = store.get_record("stakeholders", made.id)
+    assert record is not None
+    assert record.data == {"name": "李"}
 
 
 def test_a_batch_naming_one_record_twice_is_refused(store: Store) -> None:
