@@ -9,7 +9,7 @@ requirement change with an illegal history.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -33,11 +33,16 @@ def flatten(content: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
-    """Flat values -> content shape (``custom.<name>`` keys gathered under ``custom``)."""
+def unflatten(flat: Mapping[str, Any], blank_dropped: Collection[str] = ()) -> dict[str, Any]:
+    """Flat values -> content shape (``custom.<name>`` keys gathered under ``custom``).
+
+    A field named in ``blank_dropped`` is left out when its value is ``None``.
+    """
     content: dict[str, Any] = {}
     custom: dict[str, Any] = {}
     for key, value in flat.items():
+        if value is None and key in blank_dropped:
+            continue
         if key.startswith(_CUSTOM):
             custom[key[len(_CUSTOM) :]] = value
         else:
@@ -102,19 +107,7 @@ def validated_content(
     A blank (``None``) in a field that cannot be blank but has a default takes the
     default. Raises :class:`RecordRejected` naming the first bad field and why.
     """
-    defaulted = _blank_means_default(entity)
-    # unflatten, leaving out those blanks, in one pass
-    data: dict[str, Any] = {}
-    custom: dict[str, Any] = {}
-    for key, value in flat.items():
-        if value is None and key in defaulted:
-            continue
-        if key.startswith(_CUSTOM):
-            custom[key[len(_CUSTOM) :]] = value
-        else:
-            data[key] = value
-    if custom:
-        data["custom"] = custom
+    data = unflatten(flat, _blank_means_default(entity))
     # system fields are left out of the content; fixed stand-ins spare their factories
     data.update(id="-", created_at=_EPOCH, updated_at=_EPOCH)
     try:
