@@ -9,7 +9,7 @@ and the hub keeps none of them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +18,7 @@ from typing import Any
 from crmbridge.connector import Connector
 from crmbridge.errors import RunStopped
 from crmbridge.store import Store, Transaction
+from crmbridge.store.rows import Reject
 from crmbridge.sync.job import Counts, SyncJob
 from crmbridge.sync.ports import EntityMapper
 from crmbridge.sync.prepare import PagePreparer
@@ -168,6 +169,16 @@ class RunContext:
     def save_state(self, tx: Transaction, entity: str, state: Mapping[str, Any]) -> None:
         """Save the position, in the same transaction as the records it covers."""
         tx.set_cursor(self.job.name, self.job.connector, entity, dict(state))
+
+    def reject_again(self, tx: Transaction, rejects: Sequence[Reject]) -> None:
+        """Count one more attempt for records rejected before; set aside those out of tries."""
+        if not rejects:
+            return
+        tx.bump_reject_attempts([r.id for r in rejects])
+        limit = self.job.max_record_failures
+        spent = [r.id for r in rejects if r.attempts + 1 >= limit > 0]
+        if spent:
+            tx.set_reject_status(spent, "set_aside")
 
     def check_stop(self) -> None:
         """End the run here (everything before is committed) if a stop was asked for."""

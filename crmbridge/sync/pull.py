@@ -580,6 +580,7 @@ def _settle_rejects(
         if r.payload and r.payload.get("side") == PULL
     }
     fresh: list[NewReject] = []
+    again: list[Reject] = []
     for ext, (record, exc) in failures.items():
         ctx.counts.add(entity, "rejected")
         ctx.plan.add(
@@ -594,9 +595,7 @@ def _settle_rejects(
         )
         old = earlier.get(ext)
         if old is not None:
-            tx.bump_reject_attempts([old.id])
-            if old.attempts + 1 >= ctx.job.max_record_failures > 0:
-                tx.set_reject_status([old.id], "set_aside")
+            again.append(old)
             continue
         fresh.append(
             NewReject(
@@ -618,6 +617,7 @@ def _settle_rejects(
                 },
             )
         )
+    ctx.reject_again(tx, again)
     if fresh:
         tx.add_rejects(fresh)
     settled = [r.id for ext, r in earlier.items() if ext in latest and ext not in failures]

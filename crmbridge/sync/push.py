@@ -21,7 +21,7 @@ from crmbridge.connector import WriteOp, WriteOutcome, WriteRequest, WriteResult
 from crmbridge.errors import RecordRejected
 from crmbridge.model import content_hash
 from crmbridge.store import LinkWrite, NewReject, Transaction
-from crmbridge.store.rows import Link, OutboxItem, Record
+from crmbridge.store.rows import Link, OutboxItem, Record, Reject
 from crmbridge.sync.context import RunContext
 from crmbridge.sync.deletes import block_deletes, over_guard
 from crmbridge.sync.ports import EntityMapper, RelationPending
@@ -345,6 +345,7 @@ def _park(
         if r.payload and r.payload.get("side") == PUSH
     }
     fresh: list[NewReject] = []
+    again: list[Reject] = []
     for record, exc in failures:
         ctx.counts.add(entity, "rejected")
         ctx.plan.add(
@@ -358,9 +359,7 @@ def _park(
         )
         old = earlier.get(record.id)
         if old is not None:
-            tx.bump_reject_attempts([old.id])
-            if old.attempts + 1 >= ctx.job.max_record_failures > 0:
-                tx.set_reject_status([old.id], "set_aside")
+            again.append(old)
             continue
         missing = exc.missing if isinstance(exc, RelationPending) else None
         fresh.append(
@@ -376,6 +375,7 @@ def _park(
                 payload={"side": PUSH, "missing": missing},
             )
         )
+    ctx.reject_again(tx, again)
     if fresh:
         tx.add_rejects(fresh)
     tx.add_link_failures(ctx.job.connector, entity, [record.id for record, _ in failures])
