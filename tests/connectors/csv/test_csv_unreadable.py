@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import csv
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from csv_support import connector, write_file
 
 from crmbridge.config import load_config
@@ -22,6 +24,14 @@ SHORT = "S2,李娜\r\n"
 TWICE = "S1,Wang Wei,wei@example.cn\r\n"
 
 
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[Store]:
+    """A SQLite hub in the test's folder."""
+    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    yield store
+    store.close()
+
+
 def _pull(store: Store, folder: Path) -> RunReport:
     compiled = load_connector_mapping("src", "csv", None, phone_region="CN")
     mappers = {"stakeholders": compiled.entity("stakeholders")}
@@ -36,50 +46,38 @@ def _open(store: Store) -> list[tuple[str, str | None, int]]:
     )
 
 
-def test_unreadable_rows_are_kept_once_and_settled_when_mended(tmp_path: Path) -> None:
+def test_unreadable_rows_are_kept_once_and_settled_when_mended(tmp_path: Path, hub: Store) -> None:
     path = tmp_path / "stakeholders.csv"
     write_file(path, HEADER + GOOD + SHORT + TWICE)
-    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
-    try:
-        first = _pull(store, tmp_path)
-        assert first.by_entity["stakeholders"]["created"] == 1
-        assert first.by_entity["stakeholders"]["rejected"] == 2
-        assert first.by_entity["stakeholders"]["pulled"] == 3
-        by_line = {
-            r.payload["data"]["$line"]: r for r in store.list_rejects(first.run_id) if r.payload
-        }
-        assert by_line[3].reason == "has 2 cells where the header has 3"
-        assert (by_line[4].external_id, by_line[4].field) == ("S1", "Record Id")
-        assert "also on line 2" in by_line[4].reason
+    first = _pull(hub, tmp_path)
+    assert first.by_entity["stakeholders"]["created"] == 1
+    assert first.by_entity["stakeholders"]["rejected"] == 2
+    assert first.by_entity["stakeholders"]["pulled"] == 3
+    by_line = {r.payload["data"]["$line"]: r for r in hub.list_rejects(first.run_id) if r.payload}
+    assert by_line[3].reason == "has 2 cells where the header has 3"
+    assert (by_line[4].external_id, by_line[4].field) == ("S1", "Record Id")
+    assert "also on line 2" in by_line[4].reason
 
-        # the file changes elsewhere: the same bad rows are met again, not kept twice
-        write_file(path, HEADER + GOOD + SHORT + TWICE + "S5,张伟,zhang@example.cn\r\n")
-        second = _pull(store, tmp_path)
-        assert second.by_entity["stakeholders"]["rejected"] == 2
-        assert [attempts for _, _, attempts in _open(store)] == [2, 2]
+    # the file changes elsewhere: the same bad rows are met again, not kept twice
+    write_file(path, HEADER + GOOD + SHORT + TWICE + "S5,张伟,zhang@example.cn\r\n")
+    second = _pull(hub, tmp_path)
+    assert second.by_entity["stakeholders"]["rejected"] == 2
+    assert [attempts for _, _, attempts in _open(hub)] == [2, 2]
 
-        # the short row is mended and the repeated id removed: nothing is left open
-        write_file(
-            path, HEADER + GOOD + "S2,李娜,li@example.cn\r\n" + "S5,张伟,zhang@example.cn\r\n"
-        )
-        third = _pull(store, tmp_path)
-        assert third.status == "succeeded", third.error
-        assert third.by_entity["stakeholders"]["created"] == 1
-        assert _open(store) == []
-    finally:
-        store.close()
+    # the short row is mended and the repeated id removed: nothing is left open
+    write_file(path, HEADER + GOOD + "S2,李娜,li@example.cn\r\n" + "S5,张伟,zhang@example.cn\r\n")
+    third = _pull(hub, tmp_path)
+    assert third.status == "succeeded", third.error
+    assert third.by_entity["stakeholders"]["created"] == 1
+    assert _open(hub) == []
 
 
-def test_an_unchanged_file_leaves_its_unreadable_rows_open(tmp_path: Path) -> None:
+def test_an_unchanged_file_leaves_its_unreadable_rows_open(tmp_path: Path, hub: Store) -> None:
     write_file(tmp_path / "stakeholders.csv", HEADER + GOOD + SHORT)
-    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
-    try:
-        _pull(store, tmp_path)
-        again = _pull(store, tmp_path)
-        assert again.counts.get("pulled", 0) == 0
-        assert [reason for reason, _, _ in _open(store)] == ["has 2 cells where the header has 3"]
-    finally:
-        store.close()
+    _pull(hub, tmp_path)
+    again = _pull(hub, tmp_path)
+    assert again.counts.get("pulled", 0) == 0
+    assert [reason for reason, _, _ in _open(hub)] == ["has 2 cells where the header has 3"]
 
 
 def test_a_migration_lists_unreadable_rows_in_its_rejects_file(tmp_path: Path) -> None:
@@ -117,77 +115,63 @@ def _live(store: Store) -> set[str]:
     return {r.data["email"] for r in store.iter_records("stakeholders")}
 
 
-def test_a_row_that_turns_unreadable_is_not_a_removal(tmp_path: Path) -> None:
+def test_a_row_that_turns_unreadable_is_not_a_removal(tmp_path: Path, hub: Store) -> None:
     path = tmp_path / "stakeholders.csv"
     rows = [f"S{i},Person {i},p{i}@example.com\r\n" for i in range(1, 11)]
     write_file(path, HEADER + "".join(rows))
-    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
-    try:
-        _pull(store, tmp_path)
-        # a stray comma in S2's row: it is a reject, and S2 stays in the hub
-        write_file(
-            path, HEADER + rows[0] + "S2,Person 2,p2@example.com,oops\r\n" + "".join(rows[2:])
-        )
-        report = _pull(store, tmp_path)
-        assert report.by_entity["stakeholders"]["rejected"] == 1
-        assert report.by_entity["stakeholders"].get("deleted", 0) == 0
-        assert len(_live(store)) == 10
-        # mended, it is the same row as before: nothing changes
-        write_file(path, HEADER + "".join(rows) + "S11,Person 11,p11@example.com\r\n")
-        mended = _pull(store, tmp_path)
-        assert mended.by_entity["stakeholders"]["created"] == 1
-        assert mended.by_entity["stakeholders"].get("deleted", 0) == 0
-        assert _open(store) == []
-    finally:
-        store.close()
+    _pull(hub, tmp_path)
+    # a stray comma in S2's row: it is a reject, and S2 stays in the hub
+    write_file(path, HEADER + rows[0] + "S2,Person 2,p2@example.com,oops\r\n" + "".join(rows[2:]))
+    report = _pull(hub, tmp_path)
+    assert report.by_entity["stakeholders"]["rejected"] == 1
+    assert report.by_entity["stakeholders"].get("deleted", 0) == 0
+    assert len(_live(hub)) == 10
+    # mended, it is the same row as before: nothing changes
+    write_file(path, HEADER + "".join(rows) + "S11,Person 11,p11@example.com\r\n")
+    mended = _pull(hub, tmp_path)
+    assert mended.by_entity["stakeholders"]["created"] == 1
+    assert mended.by_entity["stakeholders"].get("deleted", 0) == 0
+    assert _open(hub) == []
 
 
-def test_while_a_row_cannot_be_told_apart_no_row_is_removed(tmp_path: Path) -> None:
+def test_while_a_row_cannot_be_told_apart_no_row_is_removed(tmp_path: Path, hub: Store) -> None:
     path = tmp_path / "stakeholders.csv"
     rows = [f"S{i},Person {i},p{i}@example.com\r\n" for i in range(1, 11)]
     write_file(path, HEADER + "".join(rows))
-    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
-    try:
-        _pull(store, tmp_path)
-        # S10 is removed, and a row whose id cell holds no known id cannot be read:
-        # it might be S10 itself, so S10 is not removed yet
-        write_file(path, HEADER + "".join(rows[:9]) + "?,Person 10,p10@example.com,oops\r\n")
-        unsure = _pull(store, tmp_path)
-        assert unsure.by_entity["stakeholders"]["rejected"] == 1
-        assert unsure.by_entity["stakeholders"].get("deleted", 0) == 0
-        assert "p10@example.com" in _live(store)
-        # once the file reads cleanly, the removal is seen
-        write_file(path, HEADER + "".join(rows[:9]))
-        sure = _pull(store, tmp_path)
-        assert sure.by_entity["stakeholders"]["deleted"] == 1
-        assert "p10@example.com" not in _live(store)
-        assert len(_live(store)) == 9
-    finally:
-        store.close()
+    _pull(hub, tmp_path)
+    # S10 is removed, and a row whose id cell holds no known id cannot be read:
+    # it might be S10 itself, so S10 is not removed yet
+    write_file(path, HEADER + "".join(rows[:9]) + "?,Person 10,p10@example.com,oops\r\n")
+    unsure = _pull(hub, tmp_path)
+    assert unsure.by_entity["stakeholders"]["rejected"] == 1
+    assert unsure.by_entity["stakeholders"].get("deleted", 0) == 0
+    assert "p10@example.com" in _live(hub)
+    # once the file reads cleanly, the removal is seen
+    write_file(path, HEADER + "".join(rows[:9]))
+    sure = _pull(hub, tmp_path)
+    assert sure.by_entity["stakeholders"]["deleted"] == 1
+    assert "p10@example.com" not in _live(hub)
+    assert len(_live(hub)) == 9
 
 
-def test_rows_an_open_quote_took_in_are_not_removals(tmp_path: Path) -> None:
+def test_rows_an_open_quote_took_in_are_not_removals(tmp_path: Path, hub: Store) -> None:
     path = tmp_path / "stakeholders.csv"
     rows = [f"S{i},Person {i},p{i}@example.com\r\n" for i in range(1, 21)]
     write_file(path, HEADER + "".join(rows))
-    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
-    try:
-        _pull(store, tmp_path)
-        # S18's email cell opens a quote that is never closed: S19 and S20 are taken in
-        write_file(
-            path,
-            HEADER + "".join(rows[:17]) + 'S18,Person 18,"p18@example.com\r\n' + "".join(rows[18:]),
-        )
-        broken = _pull(store, tmp_path)
-        assert broken.by_entity["stakeholders"]["rejected"] == 1
-        assert broken.by_entity["stakeholders"].get("deleted", 0) == 0
-        assert len(_live(store)) == 20
-        assert any("no removed rows are reported" in w for w in broken.warnings)
-        # mended, with S20 really gone: now that removal is reported
-        write_file(path, HEADER + "".join(rows[:19]))
-        mended = _pull(store, tmp_path)
-        assert mended.by_entity["stakeholders"]["deleted"] == 1
-        assert len(_live(store)) == 19
-        assert _open(store) == []
-    finally:
-        store.close()
+    _pull(hub, tmp_path)
+    # S18's email cell opens a quote that is never closed: S19 and S20 are taken in
+    write_file(
+        path,
+        HEADER + "".join(rows[:17]) + 'S18,Person 18,"p18@example.com\r\n' + "".join(rows[18:]),
+    )
+    broken = _pull(hub, tmp_path)
+    assert broken.by_entity["stakeholders"]["rejected"] == 1
+    assert broken.by_entity["stakeholders"].get("deleted", 0) == 0
+    assert len(_live(hub)) == 20
+    assert any("no removed rows are reported" in w for w in broken.warnings)
+    # mended, with S20 really gone: now that removal is reported
+    write_file(path, HEADER + "".join(rows[:19]))
+    mended = _pull(hub, tmp_path)
+    assert mended.by_entity["stakeholders"]["deleted"] == 1
+    assert len(_live(hub)) == 19
+    assert _open(hub) == []
