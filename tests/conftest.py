@@ -76,6 +76,14 @@ def postgres_url(postgres_database: str | None) -> str:
     return postgres_database
 
 
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[Store]:
+    """A SQLite hub file in the test's folder (``hub.db``), for tests run on SQLite only."""
+    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    yield store
+    store.close()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The URL of an empty, not yet upgraded hub database: a SQLite file, or PostgreSQL.

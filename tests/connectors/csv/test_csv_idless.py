@@ -31,48 +31,40 @@ def _people(store: Store) -> dict[str, tuple[str, str]]:
     }
 
 
-def test_an_edited_row_without_an_id_updates_its_record(tmp_path: Path) -> None:
+def test_an_edited_row_without_an_id_updates_its_record(tmp_path: Path, hub: Store) -> None:
     path = tmp_path / "stakeholders.csv"
     write_file(path, HEADER + "".join(ROWS))
-    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
-    try:
-        _pull(store, tmp_path)
-        before = _people(store)
-        write_file(
-            path, HEADER + "".join(ROWS[:2]) + "Person Three,p3@example.com\r\n" + "".join(ROWS[3:])
-        )
-        edited = _pull(store, tmp_path)
-        counts = edited.by_entity["stakeholders"]
-        assert (counts["pulled"], counts["updated"], counts["deleted"]) == (1, 1, 0)
-        assert counts["conflicts"] == 0
-        after = _people(store)
-        assert after["p3@example.com"] == (before["p3@example.com"][0], "Person Three")
-        assert len(after) == 10
-        assert store.list_open_inbox("import") == []
-        # and the next edit of the same row is an edit again
-        write_file(
-            path,
-            HEADER + "".join(ROWS[:2]) + "Person 3 (III),p3@example.com\r\n" + "".join(ROWS[3:]),
-        )
-        again = _pull(store, tmp_path)
-        assert again.by_entity["stakeholders"].get("deleted", 0) == 0
-        assert _people(store)["p3@example.com"] == (before["p3@example.com"][0], "Person 3 (III)")
-    finally:
-        store.close()
+    _pull(hub, tmp_path)
+    before = _people(hub)
+    write_file(
+        path, HEADER + "".join(ROWS[:2]) + "Person Three,p3@example.com\r\n" + "".join(ROWS[3:])
+    )
+    edited = _pull(hub, tmp_path)
+    counts = edited.by_entity["stakeholders"]
+    assert (counts["pulled"], counts["updated"], counts["deleted"]) == (1, 1, 0)
+    assert counts["conflicts"] == 0
+    after = _people(hub)
+    assert after["p3@example.com"] == (before["p3@example.com"][0], "Person Three")
+    assert len(after) == 10
+    assert hub.list_open_inbox("import") == []
+    # and the next edit of the same row is an edit again
+    write_file(
+        path,
+        HEADER + "".join(ROWS[:2]) + "Person 3 (III),p3@example.com\r\n" + "".join(ROWS[3:]),
+    )
+    again = _pull(hub, tmp_path)
+    assert again.by_entity["stakeholders"].get("deleted", 0) == 0
+    assert _people(hub)["p3@example.com"] == (before["p3@example.com"][0], "Person 3 (III)")
 
 
-def test_a_removed_row_without_an_id_is_still_a_delete(tmp_path: Path) -> None:
+def test_a_removed_row_without_an_id_is_still_a_delete(tmp_path: Path, hub: Store) -> None:
     path = tmp_path / "stakeholders.csv"
     write_file(path, HEADER + "".join(ROWS))
-    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
-    try:
-        _pull(store, tmp_path)
-        write_file(path, HEADER + "".join(ROWS[:9]))
-        removed = _pull(store, tmp_path)
-        assert removed.by_entity["stakeholders"]["deleted"] == 1
-        assert "p10@example.com" not in _people(store)
-    finally:
-        store.close()
+    _pull(hub, tmp_path)
+    write_file(path, HEADER + "".join(ROWS[:9]))
+    removed = _pull(hub, tmp_path)
+    assert removed.by_entity["stakeholders"]["deleted"] == 1
+    assert "p10@example.com" not in _people(hub)
 
 
 def test_a_row_with_its_own_id_removed_while_another_shares_its_email_is_deleted(

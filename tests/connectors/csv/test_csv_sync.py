@@ -130,24 +130,22 @@ def test_bilingual_files_go_through_the_hub_and_out_again(tmp_path: Path) -> Non
         second.close()
 
 
-def test_a_blank_cell_of_a_field_with_a_default_means_the_default(tmp_path: Path) -> None:
+def test_a_blank_cell_of_a_field_with_a_default_means_the_default(
+    tmp_path: Path, hub: Store
+) -> None:
     # a push adds the columns it writes (类型 here) to a file; rows a person adds afterwards
     # leave them blank, and such a row was rejected for ever ("Input should be 'customer', ...")
     folder = tmp_path / "files"
     folder.mkdir()
     write_file(folder / "stakeholders.csv", "编号,姓名,邮箱,类型\r\nS1,王伟,wang@example.cn,\r\n")
-    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
-    try:
-        job = SyncJob("files-sync", "files", ("stakeholders",))
-        first = _run(store, job, connector(folder, name="files"))
-        assert first.status == "succeeded", first.error
-        assert first.counts["created"] == 1, store.list_rejects(first.run_id)
-        (person,) = store.iter_records("stakeholders")
-        assert person.data["type"] == "customer"
-        reports = [_run(store, job, connector(folder, name="files")) for _ in range(3)]
-        last = reports[-1].counts
-        assert last["created"] == last["updated"] == last["pushed"] == last["rejected"] == 0
-        # the blank stands for the default: nothing to write back, nothing to pull again
-        assert [row["类型"] for row in _table(folder / "stakeholders.csv")] == [""]
-    finally:
-        store.close()
+    job = SyncJob("files-sync", "files", ("stakeholders",))
+    first = _run(hub, job, connector(folder, name="files"))
+    assert first.status == "succeeded", first.error
+    assert first.counts["created"] == 1, hub.list_rejects(first.run_id)
+    (person,) = hub.iter_records("stakeholders")
+    assert person.data["type"] == "customer"
+    reports = [_run(hub, job, connector(folder, name="files")) for _ in range(3)]
+    last = reports[-1].counts
+    assert last["created"] == last["updated"] == last["pushed"] == last["rejected"] == 0
+    # the blank stands for the default: nothing to write back, nothing to pull again
+    assert [row["类型"] for row in _table(folder / "stakeholders.csv")] == [""]

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import csv
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from csv_support import connector, write_file
 
 from crmbridge.config import load_config
 from crmbridge.mapping.validate import load_connector_mapping
 from crmbridge.migrate import Migration, run_migration
 from crmbridge.service import Bridge
-from crmbridge.store import Store, open_store
+from crmbridge.store import Store
 from crmbridge.sync.job import SyncJob
 from crmbridge.sync.runner import RunReport, run_job
 
@@ -22,14 +20,6 @@ HEADER = "Record Id,Full Name,Email\r\n"
 GOOD = "S1,王伟,wang@example.cn\r\n"
 SHORT = "S2,李娜\r\n"
 TWICE = "S1,Wang Wei,wei@example.cn\r\n"
-
-
-@pytest.fixture
-def hub(tmp_path: Path) -> Iterator[Store]:
-    """A SQLite hub in the test's folder."""
-    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
-    yield store
-    store.close()
 
 
 def _pull(store: Store, folder: Path) -> RunReport:
