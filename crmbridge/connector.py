@@ -80,6 +80,11 @@ class Capabilities(BaseModel):
     incremental: bool = False
     push_notifications: bool = False
     fetch_by_ids: bool = False
+    lists_records: bool = False
+    """``read_changes`` from no cursor yields every record the remote holds, and reading
+    leaves the remote as it was. A migration reads such a target first, to update the
+    records it already holds instead of creating second copies (a webhook inbox is not
+    such a remote: it hands out each event once)."""
 
 
 class ConnectorSettings(BaseModel):
@@ -142,7 +147,10 @@ class ConnectorContext:
     threads and event loops, so it holds plain values, never asyncio objects.
     ``dry_run``: the connector serves a dry run, which must change nothing
     anywhere (no side files either). ``config_path`` is the config file, for
-    errors that name a setting.
+    errors that name a setting. ``migration_target``: the connector serves a
+    migration's target, which the migration's own writes may be the first to
+    make, so a place to read that is not there yet (a CSV connector's folder)
+    reads as empty instead of failing as a likely typo.
     """
 
     base_dir: str = "."
@@ -154,6 +162,7 @@ class ConnectorContext:
     shared: dict[str, Any] = field(default_factory=dict)
     dry_run: bool = False
     config_path: str | None = None
+    migration_target: bool = False
 
 
 @dataclass(frozen=True, slots=True)

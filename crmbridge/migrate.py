@@ -10,8 +10,14 @@ for a source read in one pass (a CSV file) is the start: it is read again
 whole, and the records the hub already holds count as unchanged.
 
 The push leg sends every hub record of the chosen entities the target has not
-seen, which on a fresh hub is exactly what the source held. In a conflict the
-source wins (policy ``remote``); deletes are not migrated.
+seen, which on a fresh hub is exactly what the source held. Before it sends,
+it reads the target (when the target's connector lists its records:
+:attr:`~crmbridge.connector.Capabilities.lists_records`) and links each
+target record to its twin in the hub by the mapping's identity rules (email,
+phone, ...), merging the two: the source's value wins a field both hold, a
+field only the target holds is kept. A twin is then updated, not created a
+second time; a target record with no twin is left as it is and stays out of
+the hub. In a conflict the source wins on both legs; deletes are not migrated.
 
 A resumed run migrates the entities its first run was asked for
 (:func:`resumed_migration`); a run that succeeded has nothing to resume.
@@ -25,7 +31,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -72,19 +78,37 @@ class Migration:
     target: str
     entities: tuple[str, ...] = ENTITY_ORDER
 
-    def jobs(self, bridge: Bridge) -> tuple[SyncJob, SyncJob]:
-        """The pull leg's job and the push leg's job."""
+    def jobs(self, bridge: Bridge, *, match_target: bool = True) -> tuple[SyncJob, SyncJob]:
+        """The pull leg's job and the push leg's job.
+
+        With ``match_target`` the push leg first pulls the target without
+        creating anything in the hub: it only links (and merges) the target's
+        records that have a twin there.
+        """
         name = migration_job_name(self.source, self.target)
         region = bridge.config.defaults.phone_region
         common: dict[str, Any] = {
             "entities": self.entities,
-            "conflicts": ConflictPolicy(Policy.REMOTE),
             "deletes": "ignore",
             "phone_region": region,
         }
+        # the source wins: it is the remote of the pull leg, and the hub speaks for it to the target
         return (
-            SyncJob(name, self.source, direction="pull", **common),
-            SyncJob(name, self.target, direction="push", **common),
+            SyncJob(
+                name,
+                self.source,
+                direction="pull",
+                conflicts=ConflictPolicy(Policy.REMOTE),
+                **common,
+            ),
+            SyncJob(
+                name,
+                self.target,
+                direction="both" if match_target else "push",
+                conflicts=ConflictPolicy(Policy.HUB),
+                pull_creates=False,
+                **common,
+            ),
         )
 
 
@@ -139,7 +163,7 @@ class MigrationReport:
                     row["created"] = remote.get("create", 0)
                     row["updated"] = remote.get("update", 0)
                 table.setdefault(entity, {})[leg_name] = row
-        return table
+        return {e: table[e] for e in sorted(table, key=_entity_rank)}
 
     def as_dict(self) -> dict[str, Any]:
         """The report as ``--report FILE`` and ``--json`` write it."""
@@ -158,6 +182,11 @@ class MigrationReport:
         if self.error is not None:
             data["error"] = self.error
         return data
+
+
+def _entity_rank(entity: str) -> int:
+    """Where ``entity`` goes in a report: parents first, as the legs visit them."""
+    return ENTITY_ORDER.index(entity) if entity in ENTITY_ORDER else len(ENTITY_ORDER)
 
 
 def latest_migration_run(bridge: Bridge, source: str, target: str) -> Run | None:
@@ -219,15 +248,15 @@ async def run_migration(
     runs. The run record is closed whatever happens; a report that cannot be
     written at the end never hides the error or interrupt that ended the run.
     """
-    pull_job, push_job = migration.jobs(bridge)
-    for job in (pull_job, push_job):
-        _check_mapped(bridge, job)
+    for name in (migration.source, migration.target):
+        _check_mapped(bridge, name, migration.entities)
     if resume is not None:
         resumed_migration(bridge, resume, migration.source, migration.target, migration.entities)
     if report_path is not None:
         prepare_report_path(report_path)
     source = bridge.connector(migration.source, dry_run=dry_run)
-    target = bridge.connector(migration.target, dry_run=dry_run)
+    target = bridge.connector(migration.target, dry_run=dry_run, migration_target=True)
+    pull_job, push_job = migration.jobs(bridge, match_target=target.capabilities.lists_records)
     started = time.monotonic()
     if dry_run:
         legs = await dry_run_legs(
@@ -267,7 +296,7 @@ async def run_migration(
                     connector,
                     bridge.mappers(job.connector),
                     now=bridge.now,
-                    progress=shown.advance,
+                    progress=_leg_progress(shown, leg_name),
                 )
             finally:
                 shown.leg_finished(leg_name)
@@ -321,14 +350,24 @@ def _close(
         log.warning("%s", problem)
 
 
-def _check_mapped(bridge: Bridge, job: SyncJob) -> None:
-    mapped = bridge.mappers(job.connector)
-    missing = [e for e in job.entities if e not in mapped]
+def _check_mapped(bridge: Bridge, connector: str, entities: Sequence[str]) -> None:
+    mapped = bridge.mappers(connector)
+    missing = [e for e in entities if e not in mapped]
     if missing:
         raise ConfigError(
-            f"the mapping of {job.connector} does not map {', '.join(missing)}; "
+            f"the mapping of {connector} does not map {', '.join(missing)}; "
             f"choose entities with --entities"
         )
+
+
+def _leg_progress(shown: MigrationProgress, leg: str) -> Callable[[str, str, int], None]:
+    """The progress of one leg's own stage: the push leg's read of its target is not shown."""
+
+    def advance(entity: str, stage: str, records: int) -> None:
+        if stage == leg:
+            shown.advance(entity, leg, records)
+
+    return advance
 
 
 def _start(bridge: Bridge, migration: Migration, resume: str | None) -> Run:

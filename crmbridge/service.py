@@ -217,10 +217,14 @@ class Bridge:
             )
         return section, ctype
 
-    def connector(self, name: str, *, dry_run: bool = False) -> Connector:
+    def connector(
+        self, name: str, *, dry_run: bool = False, migration_target: bool = False
+    ) -> Connector:
         """A new instance of the configured connector ``name``.
 
-        Its context carries the hub's webhook inbox for ``name`` (read-only in a ``dry_run``).
+        Its context carries the hub's webhook inbox for ``name`` (read-only in a
+        ``dry_run``), and whether it serves a migration's target
+        (:attr:`ConnectorContext.migration_target`).
         """
         section, ctype = self._type_of(name)
         model = ctype.settings_model
@@ -241,6 +245,7 @@ class Bridge:
             shared=self._shared.setdefault(name, {}),
             dry_run=dry_run,
             config_path=str(self.config.source_path) if self.config.source_path else None,
+            migration_target=migration_target,
         )
         instance: Connector = ctype.cls(name, settings, context)
         return instance

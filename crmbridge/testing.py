@@ -99,6 +99,7 @@ class InMemoryConnector:
         incremental=True,
         push_notifications=False,
         fetch_by_ids=True,
+        lists_records=True,
     )
     settings_model: ClassVar[type[ConnectorSettings]] = InMemorySettings
 

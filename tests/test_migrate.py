@@ -165,3 +165,102 @@ def test_push_totals_are_counted_after_the_pull_filled_the_hub(service: Bridge) 
         ("advance", "push"),
         ("finish", "push"),
     ]
+
+
+def test_a_person_the_target_holds_already_is_updated_not_duplicated(service: Bridge) -> None:
+    seed(Shared("old"))
+    new = Shared("new")
+    twin = new.put(
+        "stakeholders",
+        {"full_name": "王3", "email": "P3@Huawei.com", "title": "old title", "department": "R&D"},
+    )
+    stranger = new.put("stakeholders", {"full_name": "Only Here", "email": "only@new.example"})
+    report = migrate(service)
+    assert report.status == "succeeded"
+    people = new.live("stakeholders")
+    # the twin (same email, written differently) is the source's person now; no second copy
+    assert len(people) == 13
+    assert sorted(p["email"].casefold() for p in people.values()).count("p3@huawei.com") == 1
+    assert people[twin]["full_name"] == "王3号"  # the source wins a field both hold
+    assert people[twin]["department"] == "R&D"  # a field only the target holds is kept
+    assert people[twin]["mobile"] == "+8613800138003"
+    # a target record with no twin is left as it was, and stays out of the hub
+    assert people[stranger] == {"full_name": "Only Here", "email": "only@new.example"}
+    hub_emails = {r.data.get("email") for r in service.store.iter_records("stakeholders")}
+    assert "only@new.example" not in hub_emails
+    push = report.entities()["stakeholders"]["push"]
+    assert push["pulled"] == 2
+    assert push["pushed"] == 12  # 11 created, the twin updated
+
+
+def test_a_dry_run_plans_an_update_of_the_twin_the_target_holds(service: Bridge) -> None:
+    seed(Shared("old"))
+    Shared("new").put("stakeholders", {"full_name": "王3", "email": "p3@huawei.com"})
+    report = migrate(service, dry_run=True)
+    _, push = report.legs
+    assert push.plan_summary["stakeholders"]["remote"] == {"create": 11, "update": 1}
+    assert len(Shared("new").live("stakeholders")) == 1
+
+
+def test_reading_the_target_moves_no_progress_bar_of_the_source(service: Bridge) -> None:
+    seed(Shared("old"))
+    Shared("new").put("stakeholders", {"full_name": "王3", "email": "p3@huawei.com"})
+    progress = Recorder()
+    migrate(service, progress=progress)
+    assert progress.said == [
+        ("start", "pull"),
+        ("advance", "pull"),
+        ("finish", "pull"),
+        ("start", "push"),
+        ("advance", "push"),
+        ("finish", "push"),
+    ]
+
+
+def test_a_target_record_that_cannot_be_read_is_passed_over_with_a_warning(
+    service: Bridge,
+) -> None:
+    seed(Shared("old"))
+    Shared("new").put("stakeholders", {"full_name": "Bad Phone", "mobile": "12345"})
+    report = migrate(service)
+    assert report.status == "succeeded"
+    _, push = report.legs
+    assert push.counts["rejected"] == 0
+    assert report.rejects == 1  # the source's bad row only
+    (warning,) = push.warnings
+    assert "1 stakeholders records of new could not be compared" in warning
+    assert "'12345'" in warning
+    assert len(Shared("new").live("stakeholders")) == 13
+
+
+class EventFeed(Shared):
+    """A target whose reads hand out events once, like a webhook inbox: never read to match."""
+
+    capabilities = Shared.capabilities.model_copy(update={"lists_records": False})
+    reads = 0
+
+    async def read_changes(self, entity: str, cursor: Any) -> Any:
+        EventFeed.reads += 1
+        async for page in super().read_changes(entity, cursor):
+            yield page
+
+
+def test_a_target_that_does_not_list_its_records_is_not_read(tmp_path: Path) -> None:
+    Shared.remotes.clear()
+    EventFeed.reads = 0
+    path = tmp_path / "crmbridge.yaml"
+    path.write_text(
+        "store: {url: 'sqlite:///hub.db'}\ndefaults: {phone_region: CN}\n"
+        "connectors:\n  old: {type: memory}\n  new: {type: feed}\n",
+        encoding="utf-8",
+    )
+    types = {
+        "memory": ConnectorType("memory", "tests", None, cls=Shared),
+        "feed": ConnectorType("feed", "tests", None, cls=EventFeed),
+    }
+    service = Bridge(load_config(path, {}), types=types)
+    seed(Shared("old"))
+    report = migrate(service)
+    assert report.status == "succeeded"
+    assert EventFeed.reads == 0
+    assert len(Shared("new").live("stakeholders")) == 12

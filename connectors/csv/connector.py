@@ -70,6 +70,7 @@ class CsvConnector:
         incremental=True,
         push_notifications=False,
         fetch_by_ids=True,
+        lists_records=True,
     )
     settings_model: ClassVar[type[ConnectorSettings]] = CsvSettings
 
@@ -197,6 +198,14 @@ class CsvConnector:
             path=self.context.config_path,
         )
 
+    async def _folder_to_read(self) -> bool:
+        """Whether there is a ``directory`` to read: :class:`ConfigError` if it is missing,
+        unless this connector serves a migration's target (then ``False``)."""
+        if self.context.migration_target and not self.directory.exists():
+            return False
+        await self._check_folder(create=False)
+        return True
+
     async def _recover(self, entity: str, path: Path) -> None:
         """Undo an append a killed process left half-done, before the file is read or written.
 
@@ -265,9 +274,11 @@ class CsvConnector:
         A missing or empty file has no rows and removes none; an unchanged
         file (same modification time and size as the cursor's) yields nothing.
         A ``directory`` that is not there is a :class:`ConfigError`: most
-        likely a typo, which reading as empty would hide.
+        likely a typo, which reading as empty would hide; for a migration's
+        target, which the migration makes, it has no rows.
         """
-        await self._check_folder(create=False)
+        if not await self._folder_to_read():
+            return
         path = self.path(entity)
         await self._recover(entity, path)
         try:
@@ -368,7 +379,8 @@ class CsvConnector:
 
     async def fetch(self, entity: str, external_ids: Sequence[str]) -> list[RemoteRecord]:
         """The rows with these ids (streaming the file once); none from a missing file."""
-        await self._check_folder(create=False)
+        if not await self._folder_to_read():
+            return []
         path = self.path(entity)
         await self._recover(entity, path)
 

@@ -90,6 +90,7 @@ class FxiaokeConnector:
         incremental=True,
         push_notifications=False,
         fetch_by_ids=True,
+        lists_records=True,
     )
     settings_model: ClassVar[type[ConnectorSettings]] = FxiaokeSettings
 

@@ -97,6 +97,7 @@ class ZohoConnector:
         incremental=True,
         push_notifications=False,
         fetch_by_ids=True,
+        lists_records=True,
     )
     settings_model: ClassVar[type[ConnectorSettings]] = ZohoSettings
 

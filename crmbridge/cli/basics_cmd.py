@@ -14,7 +14,15 @@ from crmbridge.registry import discover
 
 __all__ = ["connectors", "register", "schema"]
 
-_FLAGS = ("read", "write", "delete", "incremental", "push_notifications", "fetch_by_ids")
+_FLAGS = (
+    "read",
+    "write",
+    "delete",
+    "incremental",
+    "push_notifications",
+    "fetch_by_ids",
+    "lists_records",
+)
 
 
 def connectors(config: ConfigOption = None, as_json: JsonOption = False) -> None:

@@ -32,11 +32,23 @@ class Plan:
 
     enabled: bool = False
     items: list[dict[str, Any]] = field(default_factory=list)
+    _planned: set[tuple[str, str, str, str]] = field(default_factory=set)
 
     def add(self, entity: str, side: str, action: str, **detail: Any) -> None:
-        """Record one planned action (``side`` is ``hub`` or ``remote``); only a dry run keeps them."""
-        if self.enabled:
-            self.items.append({"entity": entity, "side": side, "action": action, **detail})
+        """Record one planned action (``side`` is ``hub`` or ``remote``); only a dry run keeps them.
+
+        An action on a hub record planned already is not planned twice (a
+        two-way run's pull plans the update its push then sends).
+        """
+        if not self.enabled:
+            return
+        record_id = detail.get("record_id")
+        if record_id is not None:
+            key = (entity, side, action, record_id)
+            if key in self._planned:
+                return
+            self._planned.add(key)
+        self.items.append({"entity": entity, "side": side, "action": action, **detail})
 
     def summary(self) -> dict[str, dict[str, dict[str, int]]]:
         """Counts by entity, side and action."""
@@ -140,6 +152,9 @@ class RunContext:
     """``(entity, external id)`` of the remote records this run left unlinked as ambiguous."""
     unreadable: dict[str, set[str]] = field(default_factory=dict)
     """Per entity whose pull read pages in this run, the unreadable records it met."""
+    passed_over: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """Per entity, for a pull that only links (``job.pull_creates`` off): how many records
+    it could not read or map, so could not compare with the hub, and the first one's reason."""
     resolver: LinkResolver = field(init=False)
     _outer: Transaction | None = None
 
@@ -186,6 +201,11 @@ class RunContext:
             raise RunStopped(
                 f"run {self.run_id} of {self.job.name} stopped on request after its last batch"
             )
+
+    def pass_over(self, entity: str, which: str, reason: str) -> None:
+        """Count a record a pull that only links could not compare with the hub."""
+        count, first = self.passed_over.get(entity, (0, f"{which}: {reason}"))
+        self.passed_over[entity] = (count + 1, first)
 
     def advance(self, entity: str, stage: str, records: int) -> None:
         """Report progress, if anyone listens."""

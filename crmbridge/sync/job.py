@@ -43,6 +43,11 @@ class SyncJob:
     max_record_failures: int = 5
     batch_size: int | None = None
     phone_region: str | None = None
+    pull_creates: bool = True
+    """Whether a pulled record with no twin in the hub is created there. A migration's
+    push leg reads its target with ``False``: the pull only links the target's records
+    to their twins (and merges them), so the push updates them instead of adding second
+    copies, and a record it cannot read or map is passed over, not rejected."""
 
     def __post_init__(self) -> None:
         ordered = tuple(e for e in ENTITY_ORDER if e in self.entities)

@@ -25,10 +25,10 @@ from crmbridge.store import LinkWrite, NewInboxItem, NewReject, Transaction
 from crmbridge.store.rows import RecordWrite, Reject
 from crmbridge.sync.context import RunContext
 from crmbridge.sync.matcher import Candidate, Match, MatchKind, decide_matches, identity_keys
-from crmbridge.sync.merge import merge
+from crmbridge.sync.merge import is_empty, merge
 from crmbridge.sync.ports import EntityMapper, RelationPending
 from crmbridge.sync.prepare import PagePreparer, Prepared
-from crmbridge.sync.unreadable import keep_unreadable, settle_unreadable
+from crmbridge.sync.unreadable import keep_unreadable, pass_over_unreadable, settle_unreadable
 from crmbridge.sync.values import flatten, held_values, validated_content
 
 __all__ = ["apply_page", "pull_entity", "retry_parked"]
@@ -102,6 +102,14 @@ async def pull_entity(ctx: RunContext, entity: str) -> None:
         settle_unreadable(ctx, tx, entity)
     if moved:
         await _refetch(ctx, entity, moved, pulled=False)
+    passed = ctx.passed_over.pop(entity, None)
+    if passed is not None:
+        count, first = passed
+        ctx.warnings.append(
+            f"{count} {entity} records of {ctx.job.connector} could not be compared with the "
+            f"hub's records, so none of them was taken as a twin (the first: {first}); a "
+            "record the hub sends there may duplicate one of them"
+        )
 
 
 def _apply(
@@ -109,7 +117,10 @@ def _apply(
 ) -> None:
     ctx.warnings.extend(w for w in page.warnings if w not in ctx.warnings)
     with ctx.unit() as tx:
-        keep_unreadable(ctx, tx, entity, page.unreadable)
+        if ctx.job.pull_creates:
+            keep_unreadable(ctx, tx, entity, page.unreadable)
+        else:
+            pass_over_unreadable(ctx, entity, page.unreadable)
         apply_page(ctx, tx, entity, page.records, page.deletions, page.cursor, [], prepared)
     ctx.advance(entity, "pull", len(page.records) + len(page.deletions) + len(page.unreadable))
     ctx.check_stop()
@@ -325,7 +336,11 @@ def apply_page(
         except RecordRejected as exc:
             failures[ext] = (record, exc)
     _write(ctx, tx, entity, mapper, pending)
-    _settle_rejects(ctx, tx, entity, failures, retried, latest)
+    if ctx.job.pull_creates:
+        _settle_rejects(ctx, tx, entity, failures, retried, latest)
+    else:
+        for ext, (_, failure) in failures.items():
+            ctx.pass_over(entity, ext, failure.message)
     if deletions or cursor is not None:
         state = ctx.state(tx, entity)
         if deletions:
@@ -428,6 +443,9 @@ def _decide(
         ctx.plan.add(entity, "hub", "ambiguous", external_id=ext, reason=decision.reason)
         return
     if decision.kind is MatchKind.NEW:
+        if not ctx.job.pull_creates:
+            ctx.counts.add(entity, "unchanged")
+            return
         content, digest = checked
         pending.new.append(_New(ext, content, digest, record.modified_at, flat.get("id"), remote))
         ctx.plan.add(entity, "hub", "create", external_id=ext)
@@ -441,8 +459,8 @@ def _decide(
     if link is not None and link.shadow_hash == content_hash(remote):
         ctx.counts.add(entity, "unchanged")
         return
-    base = link.shadow if link is not None else None
     hub_flat = flatten(current.data)
+    base = link.shadow if link is not None else _adopted_base(ctx, hub_flat, present)
     result = merge(
         base,
         hub_flat,
@@ -510,6 +528,20 @@ def _decide(
             current.modified_at,
         )
     )
+
+
+def _adopted_base(
+    ctx: RunContext, hub_flat: Mapping[str, Any], present: Sequence[str]
+) -> dict[str, Any] | None:
+    """The base of a first merge with a twin, for a pull that only links (a migration's target).
+
+    Such a pull must not empty the remote: a field the hub holds nothing in
+    reads as unchanged from the base there, so the remote's value is kept (and
+    taken into the hub), while a field both hold still goes by the policy.
+    """
+    if ctx.job.pull_creates:
+        return None
+    return {f: hub_flat.get(f) for f in present if is_empty(hub_flat.get(f))}
 
 
 def _write(

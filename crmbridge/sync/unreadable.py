@@ -13,12 +13,18 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from crmbridge.connector import Unreadable
+from crmbridge.connector import FILE_KEY, LINE_KEY, Unreadable
 from crmbridge.store import NewReject, Transaction
 from crmbridge.store.rows import Reject
 from crmbridge.sync.context import RunContext
 
-__all__ = ["READ", "UNREADABLE", "keep_unreadable", "settle_unreadable"]
+__all__ = [
+    "READ",
+    "UNREADABLE",
+    "keep_unreadable",
+    "pass_over_unreadable",
+    "settle_unreadable",
+]
 
 READ = "read"
 """``payload["side"]`` of these rejects: they come from reading, and mapping cannot retry them."""
@@ -94,6 +100,23 @@ def keep_unreadable(
         tx.bump_reject_attempts(again)
     if fresh:
         tx.add_rejects(fresh)
+
+
+def pass_over_unreadable(ctx: RunContext, entity: str, items: Sequence[Unreadable]) -> None:
+    """Count what a page reports unreadable as passed over, for a pull that only links."""
+    seen = ctx.unreadable.setdefault(entity, set())
+    for item in items:
+        key = _key(item.external_id, item.column, item.where)
+        if key not in seen:
+            seen.add(key)
+            ctx.pass_over(entity, item.external_id or _where(item.where), item.reason)
+
+
+def _where(where: Mapping[str, Any]) -> str:
+    """Where a record is, as a person looks for it: ``file line n``."""
+    if FILE_KEY in where:
+        return f"{where[FILE_KEY]} line {where.get(LINE_KEY, '?')}"
+    return ", ".join(f"{key} {value}" for key, value in where.items()) or "a record with no id"
 
 
 def settle_unreadable(ctx: RunContext, tx: Transaction, entity: str) -> None:

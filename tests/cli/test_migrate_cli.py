@@ -257,3 +257,35 @@ def test_runs_show_leads_to_the_file_and_line_of_each_rejected_row(config: Path)
     )
     assert shown.exit_code == 0, shown.output
     assert "stakeholders.csv:4" in shown.stdout
+
+
+def test_a_person_already_in_the_target_file_is_updated_in_place_not_appended(
+    config: Path,
+) -> None:
+    export = config.parent / "out" / "export"
+    export.mkdir(parents=True)
+    (export / "stakeholders.csv").write_text(
+        "Record Id,Full Name,Email,Department,Favourite Colour\n"
+        "X9,Wang Xiaoming,WANG@example.cn,研发部,blue\n"
+        "X10,Somebody Else,else@example.cn,,green\n",
+        encoding="utf-8",
+    )
+    result = migrate(config)
+    assert result.exit_code == 0, result.output
+    rows = rejects_csv(export / "stakeholders.csv")  # any CSV file reads the same way
+    by_email = {row["Email"].casefold(): row for row in rows}
+    assert len(rows) == 3, rows  # 王小明 matched X9 by email; 李娜 appended; X10 untouched
+    wang = by_email["wang@example.cn"]
+    assert (wang["Record Id"], wang["Full Name"]) == ("X9", "王小明")
+    assert (wang["Department"], wang["Favourite Colour"]) == ("研发部", "blue")
+    assert by_email["else@example.cn"]["Full Name"] == "Somebody Else"
+    assert by_email["li@example.cn"]["Full Name"] == "李娜"
+
+
+def test_a_second_run_lists_the_entities_parents_first(config: Path) -> None:
+    out = config.parent / "out"
+    assert migrate(config).exit_code == 0
+    assert migrate(config, "--report", str(out / "r2.json")).exit_code == 0
+    written = json.loads((out / "r2.json").read_text(encoding="utf-8"))
+    # only stakeholders had anything to say on the pull leg (the row it rejects again)
+    assert list(written["entities"]) == ["organizations", "stakeholders"]

@@ -135,6 +135,15 @@ def test_dry_run_writes_nothing_anywhere_and_plans_both_sides(
     assert store.list_runs() == []
 
 
+def test_dry_run_counts_an_update_the_merge_sends_back_once(store: Store, clock: FakeClock) -> None:
+    hub_add(store, "stakeholders", {"full_name": "李娜", "email": "li.na@example.cn"})
+    crm = remote_crm(clock)
+    crm.put("stakeholders", {"full_name": "Li Na", "email": "li.na@example.cn"})
+    plan = sync(store, crm, clock, dry_run=True, conflicts=ConflictPolicy(Policy.HUB))
+    # the pull's merge decides the hub's name goes out; the push then plans that same update
+    assert plan.plan_summary == {"stakeholders": {"remote": {"update": 1}}}
+
+
 def test_remote_deletions_follow_the_policy_and_the_guard(store: Store, clock: FakeClock) -> None:
     crm = remote_crm(clock)
     ids = [
