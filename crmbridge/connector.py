@@ -46,6 +46,7 @@ __all__ = [
     "InboundWebhook",
     "InboxEvent",
     "KeepsChannels",
+    "ListsRecords",
     "Page",
     "RemoteRecord",
     "ReportsUsage",
@@ -56,6 +57,7 @@ __all__ = [
     "WriteOutcome",
     "WriteRequest",
     "WriteResult",
+    "list_records",
 ]
 
 Cursor = dict[str, Any]
@@ -81,10 +83,11 @@ class Capabilities(BaseModel):
     push_notifications: bool = False
     fetch_by_ids: bool = False
     lists_records: bool = False
-    """``read_changes`` from no cursor yields every record the remote holds, and reading
-    leaves the remote as it was. A migration reads such a target first, to update the
-    records it already holds instead of creating second copies (a webhook inbox is not
-    such a remote: it hands out each event once)."""
+    """The connector can list every record the remote holds without changing anything
+    anywhere: with :meth:`ListsRecords.list_records`, else ``read_changes`` from no
+    cursor. A migration reads such a target first, to update the records it already
+    holds instead of creating second copies (a webhook inbox is not such a remote: it
+    hands out each event once)."""
 
 
 class ConnectorSettings(BaseModel):
@@ -310,6 +313,26 @@ class Connector(Protocol):
     async def fetch(self, entity: str, external_ids: Sequence[str]) -> list[RemoteRecord]:
         """Fetch records by id (when ``capabilities.fetch_by_ids``); missing ids are left out."""
         ...
+
+
+@runtime_checkable
+class ListsRecords(Protocol):
+    """A connector whose read from no cursor is not a plain listing (optional).
+
+    A CSV connector's read keeps a snapshot of the file for its next read;
+    :meth:`list_records` reads every record and keeps nothing.
+    """
+
+    def list_records(self, entity: str) -> AsyncIterator[Page]:
+        """Pages of every record of ``entity`` (no deletions, no cursor), changing nothing."""
+        ...
+
+
+def list_records(connector: Connector, entity: str) -> AsyncIterator[Page]:
+    """Every record ``connector`` holds of ``entity`` (see :attr:`Capabilities.lists_records`)."""
+    if isinstance(connector, ListsRecords):
+        return connector.list_records(entity)
+    return connector.read_changes(entity, None)
 
 
 @runtime_checkable

@@ -1,23 +1,30 @@
 """One-off migrations: everything from one connector to another, through the hub.
 
-A migration is two legs of the ordinary sync engine: a *pull* leg from the
-source into the hub, then a *push* leg from the hub to the target. Each leg
-commits page by page with its cursor, so an interrupted migration (Ctrl-C,
-``kill -9``) resumes from its last committed batch: nothing committed is
-written to the hub again, and the push leg's outbox makes sure nothing is
-sent twice. A resumed pull reads the source from its saved cursor, which
-for a source read in one pass (a CSV file) is the start: it is read again
-whole, and the records the hub already holds count as unchanged.
+A migration is up to three legs of the ordinary sync engine: a *pull* leg
+from the source into the hub, a *match* leg over the target, then a *push*
+leg from the hub to the target. Each leg commits page by page, the pull with
+its cursor, so an interrupted migration (Ctrl-C, ``kill -9``) resumes from
+its last committed batch: nothing committed is written to the hub again, and
+the push leg's outbox makes sure nothing is sent twice. A resumed pull reads
+the source from its saved cursor, which for a source read in one pass (a CSV
+file) is the start: it is read again whole, and the records the hub already
+holds count as unchanged.
+
+The match leg runs when the target's connector lists its records
+(:attr:`~crmbridge.connector.Capabilities.lists_records`) and some hub record
+of the entity has no link to the target yet. It lists the target whole and
+links each record with a twin in the hub by the mapping's identity rules
+(email, phone, ...), merging the two: the source's value wins a field both
+hold, a field the source never held keeps the target's value; it creates
+nothing in the hub. A twin is then updated by the push, not created a second
+time; a target record with no twin is left as it is. A target record the
+match cannot read or map is passed over with a warning (it may then be
+duplicated), and one that matches several hub records goes to the inbox,
+which holds those records back from the push until a person decides.
 
 The push leg sends every hub record of the chosen entities the target has not
-seen, which on a fresh hub is exactly what the source held. Before it sends,
-it reads the target (when the target's connector lists its records:
-:attr:`~crmbridge.connector.Capabilities.lists_records`) and links each
-target record to its twin in the hub by the mapping's identity rules (email,
-phone, ...), merging the two: the source's value wins a field both hold, a
-field only the target holds is kept. A twin is then updated, not created a
-second time; a target record with no twin is left as it is and stays out of
-the hub. In a conflict the source wins on both legs; deletes are not migrated.
+seen, which on a fresh hub is exactly what the source held. In a conflict the
+source wins on every leg; deletes are not migrated.
 
 A resumed run migrates the entities its first run was asked for
 (:func:`resumed_migration`); a run that succeeded has nothing to resume.
@@ -62,7 +69,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-LEGS = ("pull", "push")
+LEGS = ("pull", "match", "push")
+"""The legs of a migration, in the order they run (the match leg only for a target that lists)."""
+_STAGE = {"pull": "pull", "match": "pull", "push": "push"}
+"""The sync stage each leg runs, whose progress it shows."""
 
 
 def migration_job_name(source: str, target: str) -> str:
@@ -78,38 +88,32 @@ class Migration:
     target: str
     entities: tuple[str, ...] = ENTITY_ORDER
 
-    def jobs(self, bridge: Bridge, *, match_target: bool = True) -> tuple[SyncJob, SyncJob]:
-        """The pull leg's job and the push leg's job.
-
-        With ``match_target`` the push leg first pulls the target without
-        creating anything in the hub: it only links (and merges) the target's
-        records that have a twin there.
-        """
+    def jobs(self, bridge: Bridge, *, match_target: bool = True) -> list[tuple[str, SyncJob]]:
+        """Each leg's name and job, in order: pull, then match (with ``match_target``), push."""
         name = migration_job_name(self.source, self.target)
-        region = bridge.config.defaults.phone_region
         common: dict[str, Any] = {
             "entities": self.entities,
             "deletes": "ignore",
-            "phone_region": region,
+            "phone_region": bridge.config.defaults.phone_region,
         }
-        # the source wins: it is the remote of the pull leg, and the hub speaks for it to the target
-        return (
-            SyncJob(
-                name,
-                self.source,
-                direction="pull",
-                conflicts=ConflictPolicy(Policy.REMOTE),
-                **common,
-            ),
-            SyncJob(
+        # the source wins: it is the pull leg's remote, and the hub speaks for it to the target
+        source_wins, hub_wins = ConflictPolicy(Policy.REMOTE), ConflictPolicy(Policy.HUB)
+        legs = [
+            ("pull", SyncJob(name, self.source, direction="pull", conflicts=source_wins, **common))
+        ]
+        if match_target:
+            match = SyncJob(
                 name,
                 self.target,
-                direction="both" if match_target else "push",
-                conflicts=ConflictPolicy(Policy.HUB),
-                pull_creates=False,
+                direction="pull",
+                conflicts=hub_wins,
+                migrating_from=self.source,
                 **common,
-            ),
-        )
+            )
+            legs.append(("match", match))
+        push = SyncJob(name, self.target, direction="push", conflicts=hub_wins, **common)
+        legs.append(("push", push))
+        return legs
 
 
 class MigrationProgress:
@@ -141,6 +145,8 @@ class MigrationReport:
     target: str
     status: str
     legs: list[RunReport] = field(default_factory=list)
+    leg_names: list[str] = field(default_factory=list)
+    """The name of each of ``legs`` (see :data:`LEGS`)."""
     duration_s: float = 0.0
     rejects_file: str | None = None
     rejects: int = 0
@@ -148,13 +154,13 @@ class MigrationReport:
     error: dict[str, Any] | None = None
 
     def entities(self) -> dict[str, dict[str, dict[str, int]]]:
-        """Counts by entity, then by leg (``pull`` from the source, ``push`` to the target).
+        """Counts by entity, then by leg (``pull`` from the source, ``match`` and ``push`` the target).
 
         In a dry run the push leg's ``created`` and ``updated`` say what the
         target would get.
         """
         table: dict[str, dict[str, dict[str, int]]] = {}
-        for leg_name, leg in zip(LEGS, self.legs, strict=False):
+        for leg_name, leg in zip(self.leg_names, self.legs, strict=False):
             planned = (leg.plan_summary or {}) if leg_name == "push" else {}
             for entity, counts in leg.by_entity.items():
                 row = {k: counts.get(k, 0) for k in COUNT_KEYS}
@@ -174,7 +180,10 @@ class MigrationReport:
             "status": self.status,
             "dry_run": self.dry_run,
             "entities": self.entities(),
-            "legs": [leg.as_dict() for leg in self.legs],
+            "legs": [
+                {"leg": name, **leg.as_dict()}
+                for name, leg in zip(self.leg_names, self.legs, strict=False)
+            ],
             "rejects": self.rejects,
             "rejects_file": self.rejects_file,
             "duration_s": round(self.duration_s, 3),
@@ -256,24 +265,23 @@ async def run_migration(
         prepare_report_path(report_path)
     source = bridge.connector(migration.source, dry_run=dry_run)
     target = bridge.connector(migration.target, dry_run=dry_run, migration_target=True)
-    pull_job, push_job = migration.jobs(bridge, match_target=target.capabilities.lists_records)
+    jobs = migration.jobs(bridge, match_target=target.capabilities.lists_records)
+    names = [leg_name for leg_name, _ in jobs]
+    connectors = {migration.source: source, migration.target: target}
     started = time.monotonic()
     if dry_run:
         legs = await dry_run_legs(
             bridge.store,
-            [
-                Leg(pull_job, source, bridge.mappers(migration.source)),
-                Leg(push_job, target, bridge.mappers(migration.target)),
-            ],
+            [Leg(job, connectors[job.connector], bridge.mappers(job.connector)) for _, job in jobs],
             now=bridge.now,
         )
         report = MigrationReport(
-            "dry-run", migration.source, migration.target, "planned", legs, dry_run=True
+            "dry-run", migration.source, migration.target, "planned", legs, names, dry_run=True
         )
         report.status = "failed" if any(leg.status != "succeeded" for leg in legs) else "planned"
         report.error = next((leg.error for leg in legs if leg.error), None)
         report.duration_s = time.monotonic() - started
-        rejects = _planned_rejects(migration, legs)
+        rejects = _planned_rejects(migration, names, legs)
         report.rejects = len(rejects)
         _write_report(report, report_path, rejects)
         return report
@@ -284,16 +292,15 @@ async def run_migration(
     report = MigrationReport(run.id, migration.source, migration.target, "running")
     met: list[tuple[str, str, datetime]] = []
     try:
-        for leg_name, job, connector in zip(
-            LEGS, (pull_job, push_job), (source, target), strict=True
-        ):
-            met.append((leg_name, job.connector, bridge.now()))
-            shown.leg_started(leg_name, _totals(bridge, migration, leg_name, report.legs))
+        for leg_name, job in jobs:
+            if leg_name != "match":  # the match leg keeps no rejects
+                met.append((leg_name, job.connector, bridge.now()))
+            shown.leg_started(leg_name, _totals(bridge, migration, leg_name, report))
             try:
                 leg = await run_job(
                     bridge.store,
                     job,
-                    connector,
+                    connectors[job.connector],
                     bridge.mappers(job.connector),
                     now=bridge.now,
                     progress=_leg_progress(shown, leg_name),
@@ -301,6 +308,7 @@ async def run_migration(
             finally:
                 shown.leg_finished(leg_name)
             report.legs.append(leg)
+            report.leg_names.append(leg_name)
             if leg.status != "succeeded":
                 report.error = leg.error
                 break
@@ -361,10 +369,11 @@ def _check_mapped(bridge: Bridge, connector: str, entities: Sequence[str]) -> No
 
 
 def _leg_progress(shown: MigrationProgress, leg: str) -> Callable[[str, str, int], None]:
-    """The progress of one leg's own stage: the push leg's read of its target is not shown."""
+    """The progress of one leg's own stage, shown as the leg's."""
+    own = _STAGE[leg]
 
     def advance(entity: str, stage: str, records: int) -> None:
-        if stage == leg:
+        if stage == own:
             shown.advance(entity, leg, records)
 
     return advance
@@ -392,19 +401,21 @@ def _start(bridge: Bridge, migration: Migration, resume: str | None) -> Run:
 
 
 def _totals(
-    bridge: Bridge, migration: Migration, leg: str, done: Sequence[RunReport]
+    bridge: Bridge, migration: Migration, leg: str, report: MigrationReport
 ) -> dict[str, int | None]:
     """How many records each entity of ``leg`` expects, counted as the leg starts.
 
-    A source cannot say how many records it holds without reading them, so
-    the pull expects none. The push, counted after the pull filled the hub,
+    Neither a source nor a target can say how many records it holds without
+    reading them, so the pull and the match expect none. The push, counted
+    after the pull filled the hub (and the match linked the target's twins),
     expects the records the target has no link to yet plus those the pull
     just updated (an estimate: a record with nothing new to send is skipped).
     """
-    if leg == "pull":
+    if leg != "push":
         return dict.fromkeys(migration.entities)
     store = bridge.store
-    updated = done[0].by_entity if done else {}
+    pulled = dict(zip(report.leg_names, report.legs, strict=False)).get("pull")
+    updated = pulled.by_entity if pulled is not None else {}
     return {
         entity: max(0, store.count_records(entity) - store.count_links(migration.target, entity))
         + updated.get(entity, {}).get("updated", 0)
@@ -485,9 +496,11 @@ def _reject_row(leg: str, r: Reject) -> dict[str, Any]:
     }
 
 
-def _planned_rejects(migration: Migration, legs: Sequence[RunReport]) -> list[dict[str, Any]]:
+def _planned_rejects(
+    migration: Migration, names: Sequence[str], legs: Sequence[RunReport]
+) -> list[dict[str, Any]]:
     """What a dry run would reject, from its plan (no attempts: nothing is recorded)."""
-    connectors = {"pull": migration.source, "push": migration.target}
+    connectors = {"pull": migration.source, "match": migration.target, "push": migration.target}
     return [
         {
             "leg": leg_name,
@@ -502,7 +515,7 @@ def _planned_rejects(migration: Migration, legs: Sequence[RunReport]) -> list[di
             "reason": item.get("reason") or "",
             "attempts": "",
         }
-        for leg_name, leg in zip(LEGS, legs, strict=False)
+        for leg_name, leg in zip(names, legs, strict=False)
         for item in leg.plan or ()
         if item.get("action") == "reject"
     ]

@@ -25,6 +25,7 @@ from crmbridge.connector import (
     WriteOutcome,
     WriteRequest,
     WriteResult,
+    list_records,
 )
 from crmbridge.model import ENTITIES, ENTITY_ORDER, IDENTITY_FIELDS, relation_fields
 from crmbridge.sync.ports import RelationPending
@@ -477,6 +478,23 @@ class ConnectorContract:
             assert gone.outcome is WriteOutcome.DELETED
             pages, _ = await self._read_all(connector, cursor)
             assert made.external_id in {d.external_id for p in pages for d in p.deletions}
+
+        self._run(self._with(check))
+
+    def test_lists_every_record_it_holds_and_again(self) -> None:
+        """With ``lists_records``, every listing yields every record, a read since changing nothing."""
+
+        async def check(connector: Any) -> None:
+            if not connector.capabilities.lists_records:
+                return
+            made = await connector.write(
+                self.entity,
+                [WriteRequest(f"l{i}", WriteOp.CREATE, self.sample(i)) for i in range(3)],
+            )
+            wanted = {r.external_id for r in made}
+            for _ in range(2):  # a listing leaves nothing behind that hides records from the next
+                pages = [page async for page in list_records(connector, self.entity)]
+                assert wanted <= {r.external_id for p in pages for r in p.records}
 
         self._run(self._with(check))
 

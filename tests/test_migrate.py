@@ -12,9 +12,16 @@ import pytest
 
 from crmbridge.config import load_config
 from crmbridge.connector import WriteRequest, WriteResult
-from crmbridge.migrate import Migration, MigrationProgress, latest_migration_run, run_migration
+from crmbridge.migrate import (
+    Migration,
+    MigrationProgress,
+    MigrationReport,
+    latest_migration_run,
+    run_migration,
+)
 from crmbridge.registry import ConnectorType
 from crmbridge.service import Bridge
+from crmbridge.sync.runner import RunReport
 from crmbridge.testing import InMemoryConnector
 
 
@@ -99,7 +106,8 @@ def test_dry_run_changes_nothing_and_plans_both_legs(service: Bridge) -> None:
     seed(Shared("old"))
     report = migrate(service, dry_run=True)
     assert report.status == "planned"
-    pull, push = report.legs
+    legs = dict(zip(report.leg_names, report.legs, strict=True))
+    pull, push = legs["pull"], legs["push"]
     assert pull.plan_summary["stakeholders"]["hub"]["create"] == 12
     assert push.plan_summary["stakeholders"]["remote"]["create"] == 12
     assert Shared("new").live("stakeholders") == {}
@@ -155,12 +163,15 @@ def test_push_totals_are_counted_after_the_pull_filled_the_hub(service: Bridge) 
     migrate(service, progress=progress)
     assert progress.totals == {
         "pull": {"organizations": None, "stakeholders": None},
+        "match": {"organizations": None, "stakeholders": None},
         "push": {"organizations": 1, "stakeholders": 12},
     }
     assert progress.said == [
         ("start", "pull"),
         ("advance", "pull"),
         ("finish", "pull"),
+        ("start", "match"),  # an empty target: nothing to read
+        ("finish", "match"),
         ("start", "push"),
         ("advance", "push"),
         ("finish", "push"),
@@ -188,21 +199,21 @@ def test_a_person_the_target_holds_already_is_updated_not_duplicated(service: Br
     assert people[stranger] == {"full_name": "Only Here", "email": "only@new.example"}
     hub_emails = {r.data.get("email") for r in service.store.iter_records("stakeholders")}
     assert "only@new.example" not in hub_emails
-    push = report.entities()["stakeholders"]["push"]
-    assert push["pulled"] == 2
-    assert push["pushed"] == 12  # 11 created, the twin updated
+    rows = report.entities()["stakeholders"]
+    assert rows["match"]["pulled"] == 2  # the target's records, read to find twins
+    assert rows["push"]["pushed"] == 12  # 11 created, the twin updated
 
 
 def test_a_dry_run_plans_an_update_of_the_twin_the_target_holds(service: Bridge) -> None:
     seed(Shared("old"))
     Shared("new").put("stakeholders", {"full_name": "王3", "email": "p3@huawei.com"})
     report = migrate(service, dry_run=True)
-    _, push = report.legs
-    assert push.plan_summary["stakeholders"]["remote"] == {"create": 11, "update": 1}
+    push = report.entities()["stakeholders"]["push"]
+    assert (push["created"], push["updated"]) == (11, 1)
     assert len(Shared("new").live("stakeholders")) == 1
 
 
-def test_reading_the_target_moves_no_progress_bar_of_the_source(service: Bridge) -> None:
+def test_reading_the_target_shows_as_the_match_leg(service: Bridge) -> None:
     seed(Shared("old"))
     Shared("new").put("stakeholders", {"full_name": "王3", "email": "p3@huawei.com"})
     progress = Recorder()
@@ -211,6 +222,9 @@ def test_reading_the_target_moves_no_progress_bar_of_the_source(service: Bridge)
         ("start", "pull"),
         ("advance", "pull"),
         ("finish", "pull"),
+        ("start", "match"),
+        ("advance", "match"),
+        ("finish", "match"),
         ("start", "push"),
         ("advance", "push"),
         ("finish", "push"),
@@ -224,10 +238,10 @@ def test_a_target_record_that_cannot_be_read_is_passed_over_with_a_warning(
     Shared("new").put("stakeholders", {"full_name": "Bad Phone", "mobile": "12345"})
     report = migrate(service)
     assert report.status == "succeeded"
-    _, push = report.legs
-    assert push.counts["rejected"] == 0
+    match = dict(zip(report.leg_names, report.legs, strict=True))["match"]
+    assert match.counts["rejected"] == 0
     assert report.rejects == 1  # the source's bad row only
-    (warning,) = push.warnings
+    (warning,) = match.warnings
     assert "1 stakeholders records of new could not be compared" in warning
     assert "'12345'" in warning
     assert len(Shared("new").live("stakeholders")) == 13
@@ -264,3 +278,99 @@ def test_a_target_that_does_not_list_its_records_is_not_read(tmp_path: Path) -> 
     assert report.status == "succeeded"
     assert EventFeed.reads == 0
     assert len(Shared("new").live("stakeholders")) == 12
+
+
+def test_the_report_lists_entities_parents_first_whichever_leg_met_them_first() -> None:
+    def leg(by_entity: dict[str, dict[str, int]]) -> RunReport:
+        return RunReport("r", "migrate-old-to-new", "succeeded", {}, by_entity, None, 0.0)
+
+    report = MigrationReport(
+        "r",
+        "old",
+        "new",
+        "succeeded",
+        [leg({"stakeholders": {"rejected": 1}}), leg({"organizations": {"pushed": 1}})],
+        ["pull", "push"],
+    )
+    assert list(report.entities()) == ["organizations", "stakeholders"]
+
+
+def emails(remote: InMemoryConnector) -> list[str]:
+    return sorted((p.get("email") or "").casefold() for p in remote.live("stakeholders").values())
+
+
+def test_a_reject_mended_later_finds_the_twin_the_target_held_all_along(service: Bridge) -> None:
+    old, new = Shared("old"), Shared("new")
+    old.put("stakeholders", {"full_name": "A", "email": "a@x.cn"})
+    bad = old.put("stakeholders", {"full_name": "B", "email": "b@x.cn", "mobile": "12345"})
+    new.put("stakeholders", {"full_name": "B in target", "email": "b@x.cn"})
+    assert migrate(service).rejects == 1
+    # the second run finds B's twin though the target did not change since the first
+    old.put("stakeholders", {"full_name": "B", "email": "b@x.cn", "mobile": "13800138000"}, bad)
+    assert migrate(service).status == "succeeded"
+    assert emails(new) == ["a@x.cn", "b@x.cn"]
+    assert {p["full_name"] for p in new.live("stakeholders").values()} == {"A", "B"}
+
+
+def test_a_target_that_holds_a_person_twice_gets_no_third_copy(service: Bridge) -> None:
+    old, new = Shared("old"), Shared("new")
+    old.put("stakeholders", {"full_name": "王", "email": "w@x.cn"})
+    new.put("stakeholders", {"full_name": "王1", "email": "w@x.cn"})
+    new.put("stakeholders", {"full_name": "王2", "email": "W@x.cn"})
+    migrate(service)
+    assert emails(new) == ["w@x.cn", "w@x.cn"]
+    items = service.store.list_open_inbox("migrate-old-to-new", kind="ambiguous_match")
+    assert len(items) == 2  # a person decides which of the two is the source's 王
+
+
+class PushOnlyTitle(Shared):
+    """A target whose mapping only pushes ``title``."""
+
+    @classmethod
+    def default_mappers(cls) -> dict[str, Any]:
+        mappers = Shared.default_mappers()
+        mappers["stakeholders"].push_only = frozenset({"title"})
+        return mappers
+
+
+def test_a_push_only_field_the_source_leaves_empty_keeps_the_target_value(tmp_path: Path) -> None:
+    Shared.remotes.clear()
+    path = tmp_path / "crmbridge.yaml"
+    path.write_text(
+        "store: {url: 'sqlite:///hub.db'}\ndefaults: {phone_region: CN}\n"
+        "connectors:\n  old: {type: memory}\n  new: {type: pushonly}\n",
+        encoding="utf-8",
+    )
+    types = {
+        "memory": ConnectorType("memory", "tests", None, cls=Shared),
+        "pushonly": ConnectorType("pushonly", "tests", None, cls=PushOnlyTitle),
+    }
+    service = Bridge(load_config(path, {}), types=types)
+    Shared("old").put("stakeholders", {"full_name": "王", "email": "w@x.cn"})
+    new = Shared("new")
+    twin = new.put("stakeholders", {"full_name": "Wang", "email": "w@x.cn", "title": "CTO"})
+    assert migrate(service).status == "succeeded"
+    person = new.live("stakeholders")[twin]
+    assert (person["full_name"], person["title"]) == ("王", "CTO")
+
+
+def test_target_records_identified_only_by_id_are_not_read_to_match(service: Bridge) -> None:
+    old, new = Shared("old"), Shared("new")
+    old.put("stakeholders", {"full_name": "A", "email": "a@x.cn"})
+    only_there = new.put("stakeholders", {"full_name": "Only there", "email": "t@x.cn"})
+    for i in range(3):
+        call = {
+            "channel": "call",
+            "occurred_at": "2026-01-01T00:00:00+00:00",
+            "participant_ids": [only_there],
+            "subject": f"call {i}",
+        }
+        new.put("interactions", call)
+    report = asyncio.run(
+        run_migration(service, Migration("old", "new", ("stakeholders", "interactions")))
+    )
+    assert report.status == "succeeded"
+    assert (
+        "interactions" not in report.entities() or "match" not in report.entities()["interactions"]
+    )
+    assert all(not leg.warnings for leg in report.legs)

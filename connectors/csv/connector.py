@@ -21,7 +21,7 @@ from connectors.csv.dialect import Dialect, detect_dialect
 from connectors.csv.filelock import writing
 from connectors.csv.idindex import IdIndex
 from connectors.csv.oserrors import cannot, check_folder
-from connectors.csv.pages import fetch_rows, pull_pages
+from connectors.csv.pages import fetch_rows, list_pages, pull_pages
 from connectors.csv.reader import FileReject, Table
 from connectors.csv.settings import CsvSettings
 from connectors.csv.snapshot import Snapshot
@@ -376,6 +376,33 @@ class CsvConnector:
             if appended is not None:
                 return appended
         return rewrite(path, columns, requests, dialect=dialect or self._new_dialect(), **common)
+
+    async def list_records(self, entity: str) -> AsyncGenerator[Page, None]:
+        """Pages of every row of the entity's file, keeping no snapshot (none from a missing file).
+
+        A migration lists its target this way to find the rows it already holds.
+        """
+        if not await self._folder_to_read():
+            return
+        path = self.path(entity)
+        await self._recover(entity, path)
+        if not path.exists() or path.stat().st_size == 0:
+            return
+        with self._refused("read the file", path, entity):
+            table = await asyncio.to_thread(self._open_table, entity, path)
+        try:
+            with self._refused("read the file", path, entity):
+                pages = list_pages(
+                    table,
+                    page_size=self.settings.page_size,
+                    restore=self.restore,
+                    modified=datetime.fromtimestamp(path.stat().st_mtime, UTC),
+                    entity=entity,
+                )
+                async for page in _in_threads(pages):
+                    yield page
+        finally:
+            table.close()
 
     async def fetch(self, entity: str, external_ids: Sequence[str]) -> list[RemoteRecord]:
         """The rows with these ids (streaming the file once); none from a missing file."""

@@ -1,4 +1,4 @@
-"""A pull as pages: the rows added, changed or removed since the base snapshot, and fetch by id."""
+"""A pull as pages: the rows added, changed or removed since the base snapshot; every row; by id."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from crmbridge.connector import (
     Unreadable,
 )
 
-__all__ = ["FILE_KEY", "LINE_KEY", "fetch_rows", "pull_pages"]
+__all__ = ["FILE_KEY", "LINE_KEY", "fetch_rows", "list_pages", "pull_pages"]
 
 
 def _record(
@@ -166,3 +166,35 @@ def fetch_rows(
         if rid in wanted and rid not in found:
             found[rid] = _record(table, row, rid, restore, modified)
     return list(found.values())
+
+
+def list_pages(
+    table: Table,
+    *,
+    page_size: int,
+    restore: Callable[[str], str],
+    modified: datetime,
+    entity: str,
+) -> Iterator[Page]:
+    """Pages of every row of the file, each with the rows found unreadable on its stretch.
+
+    Keeps nothing for a later read: no snapshot is compared or written.
+    """
+    if table.header is None:
+        return
+    ids = RowIds(table.header, restore)
+    path = str(table.path)
+    page = Page()
+    for row in table.rows():
+        if row.problem is not None:
+            stated = ids.stated(row.cells) or None
+            page.unreadable.append(
+                _unreadable(FileReject(path, row.line, row.column, row.problem, entity, stated))
+            )
+        else:
+            page.records.append(_record(table, row, ids(row.cells), restore, modified))
+        if len(page.records) >= page_size:
+            yield page
+            page = Page()
+    if page.records or page.unreadable:
+        yield page

@@ -229,10 +229,12 @@ def migrate(
 ) -> None:
     """Move everything from one connector to another through the hub, with progress and a report.
 
-    Records the target already holds (found by the mapping's identity rules:
-    email, phone) are updated, not created a second time: the source's values
-    win, a field only the target holds is kept, and target records with no
-    twin in the source are left as they are.
+    Three legs: pull the source into the hub, match the target's records to
+    their twins in the hub, push to the target. Records the target already
+    holds (found by the mapping's identity rules: email, phone) are updated,
+    not created a second time: the source's values win, a field the source
+    never held keeps the target's value, and target records with no twin are
+    left as they are.
     """
     service = bridge(config)
     known = sorted(service.config.connectors)
@@ -309,8 +311,8 @@ def _summary(result: MigrationReport) -> None:
     verb = "Plan for" if result.dry_run else "Migration"
     table = Table(
         title=f"{verb} {result.source} -> {result.target}: {result.status} ({result.duration_s:.1f} s)",
-        caption=f"pull: {result.source} -> hub; push: hub -> {result.target} "
-        f"(its pulled: {result.target}'s records read to find twins)"
+        caption=f"pull: {result.source} -> hub; match: {result.target}'s records linked to "
+        f"their twins; push: hub -> {result.target}"
         + ("; push created/updated: what the target would get" if result.dry_run else ""),
     )
     table.add_column("entity", no_wrap=True)

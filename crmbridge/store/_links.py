@@ -17,7 +17,7 @@ from crmbridge.store._base import (
     upsert_insert,
 )
 from crmbridge.store.rows import Link, LinkWrite
-from crmbridge.store.tables import cursors, links
+from crmbridge.store.tables import cursors, links, records
 
 _LINK_COLUMNS = columns_for(links, Link)
 
@@ -237,6 +237,21 @@ class LinksMixin(Scope):
         )
         with self._read() as conn:
             return int(conn.execute(query).scalar_one())
+
+    def has_unlinked(self, connector: str, entity: str) -> bool:
+        """Whether some live record of ``entity`` has no link to ``connector`` yet."""
+        linked = sa.exists().where(
+            links.c.connector == connector,
+            links.c.entity == entity,
+            links.c.record_id == records.c.id,
+        )
+        query = (
+            sa.select(records.c.id)
+            .where(records.c.entity == entity, records.c.deleted.is_(False), ~linked)
+            .limit(1)
+        )
+        with self._read() as conn:
+            return conn.execute(query).first() is not None
 
     def get_cursor(self, job: str, connector: str, entity: str) -> Any:
         """The saved cursor of a job's connector and entity (any JSON value), or ``None``."""

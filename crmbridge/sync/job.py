@@ -43,11 +43,11 @@ class SyncJob:
     max_record_failures: int = 5
     batch_size: int | None = None
     phone_region: str | None = None
-    pull_creates: bool = True
-    """Whether a pulled record with no twin in the hub is created there. A migration's
-    push leg reads its target with ``False``: the pull only links the target's records
-    to their twins (and merges them), so the push updates them instead of adding second
-    copies, and a record it cannot read or map is passed over, not rejected."""
+    migrating_from: str | None = None
+    """Set on a migration's *match* leg, to the connector migrated from: the pull then
+    lists every record of this connector (its target) and only links those with a twin
+    in the hub, merging them, and creates nothing; a field the source never held keeps
+    the target's value. A record it cannot read or map is passed over, not rejected."""
 
     def __post_init__(self) -> None:
         ordered = tuple(e for e in ENTITY_ORDER if e in self.entities)
@@ -57,6 +57,11 @@ class SyncJob:
     def pulls(self) -> bool:
         """Whether remote changes come into the hub."""
         return self.direction in ("pull", "both")
+
+    @property
+    def pull_creates(self) -> bool:
+        """Whether a pulled record with no twin in the hub is created there (not in a match leg)."""
+        return self.migrating_from is None
 
     @property
     def pushes(self) -> bool:

@@ -18,11 +18,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from crmbridge.connector import FILE_KEY, LINE_KEY, Deletion, Page, RemoteRecord
+from crmbridge.connector import (
+    FILE_KEY,
+    LINE_KEY,
+    Deletion,
+    Page,
+    RemoteRecord,
+    list_records,
+)
 from crmbridge.errors import CrmBridgeError, RecordRejected
 from crmbridge.model import content_hash
 from crmbridge.store import LinkWrite, NewInboxItem, NewReject, Transaction
-from crmbridge.store.rows import RecordWrite, Reject
+from crmbridge.store.rows import Link, RecordWrite, Reject
 from crmbridge.sync.context import RunContext
 from crmbridge.sync.matcher import Candidate, Match, MatchKind, decide_matches, identity_keys
 from crmbridge.sync.merge import is_empty, merge
@@ -84,6 +91,9 @@ class _Pending:
 
 async def pull_entity(ctx: RunContext, entity: str) -> None:
     """Bring ``entity``'s remote changes into the hub, then apply its remote deletions."""
+    if not ctx.job.pull_creates:
+        await _link_twins(ctx, entity)
+        return
     with ctx.unit() as tx:
         retry_parked(ctx, tx, entity)
         state = ctx.state(tx, entity)
@@ -102,6 +112,26 @@ async def pull_entity(ctx: RunContext, entity: str) -> None:
         settle_unreadable(ctx, tx, entity)
     if moved:
         await _refetch(ctx, entity, moved, pulled=False)
+
+
+async def _link_twins(ctx: RunContext, entity: str) -> None:
+    """A pull that only links (a migration's match leg): every remote record, matched to the hub.
+
+    The remote is listed whole each time and no cursor is kept, since a
+    remote record with no twin now may have one later (a source row mended,
+    a person added to the source); it is not read at all while every live
+    hub record is linked to it already, nor for an entity the mapping
+    identifies by nothing but the crmbridge id (interactions, say): only a
+    record written there from this hub carries one, and that one is linked.
+    """
+    if all(rule == "id" for rule in ctx.mappers[entity].identity):
+        return
+    with ctx.unit() as tx:
+        if not tx.has_unlinked(ctx.job.connector, entity):
+            return
+    async for page in list_records(ctx.connector, entity):
+        listed = Page(records=page.records, unreadable=page.unreadable, warnings=page.warnings)
+        _apply(ctx, entity, listed, None)
     passed = ctx.passed_over.pop(entity, None)
     if passed is not None:
         count, first = passed
@@ -316,6 +346,13 @@ def apply_page(
         )
     }
     pending = _Pending()
+    # a migration's match leg: what the source said of each twin (a field it never held is
+    # the target's to keep)
+    sources = (
+        tx.get_links_by_record_ids(ctx.job.migrating_from, entity, hub_ids)
+        if ctx.job.migrating_from is not None
+        else {}
+    )
     for ext, flat in mapped.items():
         record = latest[ext]
         try:
@@ -332,6 +369,7 @@ def apply_page(
                 open_items,
                 pending,
                 validated[ext],
+                sources,
             )
         except RecordRejected as exc:
             failures[ext] = (record, exc)
@@ -416,6 +454,7 @@ def _decide(
     open_items: set[tuple[str, str | None]],
     pending: _Pending,
     checked: tuple[dict[str, Any], str],
+    sources: Mapping[str, Link],
 ) -> None:
     ext = record.external_id
     remote = {f: flat[f] for f in mapper.fields if f in flat}
@@ -460,12 +499,16 @@ def _decide(
         ctx.counts.add(entity, "unchanged")
         return
     hub_flat = flatten(current.data)
-    base = link.shadow if link is not None else _adopted_base(ctx, hub_flat, present)
+    base, fields, pinned = (
+        (link.shadow, present, {})
+        if link is not None
+        else _first_merge(ctx, mapper, hub_flat, present, sources.get(current.id))
+    )
     result = merge(
         base,
         hub_flat,
         remote,
-        fields=present,
+        fields=fields,
         policy=ctx.job.conflicts,
         hub_modified_at=current.modified_at,
         remote_modified_at=_until(record.modified_at, ctx.clock()),
@@ -502,6 +545,7 @@ def _decide(
     # a field the hub must send keeps the remote's present value as its base, so the
     # push sends it even when the hub's value is empty
     shadow.update((f, remote.get(f)) for f in result.to_remote)
+    shadow.update(pinned)
     write: dict[str, Any] | None = None
     digest = current.content_hash
     if result.to_hub:
@@ -530,18 +574,34 @@ def _decide(
     )
 
 
-def _adopted_base(
-    ctx: RunContext, hub_flat: Mapping[str, Any], present: Sequence[str]
-) -> dict[str, Any] | None:
-    """The base of a first merge with a twin, for a pull that only links (a migration's target).
+def _first_merge(
+    ctx: RunContext,
+    mapper: EntityMapper,
+    hub_flat: Mapping[str, Any],
+    present: Sequence[str],
+    source: Link | None,
+) -> tuple[dict[str, Any] | None, Sequence[str], dict[str, Any]]:
+    """The base, fields and pinned shadow values of a record's first merge with its hub twin.
 
-    Such a pull must not empty the remote: a field the hub holds nothing in
-    reads as unchanged from the base there, so the remote's value is kept (and
-    taken into the hub), while a field both hold still goes by the policy.
+    In a sync there is no base. In a migration's match leg the target must
+    lose nothing the source never said: a field the hub holds nothing in, or
+    one the source's own record did not hold (the hub has a model default
+    there), reads as unchanged from the base, so the target's value is kept
+    (and taken into the hub); a field both hold still goes by the policy (the
+    source wins). Such a field the mapping only pushes is left out of the
+    merge and pinned in the shadow to the hub's value, so the push does not
+    send it over the target's.
     """
     if ctx.job.pull_creates:
-        return None
-    return {f: hub_flat.get(f) for f in present if is_empty(hub_flat.get(f))}
+        return None, present, {}
+    said = source.shadow if source is not None else None
+    kept = {
+        f: hub_flat.get(f)
+        for f in present
+        if is_empty(hub_flat.get(f)) or (said is not None and f not in said)
+    }
+    pinned = {f: value for f, value in kept.items() if f in mapper.push_only}
+    return kept, [f for f in present if f not in pinned], pinned
 
 
 def _write(

@@ -133,6 +133,8 @@ def _prepare(
 ) -> list[OutboxItem]:
     """Turn changed records into outbox batches; records with nothing to send are marked seen."""
     held = _held_fields(ctx, tx, entity, [record.id for record, _ in rows])
+    creates = any(link is None for _, link in rows)
+    waiting = _named_by_ambiguous_matches(ctx, tx, entity) if creates else set()
     ctx.resolver.prefetch_records(
         (target, str(value))
         for record, _ in rows
@@ -150,7 +152,7 @@ def _prepare(
             elif link is not None:
                 seen[record.id] = record.seq
             continue
-        if link is None and record.data.get("archived"):
+        if link is None and (record.id in waiting or record.data.get("archived")):
             continue
         flat = flatten(record.data)
         flat["id"] = record.id
@@ -397,6 +399,25 @@ def _held_fields(
         if item.record_id:
             held.setdefault(item.record_id, set()).update(item.fields or [])
     return held
+
+
+def _named_by_ambiguous_matches(ctx: RunContext, tx: Transaction, entity: str) -> set[str]:
+    """Hub records an open ambiguous match of this connector names as candidates.
+
+    One of them may be the very record the remote holds, so none is created
+    there until a person settles the match (the matcher creates nothing blindly).
+    """
+    return {
+        record_id
+        for item in tx.list_open_inbox(
+            ctx.job.name,
+            kind="ambiguous_match",
+            limit=1_000_000,
+            connector=ctx.job.connector,
+            entity=entity,
+        )
+        for record_id in item.fields or []
+    }
 
 
 def _requests(payload: Mapping[str, Any], *, resent: bool = False) -> list[WriteRequest]:

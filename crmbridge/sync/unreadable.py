@@ -109,7 +109,9 @@ def pass_over_unreadable(ctx: RunContext, entity: str, items: Sequence[Unreadabl
         key = _key(item.external_id, item.column, item.where)
         if key not in seen:
             seen.add(key)
-            ctx.pass_over(entity, item.external_id or _where(item.where), item.reason)
+            where = _where(item.where)
+            which = f"{item.external_id} ({where})" if item.external_id else where
+            ctx.pass_over(entity, which, item.reason)
 
 
 def _where(where: Mapping[str, Any]) -> str:

@@ -282,10 +282,50 @@ def test_a_person_already_in_the_target_file_is_updated_in_place_not_appended(
     assert by_email["li@example.cn"]["Full Name"] == "李娜"
 
 
-def test_a_second_run_lists_the_entities_parents_first(config: Path) -> None:
-    out = config.parent / "out"
+def test_a_mended_reject_is_matched_to_its_twin_in_the_target_file(config: Path) -> None:
+    export = config.parent / "out" / "export"
+    export.mkdir(parents=True)
+    (export / "stakeholders.csv").write_text(
+        "Record Id,Full Name,Email\nX9,Bad Number,bad@example.cn\n", encoding="utf-8"
+    )
     assert migrate(config).exit_code == 0
-    assert migrate(config, "--report", str(out / "r2.json")).exit_code == 0
-    written = json.loads((out / "r2.json").read_text(encoding="utf-8"))
-    # only stakeholders had anything to say on the pull leg (the row it rejects again)
-    assert list(written["entities"]) == ["organizations", "stakeholders"]
+    data = config.parent / "data" / "stakeholders.csv"
+    text = data.read_text(encoding="utf-8").replace(",12345,", ",137 0013 7000,")
+    data.write_text(text, encoding="utf-8")
+    second = migrate(config)
+    assert second.exit_code == 0, second.output
+    rows = rejects_csv(export / "stakeholders.csv")
+    assert [r["Record Id"] for r in rows if r["Email"].casefold() == "bad@example.cn"] == ["X9"]
+
+
+def test_a_default_the_source_never_held_does_not_overwrite_the_target(config: Path) -> None:
+    export = config.parent / "out" / "export"
+    export.mkdir(parents=True)
+    (export / "stakeholders.csv").write_text(
+        "Record Id,Full Name,Email,Stakeholder Type\nX9,Wang,wang@example.cn,供应商\n",
+        encoding="utf-8",
+    )
+    assert migrate(config).exit_code == 0
+    rows = rejects_csv(export / "stakeholders.csv")
+    wang = next(r for r in rows if r["Email"].casefold() == "wang@example.cn")
+    # the source file has no type column: the hub's "customer" is only the model's default
+    assert (wang["Full Name"], wang["Stakeholder Type"]) == ("王小明", "供应商")
+
+
+def test_a_target_row_that_cannot_be_read_is_passed_over_not_rejected(config: Path) -> None:
+    export = config.parent / "out" / "export"
+    export.mkdir(parents=True)
+    (export / "stakeholders.csv").write_text(
+        "Record Id,Full Name,Email\nX1,Too,many@example.cn,cells\nX2,Wang,wang@example.cn\n",
+        encoding="utf-8",
+    )
+    result = migrate(config, "--report", str(config.parent / "r.json"))
+    assert result.exit_code == 0, result.output
+    assert "1 stakeholders records of export could not be compared" in result.stderr
+    assert "line 2" in result.stderr
+    # only the source's bad row is a reject; the broken target row is left as it was
+    (row,) = rejects_csv(config.parent / "r.rejects.csv")
+    assert row["external_id"] == "S3"
+    text = (export / "stakeholders.csv").read_text(encoding="utf-8")
+    assert "X1,Too,many@example.cn,cells" in text
+    assert text.count("wang@example.cn") == 1

@@ -33,6 +33,16 @@ def test_links_are_found_by_external_id_and_by_record_id(store: Store) -> None:
     assert store.get_links_by_record_ids("csv", "stakeholders", [a, b]) == {}
 
 
+def test_has_unlinked_sees_live_records_without_a_link_to_the_connector(store: Store) -> None:
+    a, b = make_records(store, 2)
+    store.upsert_links("zoho", "stakeholders", [LinkWrite(a, "Z-A")])
+    assert store.has_unlinked("zoho", "stakeholders")
+    store.tombstone_records("stakeholders", [b])
+    assert not store.has_unlinked("zoho", "stakeholders")  # a deleted record waits for nobody
+    assert store.has_unlinked("csv", "stakeholders")
+    assert not store.has_unlinked("zoho", "organizations")
+
+
 def test_relinking_replaces_the_shadow_and_never_moves_last_seen_back(store: Store) -> None:
     (a,) = make_records(store, 1)
     store.upsert_links("zoho", "stakeholders", [LinkWrite(a, "Z-A", {"v": 1}, "h1", None, 9)])
