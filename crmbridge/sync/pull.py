@@ -29,7 +29,7 @@ from crmbridge.connector import (
 from crmbridge.errors import CrmBridgeError, RecordRejected
 from crmbridge.model import content_hash
 from crmbridge.store import LinkWrite, NewInboxItem, NewReject, Transaction
-from crmbridge.store.rows import Link, RecordWrite, Reject
+from crmbridge.store.rows import InboxItem, Link, RecordWrite, Reject
 from crmbridge.sync.context import RunContext
 from crmbridge.sync.matcher import Candidate, Match, MatchKind, decide_matches, identity_keys
 from crmbridge.sync.merge import is_empty, merge
@@ -334,17 +334,18 @@ def apply_page(
         # only fields the remote record holds take part (a file without a column clears nothing)
         mapped[ext] = held
         validated[ext] = (content, digest)
+    items = tx.list_open_inbox(
+        ctx.job.name,
+        limit=1_000_000,
+        connector=ctx.job.connector,
+        entity=entity,
+        external_ids=list(mapped),
+        record_ids=hub_ids,
+    )
     open_items: set[tuple[str, str | None]] = {
-        (i.kind, i.record_id if i.kind == "conflict" else i.external_id)
-        for i in tx.list_open_inbox(
-            ctx.job.name,
-            limit=1_000_000,
-            connector=ctx.job.connector,
-            entity=entity,
-            external_ids=list(mapped),
-            record_ids=hub_ids,
-        )
+        (i.kind, i.record_id if i.kind == "conflict" else i.external_id) for i in items
     }
+    _settle_ambiguous(ctx, tx, entity, items, decisions)
     pending = _Pending()
     # a migration's match leg: what the source said of each twin (a field it never held is
     # the target's to keep)
@@ -572,6 +573,35 @@ def _decide(
             current.modified_at,
         )
     )
+
+
+def _settle_ambiguous(
+    ctx: RunContext,
+    tx: Transaction,
+    entity: str,
+    items: Sequence[InboxItem],
+    decisions: Mapping[str, Match],
+) -> None:
+    """Close the ambiguous matches of remote records that match plainly now.
+
+    An open one holds its candidates back from being created at the remote
+    (see the push), so it must not outlive its reason: the remote record
+    changed, or a person linked or removed a candidate, and it now matches one
+    hub record or none. Its candidates are queued for the push again.
+    """
+    freed: list[str] = []
+    for item in items:
+        decision = decisions.get(str(item.external_id))
+        if item.kind != "ambiguous_match" or decision is None:
+            continue
+        if decision.kind is not MatchKind.AMBIGUOUS:
+            tx.resolve_inbox_item(item.id, {"settled": decision.kind.value})
+            freed += item.fields or []
+    if freed:
+        state = ctx.state(tx, entity)
+        queued = list(state.get("resend") or [])
+        state["resend"] = queued + [i for i in dict.fromkeys(freed) if i not in queued]
+        ctx.save_state(tx, entity, state)
 
 
 def _first_merge(

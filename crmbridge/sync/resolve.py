@@ -164,6 +164,7 @@ def _ambiguous(
             raise ResolveError(f"hub record {link} is already linked to {taken[link].external_id}")
         tx.upsert_links(item.connector, item.entity, [LinkWrite(link, external_id)])
         queue_refetch(tx, item.job, item.connector, item.entity, [external_id])
+        _free_candidates(tx, item)
         return {"link": link}
     if take != "remote":
         raise ResolveError("say --take remote (create a new hub record) or --link RECORD_ID")
@@ -178,7 +179,14 @@ def _ambiguous(
         item.entity,
         [LinkWrite(made.id, external_id, shadow, content_hash(shadow), None, made.seq)],
     )
+    _free_candidates(tx, item)
     return {"created": made.id}
+
+
+def _free_candidates(tx: Transaction, item: InboxItem) -> None:
+    """Queue an ambiguous match's candidates for the push, which held them back while it was open."""
+    if item.fields:
+        queue_resend(tx, item.job, item.connector, item.entity, list(item.fields))
 
 
 def _blocked_delete(

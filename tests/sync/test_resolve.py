@@ -75,6 +75,21 @@ def test_ambiguous_match_linked_by_hand_merges_next_run(store: Store, clock: Fak
     assert store.get_links_by_external_ids("crm", "stakeholders", [ext])[ext].record_id == first
 
 
+def test_the_candidate_an_ambiguous_match_did_not_take_is_sent_once_it_is_settled(
+    store: Store, clock: FakeClock
+) -> None:
+    first = hub_add(store, "stakeholders", {"full_name": "A", "email": "shared@x.cn"})
+    hub_add(store, "stakeholders", {"full_name": "B", "secondary_email": "shared@x.cn"})
+    crm = remote_crm(clock)
+    crm.put("stakeholders", {"full_name": "A", "email": "shared@x.cn"})
+    sync(store, crm, clock)
+    assert len(crm.live("stakeholders")) == 1  # A and B wait: either may be the remote's A
+    (item,) = store.list_open_inbox("crm-sync")
+    resolve_item(store, item.id, link=first)
+    sync(store, crm, clock)
+    assert sorted(p["full_name"] for p in crm.live("stakeholders").values()) == ["A", "B"]
+
+
 def test_blocked_delete_confirmed_then_applied(store: Store, clock: FakeClock) -> None:
     crm = remote_crm(clock)
     ids = [crm.put("stakeholders", {"full_name": f"P{i}", "email": f"p{i}@x.cn"}) for i in range(3)]

@@ -84,6 +84,24 @@ def test_ambiguous_match_goes_to_the_inbox(store: Store, clock: FakeClock) -> No
     assert len(live(store, "stakeholders")) == 2
 
 
+def test_an_ambiguous_match_holds_its_candidates_back_until_it_is_settled(
+    store: Store, clock: FakeClock
+) -> None:
+    hub_add(store, "stakeholders", {"full_name": "A", "email": "shared@example.cn"})
+    hub_add(store, "stakeholders", {"full_name": "B", "secondary_email": "shared@example.cn"})
+    crm = remote_crm(clock)
+    ext = crm.put("stakeholders", {"full_name": "C", "email": "shared@example.cn"})
+    sync(store, crm, clock)
+    # either hub record may be the remote's C: neither is created there blindly
+    assert list(crm.live("stakeholders")) == [ext]
+    # C's email changes: it matches nobody now, so it is a new person and the others go out
+    crm.put("stakeholders", {"full_name": "C", "email": "c@example.cn"}, ext)
+    sync(store, crm, clock)
+    assert store.list_open_inbox("crm-sync") == []
+    assert sorted(p["full_name"] for p in crm.live("stakeholders").values()) == ["A", "B", "C"]
+    assert len(live(store, "stakeholders")) == 3
+
+
 def test_conflict_holds_only_its_field_and_the_rest_syncs(store: Store, clock: FakeClock) -> None:
     crm = remote_crm(clock)
     ext = crm.put("stakeholders", {"full_name": "王伟", "email": "wang@x.cn", "title": "PM"})
