@@ -21,6 +21,7 @@ from crmbridge.migrate import (
 )
 from crmbridge.registry import ConnectorType
 from crmbridge.service import Bridge
+from crmbridge.sync.resolve import resolve_item
 from crmbridge.sync.runner import RunReport
 from crmbridge.testing import InMemoryConnector
 
@@ -374,3 +375,23 @@ def test_target_records_identified_only_by_id_are_not_read_to_match(service: Bri
         "interactions" not in report.entities() or "match" not in report.entities()["interactions"]
     )
     assert all(not leg.warnings for leg in report.legs)
+
+
+def test_a_twin_linked_by_hand_keeps_the_target_values_the_source_never_held(
+    service: Bridge,
+) -> None:
+    old, new = Shared("old"), Shared("new")
+    old.put("stakeholders", {"full_name": "王", "email": "w@x.cn"})
+    old.put("stakeholders", {"full_name": "李", "email": "l@x.cn"})
+    w1 = new.put("stakeholders", {"full_name": "Wang", "email": "w@x.cn", "department": "R&D"})
+    new.put("stakeholders", {"full_name": "Wang again", "email": "W@x.cn"})
+    new.put("stakeholders", {"full_name": "Li", "email": "l@x.cn"})
+    new.put("stakeholders", {"full_name": "Li again", "email": "L@x.cn"})
+    migrate(service)
+    items = service.store.list_open_inbox("migrate-old-to-new", kind="ambiguous_match")
+    (item,) = [i for i in items if i.external_id == w1]
+    resolve_item(service.store, item.id, link=(item.fields or [])[0])  # W1 is the source's 王
+    assert migrate(service).status == "succeeded"
+    person = new.live("stakeholders")[w1]
+    assert (person["full_name"], person.get("department")) == ("王", "R&D")
+    assert emails(new).count("l@x.cn") == 2  # 李 still waits for a person: no third copy

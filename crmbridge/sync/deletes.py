@@ -16,6 +16,7 @@ dropped.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from crmbridge.model import content_hash
 from crmbridge.store import NewInboxItem, Transaction
@@ -53,10 +54,39 @@ def apply_remote_deletions(ctx: RunContext, tx: Transaction, entity: str) -> lis
         block_deletes(ctx, tx, entity, targets, side="hub")
     elif targets:
         delete_in_hub(ctx, tx, entity, targets)
+    _settle_gone(ctx, tx, entity, [ext for ext in queued if ext not in links], state)
     state["deletes"] = []
     state.pop("content_ids", None)
     ctx.save_state(tx, entity, state)
     return list(moved.values())
+
+
+def _settle_gone(
+    ctx: RunContext,
+    tx: Transaction,
+    entity: str,
+    external_ids: Sequence[str],
+    state: dict[str, Any],
+) -> None:
+    """Close the ambiguous matches of unlinked remote records deleted since: none is left to match.
+
+    Their candidates, held back from the push while the match was open, are
+    queued for it in ``state``.
+    """
+    if not external_ids:
+        return
+    freed: list[str] = []
+    for item in tx.list_open_inbox(
+        ctx.job.name,
+        kind="ambiguous_match",
+        limit=1_000_000,
+        connector=ctx.job.connector,
+        entity=entity,
+        external_ids=external_ids,
+    ):
+        tx.resolve_inbox_item(item.id, {"settled": "deleted"})
+        freed += item.fields or []
+    ctx.queue_resend(state, freed)
 
 
 def _moved(

@@ -36,7 +36,7 @@ from crmbridge.sync.merge import is_empty, merge
 from crmbridge.sync.ports import EntityMapper, RelationPending
 from crmbridge.sync.prepare import PagePreparer, Prepared
 from crmbridge.sync.unreadable import keep_unreadable, pass_over_unreadable, settle_unreadable
-from crmbridge.sync.values import flatten, held_values, validated_content
+from crmbridge.sync.values import blank_defaults, flatten, held_values, validated_content
 
 __all__ = ["apply_page", "pull_entity", "retry_parked"]
 
@@ -300,6 +300,14 @@ def apply_page(
             continue
         try:
             raw[ext] = mapper.to_canonical(record.data, ctx.resolver)
+        except RelationPending as exc:
+            partial = getattr(exc, "data", None)
+            if not ctx.job.pull_creates and isinstance(partial, dict):
+                # a match leg matches by identity: a relation the hub cannot resolve (a company
+                # only the target holds) is left out, and the source's, if any, goes out
+                raw[ext] = partial
+            else:
+                failures[ext] = (record, exc)
         except RecordRejected as exc:
             failures[ext] = (record, exc)
 
@@ -500,9 +508,10 @@ def _decide(
         ctx.counts.add(entity, "unchanged")
         return
     hub_flat = flatten(current.data)
+    # a link made by hand (an ambiguous match settled with --link) has no shadow yet
     base, fields, pinned = (
         (link.shadow, present, {})
-        if link is not None
+        if link is not None and link.shadow is not None
         else _first_merge(ctx, mapper, hub_flat, present, sources.get(current.id))
     )
     result = merge(
@@ -599,8 +608,7 @@ def _settle_ambiguous(
             freed += item.fields or []
     if freed:
         state = ctx.state(tx, entity)
-        queued = list(state.get("resend") or [])
-        state["resend"] = queued + [i for i in dict.fromkeys(freed) if i not in queued]
+        ctx.queue_resend(state, freed)
         ctx.save_state(tx, entity, state)
 
 
@@ -625,10 +633,14 @@ def _first_merge(
     if ctx.job.pull_creates:
         return None, present, {}
     said = source.shadow if source is not None else None
+    defaults = blank_defaults(mapper.entity)
     kept = {
         f: hub_flat.get(f)
         for f in present
-        if is_empty(hub_flat.get(f)) or (said is not None and f not in said)
+        if is_empty(hub_flat.get(f))
+        or (said is not None and f not in said)
+        # a blank the model filled with its default is nothing the source said either
+        or (f in defaults and hub_flat.get(f) == defaults[f])
     }
     pinned = {f: value for f, value in kept.items() if f in mapper.push_only}
     return kept, [f for f in present if f not in pinned], pinned

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from crmbridge.connector import WriteOp, WriteOutcome, WriteRequest, WriteResult
@@ -61,6 +61,8 @@ async def push_entity(ctx: RunContext, entity: str) -> None:
     retry_parked = True
     after: int | None = None
     previous: asyncio.Task[None] | None = None
+    waiting: set[str] = set()
+    held_back: set[str] = set()
     try:
         while True:
             ctx.check_stop()
@@ -68,6 +70,7 @@ async def push_entity(ctx: RunContext, entity: str) -> None:
                 state = ctx.state(tx, entity)
                 if after is None:
                     after = int(state.get("push_seq", 0))
+                    waiting = _named_by_ambiguous_matches(ctx, tx, entity)
                 # read before the query: a change committed after it has a higher seq and waits
                 ceiling = tx.max_seq()
                 rows = tx.unpushed_records(ctx.job.connector, entity, after, limit=window)
@@ -83,7 +86,7 @@ async def push_entity(ctx: RunContext, entity: str) -> None:
                 last_seq = max([after, *(record.seq for record, _ in rows if record.seq > after)])
                 if len(rows) < window:
                     last_seq = max(last_seq, ceiling)
-                items = _prepare(ctx, tx, entity, mapper, rows, size)
+                items = _prepare(ctx, tx, entity, mapper, rows, size, waiting, held_back)
                 if not items and previous is None:
                     state["push_seq"] = last_seq
                     ctx.save_state(tx, entity, state)
@@ -99,6 +102,12 @@ async def push_entity(ctx: RunContext, entity: str) -> None:
     finally:
         if previous is not None:
             await previous
+        if held_back:
+            ctx.warnings.append(
+                f"{len(held_back)} {entity} records were not created in {ctx.job.connector}: an "
+                "ambiguous match names each as maybe the record it holds already; settle them "
+                "with `crmbridge conflicts list` and `resolve`"
+            )
 
 
 def _parked_rows(
@@ -130,11 +139,14 @@ def _prepare(
     mapper: EntityMapper,
     rows: Sequence[tuple[Record, Link | None]],
     size: int,
+    waiting: Collection[str],
+    held_back: set[str],
 ) -> list[OutboxItem]:
-    """Turn changed records into outbox batches; records with nothing to send are marked seen."""
+    """Turn changed records into outbox batches; records with nothing to send are marked seen.
+
+    A record in ``waiting`` is not created (it goes into ``held_back``).
+    """
     held = _held_fields(ctx, tx, entity, [record.id for record, _ in rows])
-    creates = any(link is None for _, link in rows)
-    waiting = _named_by_ambiguous_matches(ctx, tx, entity) if creates else set()
     ctx.resolver.prefetch_records(
         (target, str(value))
         for record, _ in rows
@@ -152,7 +164,10 @@ def _prepare(
             elif link is not None:
                 seen[record.id] = record.seq
             continue
-        if link is None and (record.id in waiting or record.data.get("archived")):
+        if link is None and record.data.get("archived"):
+            continue
+        if link is None and record.id in waiting:
+            held_back.add(record.id)
             continue
         flat = flatten(record.data)
         flat["id"] = record.id

@@ -19,7 +19,14 @@ from pydantic import TypeAdapter, ValidationError
 from crmbridge.errors import RecordRejected
 from crmbridge.model import content_hash, entity_model
 
-__all__ = ["flatten", "held_values", "project", "unflatten", "validated_content"]
+__all__ = [
+    "blank_defaults",
+    "flatten",
+    "held_values",
+    "project",
+    "unflatten",
+    "validated_content",
+]
 
 _CUSTOM = "custom."
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -94,6 +101,18 @@ def _blank_means_default(entity: str) -> frozenset[str]:
         except ValidationError:
             names.add(name)
     return frozenset(names)
+
+
+@cache
+def blank_defaults(entity: str) -> dict[str, Any]:
+    """The default a blank stands for, by field (see :func:`validated_content`), as stored."""
+    model = entity_model(entity)
+    found: dict[str, Any] = {}
+    for name in _blank_means_default(entity) - set(model.system_fields):
+        info = model.model_fields[name]
+        default = info.get_default(call_default_factory=True)
+        found[name] = TypeAdapter(Any).dump_python(default, mode="json")
+    return found
 
 
 def validated_content(

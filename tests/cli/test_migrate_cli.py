@@ -329,3 +329,49 @@ def test_a_target_row_that_cannot_be_read_is_passed_over_not_rejected(config: Pa
     text = (export / "stakeholders.csv").read_text(encoding="utf-8")
     assert "X1,Too,many@example.cn,cells" in text
     assert text.count("wang@example.cn") == 1
+
+
+def test_a_twin_at_a_company_the_target_file_does_not_list_is_still_found(config: Path) -> None:
+    export = config.parent / "out" / "export"
+    export.mkdir(parents=True)
+    (export / "stakeholders.csv").write_text(  # no organizations.csv beside it
+        "Record Id,Full Name,Email,Account Name\nX9,Wang,wang@example.cn,华为\n",
+        encoding="utf-8",
+    )
+    result = migrate(config)
+    assert result.exit_code == 0, result.output
+    rows = rejects_csv(export / "stakeholders.csv")
+    wang = [r for r in rows if r["Email"].casefold() == "wang@example.cn"]
+    assert [r["Record Id"] for r in wang] == ["X9"]
+    assert wang[0]["Account Name"] == "华为技术有限公司"  # the source's company goes out
+
+
+def test_a_blank_type_in_the_source_does_not_overwrite_the_target(config: Path) -> None:
+    data = config.parent / "data" / "stakeholders.csv"
+    data.write_text("编号,姓名,手机,邮箱,类型\nS1,王小明,138 0013 8000,wang@example.cn,\n", "utf-8")
+    export = config.parent / "out" / "export"
+    export.mkdir(parents=True)
+    (export / "stakeholders.csv").write_text(
+        "Record Id,Full Name,Email,Stakeholder Type\nX9,Wang,wang@example.cn,供应商\n",
+        encoding="utf-8",
+    )
+    result = migrate(config, "--entities", "stakeholders")
+    assert result.exit_code == 0, result.output
+    (wang,) = rejects_csv(export / "stakeholders.csv")
+    assert (wang["Full Name"], wang["Stakeholder Type"]) == ("王小明", "供应商")
+
+
+def test_a_person_the_target_file_holds_twice_waits_and_the_summary_says_so(
+    config: Path,
+) -> None:
+    export = config.parent / "out" / "export"
+    export.mkdir(parents=True)
+    (export / "stakeholders.csv").write_text(
+        "Record Id,Full Name,Email\nX1,Wang,wang@example.cn\nX2,Wang,WANG@example.cn\n",
+        encoding="utf-8",
+    )
+    result = migrate(config)
+    assert result.exit_code == 0, result.output
+    assert "1 stakeholders records were not created in export" in result.stderr
+    rows = rejects_csv(export / "stakeholders.csv")
+    assert sum(r["Email"].casefold() == "wang@example.cn" for r in rows) == 2

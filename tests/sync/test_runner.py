@@ -102,6 +102,21 @@ def test_an_ambiguous_match_holds_its_candidates_back_until_it_is_settled(
     assert len(live(store, "stakeholders")) == 3
 
 
+def test_an_ambiguous_match_whose_remote_record_is_deleted_frees_its_candidates(
+    store: Store, clock: FakeClock
+) -> None:
+    hub_add(store, "stakeholders", {"full_name": "A", "email": "shared@example.cn"})
+    hub_add(store, "stakeholders", {"full_name": "B", "secondary_email": "shared@example.cn"})
+    crm = remote_crm(clock)
+    ext = crm.put("stakeholders", {"full_name": "C", "email": "shared@example.cn"})
+    first = sync(store, crm, clock)
+    assert any("2 stakeholders records were not created in crm" in w for w in first.warnings)
+    crm.delete("stakeholders", ext)  # the record that made the match ambiguous is gone
+    sync(store, crm, clock)
+    assert store.list_open_inbox("crm-sync") == []
+    assert sorted(p["full_name"] for p in crm.live("stakeholders").values()) == ["A", "B"]
+
+
 def test_conflict_holds_only_its_field_and_the_rest_syncs(store: Store, clock: FakeClock) -> None:
     crm = remote_crm(clock)
     ext = crm.put("stakeholders", {"full_name": "王伟", "email": "wang@x.cn", "title": "PM"})
