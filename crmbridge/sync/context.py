@@ -181,12 +181,6 @@ class RunContext:
         value = tx.get_cursor(self.job.name, self.job.connector, entity)
         return dict(value) if isinstance(value, dict) else {}
 
-    @staticmethod
-    def queue_resend(state: dict[str, Any], record_ids: Iterable[str]) -> None:
-        """Queue hub records in ``state`` for the push to send whatever their seq (save it after)."""
-        queued = list(state.get("resend") or [])
-        state["resend"] = queued + [i for i in dict.fromkeys(record_ids) if i not in queued]
-
     def save_state(self, tx: Transaction, entity: str, state: Mapping[str, Any]) -> None:
         """Save the position, in the same transaction as the records it covers."""
         tx.set_cursor(self.job.name, self.job.connector, entity, dict(state))

@@ -21,6 +21,7 @@ from typing import Any
 from crmbridge.model import content_hash
 from crmbridge.store import NewInboxItem, Transaction
 from crmbridge.store.rows import Link, LinkWrite, RecordWrite
+from crmbridge.sync.ambiguity import free_candidates
 from crmbridge.sync.context import RunContext
 
 __all__ = ["apply_remote_deletions", "delete_in_hub", "over_guard"]
@@ -70,23 +71,26 @@ def _settle_gone(
 ) -> None:
     """Close the ambiguous matches of unlinked remote records deleted since: none is left to match.
 
-    Their candidates, held back from the push while the match was open, are
-    queued for it in ``state``.
+    What they held back is queued in ``state`` (see :mod:`crmbridge.sync.ambiguity`).
     """
     if not external_ids:
         return
-    freed: list[str] = []
-    for item in tx.list_open_inbox(
-        ctx.job.name,
-        kind="ambiguous_match",
-        limit=1_000_000,
-        connector=ctx.job.connector,
-        entity=entity,
-        external_ids=external_ids,
-    ):
+    gone = set(external_ids)
+    settled = [
+        item
+        for item in tx.list_open_inbox(
+            ctx.job.name,
+            kind="ambiguous_match",
+            limit=1_000_000,
+            connector=ctx.job.connector,
+            entity=entity,
+            external_ids=list(gone),
+        )
+        if item.external_id in gone
+    ]
+    for item in settled:
         tx.resolve_inbox_item(item.id, {"settled": "deleted"})
-        freed += item.fields or []
-    ctx.queue_resend(state, freed)
+    free_candidates(ctx, tx, entity, settled, state)
 
 
 def _moved(

@@ -30,6 +30,7 @@ from crmbridge.errors import CrmBridgeError, RecordRejected
 from crmbridge.model import content_hash
 from crmbridge.store import LinkWrite, NewInboxItem, NewReject, Transaction
 from crmbridge.store.rows import InboxItem, Link, RecordWrite, Reject
+from crmbridge.sync.ambiguity import free_candidates
 from crmbridge.sync.context import RunContext
 from crmbridge.sync.matcher import Candidate, Match, MatchKind, decide_matches, identity_keys
 from crmbridge.sync.merge import is_empty, merge
@@ -596,19 +597,19 @@ def _settle_ambiguous(
     An open one holds its candidates back from being created at the remote
     (see the push), so it must not outlive its reason: the remote record
     changed, or a person linked or removed a candidate, and it now matches one
-    hub record or none. Its candidates are queued for the push again.
+    hub record or none. What it held back is queued (see :mod:`crmbridge.sync.ambiguity`).
     """
-    freed: list[str] = []
+    settled: list[InboxItem] = []
     for item in items:
         decision = decisions.get(str(item.external_id))
         if item.kind != "ambiguous_match" or decision is None:
             continue
         if decision.kind is not MatchKind.AMBIGUOUS:
             tx.resolve_inbox_item(item.id, {"settled": decision.kind.value})
-            freed += item.fields or []
-    if freed:
+            settled.append(item)
+    if settled:
         state = ctx.state(tx, entity)
-        ctx.queue_resend(state, freed)
+        free_candidates(ctx, tx, entity, settled, state)
         ctx.save_state(tx, entity, state)
 
 

@@ -70,7 +70,7 @@ async def push_entity(ctx: RunContext, entity: str) -> None:
                 state = ctx.state(tx, entity)
                 if after is None:
                     after = int(state.get("push_seq", 0))
-                    waiting = _named_by_ambiguous_matches(ctx, tx, entity)
+                    waiting = _held_for_a_person(ctx, tx, entity)
                 # read before the query: a change committed after it has a higher seq and waits
                 ceiling = tx.max_seq()
                 rows = tx.unpushed_records(ctx.job.connector, entity, after, limit=window)
@@ -82,7 +82,7 @@ async def push_entity(ctx: RunContext, entity: str) -> None:
                     if ceiling > after and previous is None:
                         state["push_seq"] = ceiling
                         ctx.save_state(tx, entity, state)
-                    return
+                    break
                 last_seq = max([after, *(record.seq for record, _ in rows if record.seq > after)])
                 if len(rows) < window:
                     last_seq = max(last_seq, ceiling)
@@ -98,16 +98,12 @@ async def push_entity(ctx: RunContext, entity: str) -> None:
                 previous = sending
             after = last_seq
             if len(rows) < window:
-                return
+                break
     finally:
         if previous is not None:
             await previous
-        if held_back:
-            ctx.warnings.append(
-                f"{len(held_back)} {entity} records were not created in {ctx.job.connector}: an "
-                "ambiguous match names each as maybe the record it holds already; settle them "
-                "with `crmbridge conflicts list` and `resolve`"
-            )
+    if held_back:
+        _keep_held_back(ctx, entity, held_back)
 
 
 def _parked_rows(
@@ -144,7 +140,8 @@ def _prepare(
 ) -> list[OutboxItem]:
     """Turn changed records into outbox batches; records with nothing to send are marked seen.
 
-    A record in ``waiting`` is not created (it goes into ``held_back``).
+    A record in ``waiting``, or one that refers to such a record, is not
+    created (it goes into ``held_back``).
     """
     held = _held_fields(ctx, tx, entity, [record.id for record, _ in rows])
     ctx.resolver.prefetch_records(
@@ -173,6 +170,12 @@ def _prepare(
         flat["id"] = record.id
         try:
             request = _request(ctx, mapper, record, link, flat, held.get(record.id, set()))
+        except RelationPending as exc:
+            if link is None and any(rid in waiting for _, rid in exc.missing or ()):
+                held_back.add(record.id)  # its parent waits: it waits too, nothing is rejected
+            else:
+                failures.append((record, exc))
+            continue
         except RecordRejected as exc:
             failures.append((record, exc))
             continue
@@ -416,23 +419,41 @@ def _held_fields(
     return held
 
 
-def _named_by_ambiguous_matches(ctx: RunContext, tx: Transaction, entity: str) -> set[str]:
-    """Hub records an open ambiguous match of this connector names as candidates.
+def _held_for_a_person(ctx: RunContext, tx: Transaction, entity: str) -> set[str]:
+    """Hub records not to create at the remote yet, of ``entity`` and the entities it refers to.
 
-    One of them may be the very record the remote holds, so none is created
-    there until a person settles the match (the matcher creates nothing blindly).
+    One is the single candidate of an open ambiguous match of this connector:
+    several remote records match it (the remote holds that person twice), so
+    creating it would make a third copy. A match between several hub records
+    (people sharing an office phone) holds nothing back: each may well be
+    someone else. They go once a person, or a later pull, settles the match.
     """
-    return {
-        record_id
+    held: set[str] = set()
+    for kind in {entity, *_relations(entity).values()}:
         for item in tx.list_open_inbox(
             ctx.job.name,
             kind="ambiguous_match",
             limit=1_000_000,
             connector=ctx.job.connector,
-            entity=entity,
-        )
-        for record_id in item.fields or []
-    }
+            entity=kind,
+        ):
+            if item.fields and len(item.fields) == 1:
+                held.update(item.fields)
+    return held
+
+
+def _keep_held_back(ctx: RunContext, entity: str, held_back: set[str]) -> None:
+    """Queue held-back records for every later push until they go, and say so in the report."""
+    with ctx.unit() as tx:
+        state = ctx.state(tx, entity)
+        queued = list(state.get("resend") or [])
+        state["resend"] = queued + [i for i in sorted(held_back) if i not in queued]
+        ctx.save_state(tx, entity, state)
+    ctx.warnings.append(
+        f"{len(held_back)} {entity} records were not created in {ctx.job.connector}: each is, or "
+        "refers to, a record that several of its records match; settle those matches with "
+        "`crmbridge conflicts list` and `resolve`"
+    )
 
 
 def _requests(payload: Mapping[str, Any], *, resent: bool = False) -> list[WriteRequest]:

@@ -10,6 +10,7 @@ from crmbridge.connector import WriteOutcome, WriteResult
 from crmbridge.model import content_hash
 from crmbridge.store import RecordWrite, Store
 from crmbridge.sync.merge import ConflictPolicy, Policy
+from crmbridge.sync.resolve import resolve_item
 from crmbridge.testing import FakeClock
 
 
@@ -84,37 +85,78 @@ def test_ambiguous_match_goes_to_the_inbox(store: Store, clock: FakeClock) -> No
     assert len(live(store, "stakeholders")) == 2
 
 
-def test_an_ambiguous_match_holds_its_candidates_back_until_it_is_settled(
+def test_a_person_the_remote_holds_twice_is_not_created_a_third_time(
     store: Store, clock: FakeClock
 ) -> None:
-    hub_add(store, "stakeholders", {"full_name": "A", "email": "shared@example.cn"})
-    hub_add(store, "stakeholders", {"full_name": "B", "secondary_email": "shared@example.cn"})
+    hub_add(store, "stakeholders", {"full_name": "A", "email": "a@example.cn"})
+    hub_add(store, "stakeholders", {"full_name": "B", "email": "b@example.cn"})
     crm = remote_crm(clock)
-    ext = crm.put("stakeholders", {"full_name": "C", "email": "shared@example.cn"})
+    first = crm.put("stakeholders", {"full_name": "A", "email": "a@example.cn"})
+    second = crm.put("stakeholders", {"full_name": "A2", "email": "A@example.cn"})
+    for _ in range(2):  # held back on every run while the match is open, and said so
+        report = sync(store, crm, clock)
+        assert any("1 stakeholders records were not created in crm" in w for w in report.warnings)
+        assert sorted(p["full_name"] for p in crm.live("stakeholders").values()) == [
+            "A",
+            "A2",
+            "B",
+        ]
+    # A2 turns out to be someone else: the remote's first A is the hub's A, and nothing waits
+    crm.put("stakeholders", {"full_name": "A2", "email": "a2@example.cn"}, second)
     sync(store, crm, clock)
-    # either hub record may be the remote's C: neither is created there blindly
-    assert list(crm.live("stakeholders")) == [ext]
-    # C's email changes: it matches nobody now, so it is a new person and the others go out
-    crm.put("stakeholders", {"full_name": "C", "email": "c@example.cn"}, ext)
-    sync(store, crm, clock)
+    sync(store, crm, clock)  # the first A is fetched again and matches alone
     assert store.list_open_inbox("crm-sync") == []
-    assert sorted(p["full_name"] for p in crm.live("stakeholders").values()) == ["A", "B", "C"]
+    assert sorted(p["full_name"] for p in crm.live("stakeholders").values()) == ["A", "A2", "B"]
+    assert store.get_links_by_external_ids("crm", "stakeholders", [first])
     assert len(live(store, "stakeholders")) == 3
 
 
-def test_an_ambiguous_match_whose_remote_record_is_deleted_frees_its_candidates(
+def test_people_sharing_an_office_phone_are_not_held_back(store: Store, clock: FakeClock) -> None:
+    for name in ("Dad", "Kid"):
+        hub_add(
+            store,
+            "stakeholders",
+            {"full_name": name, "email": f"{name}@x.cn", "mobile": "+8613800138000"},
+        )
+    crm = remote_crm(clock)
+    crm.put("stakeholders", {"full_name": "Mom", "email": "mom@x.cn", "mobile": "+8613800138000"})
+    sync(store, crm, clock)
+    names = sorted(p["full_name"] for p in crm.live("stakeholders").values())
+    assert names == ["Dad", "Kid", "Mom"]
+
+
+def test_people_of_a_company_held_back_wait_with_it_and_go_once_it_is_settled(
     store: Store, clock: FakeClock
 ) -> None:
-    hub_add(store, "stakeholders", {"full_name": "A", "email": "shared@example.cn"})
-    hub_add(store, "stakeholders", {"full_name": "B", "secondary_email": "shared@example.cn"})
+    acme = hub_add(store, "organizations", {"name": "Acme"})
+    hub_add(store, "stakeholders", {"full_name": "P", "email": "p@x.cn", "organization_id": acme})
     crm = remote_crm(clock)
-    ext = crm.put("stakeholders", {"full_name": "C", "email": "shared@example.cn"})
-    first = sync(store, crm, clock)
-    assert any("2 stakeholders records were not created in crm" in w for w in first.warnings)
-    crm.delete("stakeholders", ext)  # the record that made the match ambiguous is gone
+    crm.put("organizations", {"name": "Acme"})
+    crm.put("organizations", {"name": "ACME"})
+    for _ in range(6):  # more runs than max_record_failures: P is never rejected, it waits
+        report = sync(store, crm, clock)
+        assert report.counts["rejected"] == 0
+    assert crm.live("stakeholders") == {}
+    first, _ = store.list_open_inbox("crm-sync", kind="ambiguous_match")
+    resolve_item(store, first.id, link=acme)
     sync(store, crm, clock)
+    assert [p["full_name"] for p in crm.live("stakeholders").values()] == ["P"]
+
+
+def test_an_ambiguous_match_whose_remote_record_is_deleted_lets_the_other_settle(
+    store: Store, clock: FakeClock
+) -> None:
+    hub_add(store, "stakeholders", {"full_name": "A", "email": "a@example.cn"})
+    crm = remote_crm(clock)
+    kept = crm.put("stakeholders", {"full_name": "A", "email": "a@example.cn"})
+    gone = crm.put("stakeholders", {"full_name": "A", "email": "a@example.cn"})
+    sync(store, crm, clock)
+    crm.delete("stakeholders", gone)  # the duplicate at the remote is removed
+    sync(store, crm, clock)
+    sync(store, crm, clock)  # A1 is fetched again and matches A alone
     assert store.list_open_inbox("crm-sync") == []
-    assert sorted(p["full_name"] for p in crm.live("stakeholders").values()) == ["A", "B"]
+    assert list(crm.live("stakeholders")) == [kept]
+    assert crm.live("stakeholders")[kept]["full_name"] == "A"
 
 
 def test_conflict_holds_only_its_field_and_the_rest_syncs(store: Store, clock: FakeClock) -> None:
