@@ -16,7 +16,7 @@ from crmbridge.store import Transaction
 from crmbridge.store.rows import InboxItem
 from crmbridge.sync.context import RunContext
 
-__all__ = ["free_candidates"]
+__all__ = ["free_candidates", "partners", "queue"]
 
 
 def free_candidates(
@@ -33,23 +33,32 @@ def free_candidates(
     freed = {record_id for item in settled for record_id in item.fields or []}
     if not freed:
         return
-    done = {item.id for item in settled}
-    partners = [
+    if ctx.job.pull_creates:  # a match leg lists its remote whole on every run anyway
+        done = {item.id for item in settled}
+        queue(state, "refetch", partners(tx, ctx.job.name, ctx.job.connector, entity, freed, done))
+    if ctx.job.pushes or not ctx.job.pull_creates:  # a match leg's push reads the same state
+        queue(state, "resend", sorted(freed))
+
+
+def partners(
+    tx: Transaction,
+    job: str,
+    connector: str,
+    entity: str,
+    freed: set[str],
+    done: set[int],
+) -> list[str]:
+    """The remote records of the other open ambiguous matches naming any of ``freed``."""
+    return [
         str(item.external_id)
         for item in tx.list_open_inbox(
-            ctx.job.name,
-            kind="ambiguous_match",
-            limit=1_000_000,
-            connector=ctx.job.connector,
-            entity=entity,
+            job, kind="ambiguous_match", limit=1_000_000, connector=connector, entity=entity
         )
         if item.id not in done and item.external_id and freed & set(item.fields or [])
     ]
-    _queue(state, "refetch", partners)
-    if ctx.job.pushes or not ctx.job.pull_creates:  # a match leg's push reads the same state
-        _queue(state, "resend", sorted(freed))
 
 
-def _queue(state: dict[str, Any], key: str, ids: Iterable[str]) -> None:
+def queue(state: dict[str, Any], key: str, ids: Iterable[str]) -> None:
+    """Add ids to the list ``state[key]`` (``refetch`` or ``resend``), each once."""
     queued = list(state.get(key) or [])
     state[key] = queued + [i for i in dict.fromkeys(ids) if i not in queued]

@@ -152,6 +152,9 @@ class RunContext:
     """``(entity, external id)`` of the remote records this run left unlinked as ambiguous."""
     unreadable: dict[str, set[str]] = field(default_factory=dict)
     """Per entity whose pull read pages in this run, the unreadable records it met."""
+    held: set[str] = field(default_factory=set)
+    """Hub records this run's push held back (see :mod:`crmbridge.sync.ambiguity`): the
+    records of later entities that refer to them wait too."""
     passed_over: dict[str, tuple[int, str]] = field(default_factory=dict)
     """Per entity, for a pull that only links (``job.pull_creates`` off): how many records
     it could not read or map, so could not compare with the hub, and the first one's reason."""

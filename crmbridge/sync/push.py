@@ -22,6 +22,7 @@ from crmbridge.errors import RecordRejected
 from crmbridge.model import content_hash
 from crmbridge.store import LinkWrite, NewReject, Transaction
 from crmbridge.store.rows import Link, OutboxItem, Record, Reject
+from crmbridge.sync.ambiguity import queue
 from crmbridge.sync.context import RunContext
 from crmbridge.sync.deletes import block_deletes, over_guard
 from crmbridge.sync.ports import EntityMapper, RelationPending
@@ -63,6 +64,7 @@ async def push_entity(ctx: RunContext, entity: str) -> None:
     previous: asyncio.Task[None] | None = None
     waiting: set[str] = set()
     held_back: set[str] = set()
+    kept: set[str] = set()
     try:
         while True:
             ctx.check_stop()
@@ -70,7 +72,8 @@ async def push_entity(ctx: RunContext, entity: str) -> None:
                 state = ctx.state(tx, entity)
                 if after is None:
                     after = int(state.get("push_seq", 0))
-                    waiting = _held_for_a_person(ctx, tx, entity)
+                    # and what this run held back of the entities pushed before this one
+                    waiting = _held_for_a_person(ctx, tx, entity) | ctx.held
                 # read before the query: a change committed after it has a higher seq and waits
                 ceiling = tx.max_seq()
                 rows = tx.unpushed_records(ctx.job.connector, entity, after, limit=window)
@@ -87,6 +90,11 @@ async def push_entity(ctx: RunContext, entity: str) -> None:
                 if len(rows) < window:
                     last_seq = max(last_seq, ceiling)
                 items = _prepare(ctx, tx, entity, mapper, rows, size, waiting, held_back)
+                if held_back - kept:
+                    # queued in the unit that moves past them: no failure or stop can lose them
+                    queue(state, "resend", sorted(held_back - kept))
+                    kept |= held_back
+                    ctx.save_state(tx, entity, state)
                 if not items and previous is None:
                     state["push_seq"] = last_seq
                     ctx.save_state(tx, entity, state)
@@ -103,7 +111,12 @@ async def push_entity(ctx: RunContext, entity: str) -> None:
         if previous is not None:
             await previous
     if held_back:
-        _keep_held_back(ctx, entity, held_back)
+        ctx.held |= held_back
+        ctx.warnings.append(
+            f"{len(held_back)} {entity} records were not sent to {ctx.job.connector}: each is, or "
+            "refers to, a record that several of its records match; settle those matches with "
+            "`crmbridge conflicts list` and `resolve`"
+        )
 
 
 def _parked_rows(
@@ -140,8 +153,8 @@ def _prepare(
 ) -> list[OutboxItem]:
     """Turn changed records into outbox batches; records with nothing to send are marked seen.
 
-    A record in ``waiting``, or one that refers to such a record, is not
-    created (it goes into ``held_back``).
+    A record in ``waiting`` is not created, and one that refers to such a
+    record is not sent; both go into ``held_back``.
     """
     held = _held_fields(ctx, tx, entity, [record.id for record, _ in rows])
     ctx.resolver.prefetch_records(
@@ -171,8 +184,8 @@ def _prepare(
         try:
             request = _request(ctx, mapper, record, link, flat, held.get(record.id, set()))
         except RelationPending as exc:
-            if link is None and any(rid in waiting for _, rid in exc.missing or ()):
-                held_back.add(record.id)  # its parent waits: it waits too, nothing is rejected
+            if any(rid in waiting for _, rid in exc.missing or ()):
+                held_back.add(record.id)  # what it refers to waits: it waits too, unrejected
             else:
                 failures.append((record, exc))
             continue
@@ -430,30 +443,22 @@ def _held_for_a_person(ctx: RunContext, tx: Transaction, entity: str) -> set[str
     """
     held: set[str] = set()
     for kind in {entity, *_relations(entity).values()}:
-        for item in tx.list_open_inbox(
-            ctx.job.name,
-            kind="ambiguous_match",
-            limit=1_000_000,
-            connector=ctx.job.connector,
-            entity=kind,
-        ):
-            if item.fields and len(item.fields) == 1:
-                held.update(item.fields)
+        named = {
+            item.fields[0]
+            for item in tx.list_open_inbox(
+                ctx.job.name,
+                kind="ambiguous_match",
+                limit=1_000_000,
+                connector=ctx.job.connector,
+                entity=kind,
+            )
+            if item.fields and len(item.fields) == 1
+        }
+        # a candidate deleted in the hub since is no record to create
+        held.update(
+            rid for rid, record in tx.get_records(kind, named).items() if not record.deleted
+        )
     return held
-
-
-def _keep_held_back(ctx: RunContext, entity: str, held_back: set[str]) -> None:
-    """Queue held-back records for every later push until they go, and say so in the report."""
-    with ctx.unit() as tx:
-        state = ctx.state(tx, entity)
-        queued = list(state.get("resend") or [])
-        state["resend"] = queued + [i for i in sorted(held_back) if i not in queued]
-        ctx.save_state(tx, entity, state)
-    ctx.warnings.append(
-        f"{len(held_back)} {entity} records were not created in {ctx.job.connector}: each is, or "
-        "refers to, a record that several of its records match; settle those matches with "
-        "`crmbridge conflicts list` and `resolve`"
-    )
 
 
 def _requests(payload: Mapping[str, Any], *, resent: bool = False) -> list[WriteRequest]:

@@ -23,6 +23,7 @@ from crmbridge.errors import CrmBridgeError
 from crmbridge.model import content_hash
 from crmbridge.store import LinkWrite, Store, Transaction
 from crmbridge.store.rows import InboxItem, RecordWrite
+from crmbridge.sync.ambiguity import partners
 from crmbridge.sync.values import flatten, validated_content
 
 __all__ = ["ResolveError", "queue_refetch", "queue_resend", "resolve_item"]
@@ -184,9 +185,11 @@ def _ambiguous(
 
 
 def _free_candidates(tx: Transaction, item: InboxItem) -> None:
-    """Queue an ambiguous match's candidates for the push, which held them back while it was open."""
+    """Queue what an ambiguous match held back (see :mod:`crmbridge.sync.ambiguity`)."""
     if item.fields:
         queue_resend(tx, item.job, item.connector, item.entity, list(item.fields))
+        others = partners(tx, item.job, item.connector, item.entity, set(item.fields), {item.id})
+        queue_refetch(tx, item.job, item.connector, item.entity, others)
 
 
 def _blocked_delete(

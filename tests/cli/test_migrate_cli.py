@@ -372,6 +372,6 @@ def test_a_person_the_target_file_holds_twice_waits_and_the_summary_says_so(
     )
     result = migrate(config)
     assert result.exit_code == 0, result.output
-    assert "1 stakeholders records were not created in export" in result.stderr
+    assert "1 stakeholders records were not sent to export" in result.stderr
     rows = rejects_csv(export / "stakeholders.csv")
     assert sum(r["Email"].casefold() == "wang@example.cn" for r in rows) == 2

@@ -95,7 +95,7 @@ def test_a_person_the_remote_holds_twice_is_not_created_a_third_time(
     second = crm.put("stakeholders", {"full_name": "A2", "email": "A@example.cn"})
     for _ in range(2):  # held back on every run while the match is open, and said so
         report = sync(store, crm, clock)
-        assert any("1 stakeholders records were not created in crm" in w for w in report.warnings)
+        assert any("1 stakeholders records were not sent to crm" in w for w in report.warnings)
         assert sorted(p["full_name"] for p in crm.live("stakeholders").values()) == [
             "A",
             "A2",
