@@ -50,18 +50,25 @@ class Shared(InMemoryConnector):
         return results
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> Bridge:
+def bridge_to(tmp_path: Path, target: type[Shared]) -> Bridge:
+    """A bridge migrating ``old`` (in memory) to ``new``, a connector of class ``target``."""
     Shared.remotes.clear()
     path = tmp_path / "crmbridge.yaml"
     path.write_text(
         "store: {url: 'sqlite:///hub.db'}\ndefaults: {phone_region: CN}\n"
-        "connectors:\n  old: {type: memory}\n  new: {type: memory}\n",
+        "connectors:\n  old: {type: memory}\n  new: {type: target}\n",
         encoding="utf-8",
     )
-    config = load_config(path, {})
-    types = {"memory": ConnectorType("memory", "tests", None, cls=Shared)}
-    return Bridge(config, types=types)
+    types = {
+        "memory": ConnectorType("memory", "tests", None, cls=Shared),
+        "target": ConnectorType("target", "tests", None, cls=target),
+    }
+    return Bridge(load_config(path, {}), types=types)
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Bridge:
+    return bridge_to(tmp_path, Shared)
 
 
 def seed(remote: InMemoryConnector) -> None:
@@ -261,19 +268,8 @@ class EventFeed(Shared):
 
 
 def test_a_target_that_does_not_list_its_records_is_not_read(tmp_path: Path) -> None:
-    Shared.remotes.clear()
     EventFeed.reads = 0
-    path = tmp_path / "crmbridge.yaml"
-    path.write_text(
-        "store: {url: 'sqlite:///hub.db'}\ndefaults: {phone_region: CN}\n"
-        "connectors:\n  old: {type: memory}\n  new: {type: feed}\n",
-        encoding="utf-8",
-    )
-    types = {
-        "memory": ConnectorType("memory", "tests", None, cls=Shared),
-        "feed": ConnectorType("feed", "tests", None, cls=EventFeed),
-    }
-    service = Bridge(load_config(path, {}), types=types)
+    service = bridge_to(tmp_path, EventFeed)
     seed(Shared("old"))
     report = migrate(service)
     assert report.status == "succeeded"
@@ -335,18 +331,7 @@ class PushOnlyTitle(Shared):
 
 
 def test_a_push_only_field_the_source_leaves_empty_keeps_the_target_value(tmp_path: Path) -> None:
-    Shared.remotes.clear()
-    path = tmp_path / "crmbridge.yaml"
-    path.write_text(
-        "store: {url: 'sqlite:///hub.db'}\ndefaults: {phone_region: CN}\n"
-        "connectors:\n  old: {type: memory}\n  new: {type: pushonly}\n",
-        encoding="utf-8",
-    )
-    types = {
-        "memory": ConnectorType("memory", "tests", None, cls=Shared),
-        "pushonly": ConnectorType("pushonly", "tests", None, cls=PushOnlyTitle),
-    }
-    service = Bridge(load_config(path, {}), types=types)
+    service = bridge_to(tmp_path, PushOnlyTitle)
     Shared("old").put("stakeholders", {"full_name": "王", "email": "w@x.cn"})
     new = Shared("new")
     twin = new.put("stakeholders", {"full_name": "Wang", "email": "w@x.cn", "title": "CTO"})

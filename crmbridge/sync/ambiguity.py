@@ -9,14 +9,14 @@ naming it are fetched again: alone now, they may match it plainly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from crmbridge.store import Transaction
 from crmbridge.store.rows import InboxItem
 from crmbridge.sync.context import RunContext
 
-__all__ = ["free_candidates", "partners", "queue"]
+__all__ = ["free_candidates", "open_matches", "partners", "queue"]
 
 
 def free_candidates(
@@ -51,11 +51,27 @@ def partners(
     """The remote records of the other open ambiguous matches naming any of ``freed``."""
     return [
         str(item.external_id)
-        for item in tx.list_open_inbox(
-            job, kind="ambiguous_match", limit=1_000_000, connector=connector, entity=entity
-        )
+        for item in open_matches(tx, job, connector, entity)
         if item.id not in done and item.external_id and freed & set(item.fields or [])
     ]
+
+
+def open_matches(
+    tx: Transaction,
+    job: str,
+    connector: str,
+    entity: str,
+    external_ids: Collection[str] | None = None,
+) -> list[InboxItem]:
+    """The open ambiguous matches of a job's connector and entity (of these remote records)."""
+    return tx.list_open_inbox(
+        job,
+        kind="ambiguous_match",
+        limit=1_000_000,
+        connector=connector,
+        entity=entity,
+        external_ids=external_ids,
+    )
 
 
 def queue(state: dict[str, Any], key: str, ids: Iterable[str]) -> None:

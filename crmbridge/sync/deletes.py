@@ -21,7 +21,7 @@ from typing import Any
 from crmbridge.model import content_hash
 from crmbridge.store import NewInboxItem, Transaction
 from crmbridge.store.rows import Link, LinkWrite, RecordWrite
-from crmbridge.sync.ambiguity import free_candidates
+from crmbridge.sync.ambiguity import free_candidates, open_matches
 from crmbridge.sync.context import RunContext
 
 __all__ = ["apply_remote_deletions", "delete_in_hub", "over_guard"]
@@ -78,14 +78,7 @@ def _settle_gone(
     gone = set(external_ids)
     settled = [
         item
-        for item in tx.list_open_inbox(
-            ctx.job.name,
-            kind="ambiguous_match",
-            limit=1_000_000,
-            connector=ctx.job.connector,
-            entity=entity,
-            external_ids=list(gone),
-        )
+        for item in open_matches(tx, ctx.job.name, ctx.job.connector, entity, list(gone))
         if item.external_id in gone
     ]
     for item in settled:

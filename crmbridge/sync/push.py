@@ -22,7 +22,7 @@ from crmbridge.errors import RecordRejected
 from crmbridge.model import content_hash
 from crmbridge.store import LinkWrite, NewReject, Transaction
 from crmbridge.store.rows import Link, OutboxItem, Record, Reject
-from crmbridge.sync.ambiguity import queue
+from crmbridge.sync.ambiguity import open_matches, queue
 from crmbridge.sync.context import RunContext
 from crmbridge.sync.deletes import block_deletes, over_guard
 from crmbridge.sync.ports import EntityMapper, RelationPending
@@ -445,13 +445,7 @@ def _held_for_a_person(ctx: RunContext, tx: Transaction, entity: str) -> set[str
     for kind in {entity, *_relations(entity).values()}:
         named = {
             item.fields[0]
-            for item in tx.list_open_inbox(
-                ctx.job.name,
-                kind="ambiguous_match",
-                limit=1_000_000,
-                connector=ctx.job.connector,
-                entity=kind,
-            )
+            for item in open_matches(tx, ctx.job.name, ctx.job.connector, kind)
             if item.fields and len(item.fields) == 1
         }
         # a candidate deleted in the hub since is no record to create
