@@ -380,3 +380,5 @@ def test_a_twin_linked_by_hand_keeps_the_target_values_the_source_never_held(
     person = new.live("stakeholders")[w1]
     assert (person["full_name"], person.get("department")) == ("王", "R&D")
     assert emails(new).count("l@x.cn") == 2  # 李 still waits for a person: no third copy
+    # the match leg lists the target whole: nothing is left queued to fetch
+    assert "refetch" not in service.store.get_cursor("migrate-old-to-new", "new", "stakeholders")

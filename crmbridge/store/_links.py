@@ -253,11 +253,18 @@ class LinksMixin(Scope):
         with self._read() as conn:
             return conn.execute(query).first() is not None
 
-    def get_cursor(self, job: str, connector: str, entity: str) -> Any:
-        """The saved cursor of a job's connector and entity (any JSON value), or ``None``."""
+    def get_cursor(self, job: str, connector: str, entity: str, *, lock: bool = False) -> Any:
+        """The saved cursor of a job's connector and entity (any JSON value), or ``None``.
+
+        ``lock``: in a transaction about to write it back, hold the row until it
+        commits (PostgreSQL; SQLite has one writer at a time anyway), so two
+        writers never save over each other's changes.
+        """
         query = sa.select(cursors.c.value).where(
             cursors.c.job == job, cursors.c.connector == connector, cursors.c.entity == entity
         )
+        if lock:
+            query = query.with_for_update()
         with self._read() as conn:
             return conn.execute(query).scalar()
 

@@ -181,7 +181,7 @@ class RunContext:
 
     def state(self, tx: Transaction, entity: str) -> dict[str, Any]:
         """The job's saved position for ``entity``: remote cursor, push seq, pending deletes."""
-        value = tx.get_cursor(self.job.name, self.job.connector, entity)
+        value = tx.get_cursor(self.job.name, self.job.connector, entity, lock=True)
         return dict(value) if isinstance(value, dict) else {}
 
     def save_state(self, tx: Transaction, entity: str, state: Mapping[str, Any]) -> None:

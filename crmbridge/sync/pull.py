@@ -128,6 +128,9 @@ async def _link_twins(ctx: RunContext, entity: str) -> None:
     if all(rule == "id" for rule in ctx.mappers[entity].identity):
         return
     with ctx.unit() as tx:
+        state = ctx.state(tx, entity)
+        if state.pop("refetch", None) is not None:  # a resolution asked; the listing covers it
+            ctx.save_state(tx, entity, state)
         if not tx.has_unlinked(ctx.job.connector, entity):
             return
     async for page in list_records(ctx.connector, entity):

@@ -50,7 +50,7 @@ def queue_resend(
 def _queue(
     tx: Transaction, job: str, connector: str, entity: str, key: str, ids: list[str]
 ) -> None:
-    value = tx.get_cursor(job, connector, entity)
+    value = tx.get_cursor(job, connector, entity, lock=True)
     state = dict(value) if isinstance(value, dict) else {}
     queued = list(state.get(key) or [])
     queued += [i for i in ids if i not in queued]

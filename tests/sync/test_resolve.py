@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sync_support import hub_add, live, remote_crm, sync
 
 from crmbridge.model import content_hash
 from crmbridge.store import RecordWrite, Store
 from crmbridge.sync.merge import ConflictPolicy, Policy
-from crmbridge.sync.resolve import ResolveError, resolve_item
+from crmbridge.sync.resolve import ResolveError, queue_resend, resolve_item
 from crmbridge.testing import FakeClock, InMemoryConnector
 
 
@@ -112,3 +114,22 @@ def test_blocked_delete_refused_recreates_the_remote_record(store: Store, clock:
     sync(store, crm, clock, deletes="propagate")
     assert sorted(p["full_name"] for p in crm.live("stakeholders").values()) == ["P0", "P1", "P2"]
     assert len(live(store, "stakeholders")) == 3
+
+
+def test_a_resend_queued_while_a_run_holds_the_state_is_kept(store: Store) -> None:
+    """A resolution saving the state beside a run's unit waits for it; neither loses the other's."""
+    store.set_cursor("crm-sync", "crm", "stakeholders", {"push_seq": 1})  # a job that has run
+    with store.transaction() as tx:
+        state = dict(tx.get_cursor("crm-sync", "crm", "stakeholders", lock=True) or {})
+
+        def resolve_meanwhile() -> None:
+            with store.transaction() as other:
+                queue_resend(other, "crm-sync", "crm", "stakeholders", ["r1"])
+
+        beside = threading.Thread(target=resolve_meanwhile)
+        beside.start()
+        beside.join(0.5)  # it cannot go on while the run's unit holds the state
+        state["push_seq"] = 5
+        tx.set_cursor("crm-sync", "crm", "stakeholders", state)
+    beside.join()
+    assert store.get_cursor("crm-sync", "crm", "stakeholders") == {"push_seq": 5, "resend": ["r1"]}
