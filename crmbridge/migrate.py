@@ -19,8 +19,9 @@ hold, a field the source never held keeps the target's value; it creates
 nothing in the hub. A twin is then updated by the push, not created a second
 time; a target record with no twin is left as it is. A target record the
 match cannot read or map is passed over with a warning (it may then be
-duplicated), and one that matches several hub records goes to the inbox,
-which holds those records back from the push until a person decides.
+duplicated). Target records that all match one hub record (the target holds
+that person twice) go to the inbox, and the push holds the hub record back
+until the match is settled.
 
 The push leg sends every hub record of the chosen entities the target has not
 seen, which on a fresh hub is exactly what the source held. In a conflict the
@@ -69,10 +70,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-LEGS = ("pull", "match", "push")
-"""The legs of a migration, in the order they run (the match leg only for a target that lists)."""
 _STAGE = {"pull": "pull", "match": "pull", "push": "push"}
-"""The sync stage each leg runs, whose progress it shows."""
+"""The legs of a migration, in the order they run (the match leg only for a target that
+lists its records), and the sync stage each runs, whose progress it shows."""
 
 
 def migration_job_name(source: str, target: str) -> str:
@@ -146,7 +146,7 @@ class MigrationReport:
     status: str
     legs: list[RunReport] = field(default_factory=list)
     leg_names: list[str] = field(default_factory=list)
-    """The name of each of ``legs`` (see :data:`LEGS`)."""
+    """The name of each of ``legs``: ``pull``, ``match`` (not for every target), ``push``."""
     duration_s: float = 0.0
     rejects_file: str | None = None
     rejects: int = 0
@@ -266,7 +266,6 @@ async def run_migration(
     source = bridge.connector(migration.source, dry_run=dry_run)
     target = bridge.connector(migration.target, dry_run=dry_run, migration_target=True)
     jobs = migration.jobs(bridge, match_target=target.capabilities.lists_records)
-    names = [leg_name for leg_name, _ in jobs]
     connectors = {migration.source: source, migration.target: target}
     started = time.monotonic()
     if dry_run:
@@ -276,12 +275,18 @@ async def run_migration(
             now=bridge.now,
         )
         report = MigrationReport(
-            "dry-run", migration.source, migration.target, "planned", legs, names, dry_run=True
+            "dry-run",
+            migration.source,
+            migration.target,
+            "planned",
+            legs,
+            [n for n, _ in jobs],
+            dry_run=True,
         )
         report.status = "failed" if any(leg.status != "succeeded" for leg in legs) else "planned"
         report.error = next((leg.error for leg in legs if leg.error), None)
         report.duration_s = time.monotonic() - started
-        rejects = _planned_rejects(migration, names, legs)
+        rejects = _planned_rejects(jobs, legs)
         report.rejects = len(rejects)
         _write_report(report, report_path, rejects)
         return report
@@ -497,14 +502,13 @@ def _reject_row(leg: str, r: Reject) -> dict[str, Any]:
 
 
 def _planned_rejects(
-    migration: Migration, names: Sequence[str], legs: Sequence[RunReport]
+    jobs: Sequence[tuple[str, SyncJob]], legs: Sequence[RunReport]
 ) -> list[dict[str, Any]]:
     """What a dry run would reject, from its plan (no attempts: nothing is recorded)."""
-    connectors = {"pull": migration.source, "match": migration.target, "push": migration.target}
     return [
         {
             "leg": leg_name,
-            "connector": connectors[leg_name],
+            "connector": job.connector,
             "entity": item["entity"],
             "file": (item.get("where") or {}).get(FILE_KEY, ""),
             "line": (item.get("where") or {}).get(LINE_KEY, ""),
@@ -515,7 +519,7 @@ def _planned_rejects(
             "reason": item.get("reason") or "",
             "attempts": "",
         }
-        for leg_name, leg in zip(names, legs, strict=False)
+        for (leg_name, job), leg in zip(jobs, legs, strict=False)
         for item in leg.plan or ()
         if item.get("action") == "reject"
     ]

@@ -75,12 +75,7 @@ def _settle_gone(
     """
     if not external_ids:
         return
-    gone = set(external_ids)
-    settled = [
-        item
-        for item in open_matches(tx, ctx.job.name, ctx.job.connector, entity, list(gone))
-        if item.external_id in gone
-    ]
+    settled = open_matches(tx, ctx.job.name, ctx.job.connector, entity, external_ids)
     for item in settled:
         tx.resolve_inbox_item(item.id, {"settled": "deleted"})
     free_candidates(ctx, tx, entity, settled, state)
@@ -104,14 +99,8 @@ def _moved(
         return {}
     deleted = {link.external_id: link for link in targets}
     moved: dict[str, str] = {}
-    for item in tx.list_open_inbox(
-        ctx.job.name,
-        kind="ambiguous_match",
-        limit=1_000_000,
-        connector=ctx.job.connector,
-        entity=entity,
-        external_ids=[ext for kind, ext in ctx.ambiguous if kind == entity],
-    ):
+    met = [ext for kind, ext in ctx.ambiguous if kind == entity]
+    for item in open_matches(tx, ctx.job.name, ctx.job.connector, entity, met):
         if not item.external_id:
             continue
         if (entity, item.external_id) not in ctx.ambiguous:

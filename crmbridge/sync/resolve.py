@@ -23,7 +23,7 @@ from crmbridge.errors import CrmBridgeError
 from crmbridge.model import content_hash
 from crmbridge.store import LinkWrite, Store, Transaction
 from crmbridge.store.rows import InboxItem, RecordWrite
-from crmbridge.sync.ambiguity import partners
+from crmbridge.sync.ambiguity import partners, queue
 from crmbridge.sync.values import flatten, validated_content
 
 __all__ = ["ResolveError", "queue_refetch", "queue_resend", "resolve_item"]
@@ -52,9 +52,7 @@ def _queue(
 ) -> None:
     value = tx.get_cursor(job, connector, entity, lock=True)
     state = dict(value) if isinstance(value, dict) else {}
-    queued = list(state.get(key) or [])
-    queued += [i for i in ids if i not in queued]
-    state[key] = queued
+    queue(state, key, ids)
     tx.set_cursor(job, connector, entity, state)
 
 
