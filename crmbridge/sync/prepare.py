@@ -25,10 +25,11 @@ same mappers in the worker.
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import pickle
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -40,6 +41,8 @@ from crmbridge.sync.ports import EntityMapper, RelationPending
 from crmbridge.sync.values import held_values, validated_content
 
 __all__ = ["PagePreparer", "PortableMappers", "Prepared"]
+
+log = logging.getLogger("crmbridge.sync")
 
 MIN_PAGE = 200
 """Smaller pages are mapped in the main process: shipping them costs more than it saves."""
@@ -162,6 +165,11 @@ def prepare_records(
     return out
 
 
+def _ready() -> bool:
+    """Nothing: the worker answers once it has started and built its mappers."""
+    return True
+
+
 def _prepare_in_worker(request: bytes) -> bytes:
     entity, records, links, region = pickle.loads(request)
     done = prepare_records(_mappers[entity], records, links, region)
@@ -169,16 +177,45 @@ def _prepare_in_worker(request: bytes) -> bytes:
 
 
 class PagePreparer:
-    """A worker process preparing pages for one run; started on the first page worth it."""
+    """A worker process preparing pages for one run; started on the first page worth it.
+
+    Starting a worker takes a moment (a new interpreter imports crmbridge and
+    compiles the mappings): pages that come meanwhile are mapped in the run's
+    own process, which would otherwise wait, unless ``wait_for_start`` is set.
+    """
+
+    wait_for_start = False
+    """Hand every page worth it to the worker, waiting for it to start (the tests set it)."""
 
     def __init__(self, rebuild: Callable[[], Mapping[str, EntityMapper]]) -> None:
         self.rebuild = rebuild
         self._pool: Executor | None = None
+        self._started: Future[bool] | None = None
         self._broken = False
 
     def wants(self, records: Sequence[RemoteRecord]) -> bool:
-        """Whether a page is big enough to ship to the worker (and the worker works)."""
-        return not self._broken and len(records) >= MIN_PAGE
+        """Whether a page is big enough to ship to the worker, and the worker is up."""
+        if self._broken or len(records) < MIN_PAGE:
+            return False
+        if self._pool is None:
+            # spawn, not fork: the run's process has threads and open database connections
+            self._pool = ProcessPoolExecutor(
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start,
+                initargs=(self.rebuild,),
+            )
+            self._started = self._pool.submit(_ready)
+        assert self._started is not None
+        if not self._started.done() and not self.wait_for_start:
+            return False
+        try:
+            self._started.result()
+        except Exception:
+            log.warning("the mapping worker did not start; mapping here", exc_info=True)
+            self.disable()
+            return False
+        return True
 
     def disable(self) -> None:
         """Stop using the worker for the rest of the run (it failed)."""
@@ -192,15 +229,11 @@ class PagePreparer:
         links: Mapping[tuple[str, str], str | None],
         region: str | None,
     ) -> asyncio.Future[bytes]:
-        """Start preparing a page (the last record of an external id counts); a future of it."""
-        if self._pool is None:
-            # spawn, not fork: the run's process has threads and open database connections
-            self._pool = ProcessPoolExecutor(
-                1,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start,
-                initargs=(self.rebuild,),
-            )
+        """Start preparing a page (the last record of an external id counts); a future of it.
+
+        Only after :meth:`wants` said yes.
+        """
+        assert self._pool is not None
         latest = {r.external_id: r.data if type(r.data) is dict else dict(r.data) for r in records}
         request = pickle.dumps(
             (entity, list(latest.items()), dict(links), region), pickle.HIGHEST_PROTOCOL
@@ -211,5 +244,8 @@ class PagePreparer:
     def close(self) -> None:
         """Stop the worker (it has nothing left to do)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=not self._broken, cancel_futures=True)
+            # a worker still starting stops once it has started; nobody needs to wait for that
+            started = self._started is not None and self._started.done()
+            self._pool.shutdown(wait=started and not self._broken, cancel_futures=True)
             self._pool = None
+            self._started = None

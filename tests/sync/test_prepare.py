@@ -14,7 +14,7 @@ import pytest
 from crmbridge.config import load_config
 from crmbridge.service import Bridge
 from crmbridge.sync.job import SyncJob
-from crmbridge.sync.prepare import MIN_PAGE, PortableMappers, prepare_records
+from crmbridge.sync.prepare import MIN_PAGE, PagePreparer, PortableMappers, prepare_records
 from crmbridge.sync.runner import RunReport, run_job
 
 ROWS = 3 * MIN_PAGE + 50
@@ -96,6 +96,12 @@ def _hub(bridge: Bridge) -> dict[str, Any]:
     return {"people": people, "rejects": rejects, "inbox": inbox}
 
 
+@pytest.fixture(autouse=True)
+def wait_for_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every page worth it goes to the worker, even those read while it starts."""
+    monkeypatch.setattr(PagePreparer, "wait_for_start", True)
+
+
 @pytest.fixture
 def alone(tmp_path: Path) -> tuple[RunReport, dict[str, Any]]:
     bridge = _bridge(tmp_path / "alone", 0)
@@ -172,3 +178,26 @@ def test_a_page_that_cannot_cross_to_the_worker_is_mapped_in_the_run(
     assert report.by_entity == alone[0].by_entity
     assert _hub(bridge) == alone[1]
     assert calls  # the page went the other way, and the run did not fail
+
+
+def test_pages_read_while_the_worker_starts_are_mapped_in_the_run(
+    tmp_path: Path, alone: tuple[RunReport, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crmbridge.sync import prepare
+
+    monkeypatch.setattr(PagePreparer, "wait_for_start", False)
+    handed: list[int] = []
+    real = prepare.pickle.dumps
+
+    def counting(value: Any, protocol: int | None = None) -> bytes:
+        handed.append(1)
+        return real(value, protocol)
+
+    monkeypatch.setattr(prepare.pickle, "dumps", counting)
+    bridge = _bridge(tmp_path / "starting", 1)
+    report = _import(bridge)
+    assert report.status == "succeeded"
+    assert report.by_entity == alone[0].by_entity
+    assert _hub(bridge) == alone[1]
+    # the worker cannot have started before the first page was read: that one stayed here
+    assert len(handed) < ROWS // (MIN_PAGE + 30)
