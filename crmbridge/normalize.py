@@ -7,9 +7,10 @@ and validation, and remember recent answers per ``(value, region)``:
 
 - a phone already written ``+<digits>`` is checked against the libphonenumber
   metadata directly, without the general parser;
-- a plain ASCII address (dot-atom local part, lower-case-able LDH domain with an
-  alphabetic top-level domain, no IDNA, no special-use domain) only has its
-  domain lower-cased, which is all email-validator would do to it.
+- a plain ASCII address (dot-atom local part that is no RFC 2142 role name,
+  lower-case-able LDH domain with an alphabetic top-level domain, no IDNA, no
+  special-use domain) only has its domain lower-cased, which is all
+  email-validator would do to it.
 
 Anything else goes through the defining functions; tests check the two agree.
 """
@@ -21,7 +22,12 @@ import re
 from typing import Any, Final
 
 import phonenumbers
-from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+from email_validator import (
+    SPECIAL_USE_DOMAIN_NAMES,
+    EmailNotValidError,
+    rfc_constants,
+    validate_email,
+)
 
 __all__ = ["email", "normalize_email", "normalize_phone", "phone", "phone_format"]
 
@@ -63,6 +69,8 @@ _EMAIL: Final = re.compile(
 # every special-use name is one label, so checking the last label is enough
 _SPECIAL: Final = frozenset(SPECIAL_USE_DOMAIN_NAMES)
 assert all("." not in name for name in _SPECIAL)
+# role mailboxes (RFC 2142: sales@, www@, ...) whose local part email-validator lower-cases
+_ROLES: Final = frozenset(getattr(rfc_constants, "CASE_INSENSITIVE_MAILBOX_NAMES", ()))
 
 
 @functools.lru_cache(maxsize=65536)
@@ -168,6 +176,10 @@ def email(value: str) -> str:
     match = _EMAIL.fullmatch(value)
     if match is not None and len(value) <= 254 and len(match["local"]) <= 64:
         domain = match["domain"].lower()
-        if "xn--" not in domain and domain[domain.rfind(".") + 1 :] not in _SPECIAL:
+        if (
+            "xn--" not in domain
+            and domain[domain.rfind(".") + 1 :] not in _SPECIAL
+            and match["local"].lower() not in _ROLES
+        ):
             return f"{match['local']}@{domain}"
     return normalize_email(value)

@@ -56,7 +56,16 @@ def test_email_shortcut_agrees_with_the_model(value: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["a@b.test", "x@localhost.com", "a@xn--fsq.com", "A.B@Example.COM", "a..b@c.com"]
+    "value",
+    [
+        "a@b.test",
+        "x@localhost.com",
+        "a@xn--fsq.com",
+        "A.B@Example.COM",
+        "a..b@c.com",
+        "WWW@0.AA",  # RFC 2142 role mailboxes are lower-cased whole
+        "Sales@Example.com",
+    ],
 )
 def test_email_shortcut_on_special_cases(value: str) -> None:
     assert _outcome(fastnorm.email, value) == _outcome(normalize_email, value)
