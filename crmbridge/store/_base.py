@@ -118,8 +118,11 @@ def take_seqs(connection: Connection, count: int) -> int:
 
 
 def as_dict(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A plain dict copy of ``value`` (JSON columns want a dict), keeping ``None``."""
-    return None if value is None else dict(value)
+    """``value`` as a JSON column takes it: a dict as it is (it is encoded when the statement
+    runs), another mapping as a dict copy; ``None`` kept."""
+    if value is None or isinstance(value, dict):
+        return value
+    return dict(value)
 
 
 def insert_rows(

@@ -15,6 +15,7 @@ from crmbridge.model import identity_index_keys
 from crmbridge.store._base import (
     Scope,
     any_of,
+    as_dict,
     columns_for,
     insert_rows,
     lock_sequence,
@@ -345,7 +346,7 @@ def _apply_upserts(
                     now,
                     version,
                     write.content_hash,
-                    write.data if type(write.data) is dict else dict(write.data),
+                    as_dict(write.data),
                     False,
                     now,
                     seq,
@@ -358,7 +359,7 @@ def _apply_upserts(
                     "b_id": record_id,
                     "version": version,
                     "content_hash": write.content_hash,
-                    "data": dict(write.data),
+                    "data": as_dict(write.data),
                     "deleted": False,
                     "updated_at": now,
                     "seq": seq,
@@ -380,7 +381,7 @@ def _apply_upserts(
         conn,
         entity,
         [record_id for record_id, _, _, created in planned if not created],
-        [(record_id, write.data) for record_id, write, _, _ in planned],
+        [(record_id, write) for record_id, write, _, _ in planned],
     )
     return [
         r if r is not None else done[record_id]
@@ -421,14 +422,18 @@ def _reindex(
     conn: Connection,
     entity: str,
     stale: Sequence[str],
-    fresh: Sequence[tuple[str, Any]],
+    fresh: Sequence[tuple[str, RecordWrite]],
 ) -> None:
-    """Replace the identity keys of ``stale`` records and add those of ``fresh`` content."""
+    """Replace the identity keys of ``stale`` records and add those of ``fresh`` writes."""
     if stale:
         conn.execute(sa.delete(identities).where(any_of(conn, identities.c.record_id, stale)))
     rows = [
         (entity, kind, value[:512], record_id)
-        for record_id, data in fresh
-        for kind, value in identity_index_keys(entity, data)
+        for record_id, write in fresh
+        for kind, value in (
+            identity_index_keys(entity, write.data)
+            if write.index_keys is None
+            else write.index_keys
+        )
     ]
     insert_rows(conn, identities, ("entity", "kind", "value", "record_id"), rows)

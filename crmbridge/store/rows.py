@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -81,6 +81,8 @@ class RecordWrite:
     id: str | None = None
     changed_at: datetime | None = None
     """when the change was made where it was made (``None``: now, in the hub)"""
+    index_keys: Sequence[tuple[str, str]] | None = None
+    """the identity keys of ``data``, when the caller has them already (else worked out here)"""
 
 
 @dataclass(slots=True, unsafe_hash=True)

@@ -112,6 +112,14 @@ class LinkResolver:
             self.prefetch_records([(entity, record_id)])
         return self._remote.get((entity, record_id))
 
+    def cached(self, refs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str | None] | None:
+        """The hub ids of ``refs`` from the cache alone; ``None`` if one must be looked up."""
+        known = self._hub
+        try:
+            return {ref: known[ref] for ref in refs}
+        except KeyError:
+            return None
+
     def to_canonical(self, entity: str, external_id: str) -> str | None:
         """The hub id linked to ``external_id``, or ``None``."""
         if (entity, external_id) not in self._hub:

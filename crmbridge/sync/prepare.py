@@ -15,7 +15,9 @@ the one a single process gives:
   written meanwhile) is mapped again in the main process; so is one the
   worker found waiting for a parent;
 - the validated content is used only for a record with no hub twin (a
-  record merged into a twin is validated whole, as before).
+  record merged into a twin is validated whole, as before); the worker
+  hands it over with its identity keys and its link's shadow and hash,
+  so creating such a record costs the run little more than the writes.
 
 Mappers hold compiled functions that cannot be pickled: a
 :class:`PortableMappers` carries a picklable ``rebuild`` that builds the
@@ -36,11 +38,12 @@ from typing import Any, NamedTuple
 from crmbridge.connector import RemoteRecord
 from crmbridge.errors import RecordRejected
 from crmbridge.heap import tune
+from crmbridge.model import content_hash, identity_index_keys
 from crmbridge.sync.matcher import identity_keys
 from crmbridge.sync.ports import EntityMapper, RelationPending
-from crmbridge.sync.values import held_values, validated_content
+from crmbridge.sync.values import held_values, remote_fields, validated_content
 
-__all__ = ["PagePreparer", "PortableMappers", "Prepared"]
+__all__ = ["Fresh", "PagePreparer", "PortableMappers", "Prepared"]
 
 log = logging.getLogger("crmbridge.sync")
 
@@ -84,20 +87,36 @@ class Rejection(NamedTuple):
         return RecordRejected(self.message, code=self.code, entity=entity, field=self.field)
 
 
+class Fresh(NamedTuple):
+    """A record with no hub twin, ready to write: what a first sync writes of it.
+
+    ``content`` and ``digest`` are the record's validated content and its
+    hash, ``index_keys`` its identity keys in the hub; ``remote`` the fields
+    the remote record holds, as stored (its link's shadow), with
+    ``remote_hash``; ``record_id`` the crmbridge id it carries, if any.
+    """
+
+    content: dict[str, Any]
+    digest: str
+    index_keys: tuple[tuple[str, str], ...]
+    remote: dict[str, Any]
+    remote_hash: str
+    record_id: str | None
+
+
 class Prepared(NamedTuple):
     """What the worker made of one remote record (a tuple: a page of them unpickles fast).
 
     ``flat`` is the canonical values, or ``None`` with ``rejected`` when the
-    mapping refused the record; ``keys`` its identity keys; ``checked`` the
-    validated content, its hash and its :func:`~crmbridge.sync.values.held_values`
-    as a record without a hub twin (or ``invalid``: why that fails);
-    ``lookups`` every relation it resolved.
+    mapping refused the record; ``keys`` its identity keys; ``fresh`` the
+    record ready to write when it has no hub twin (or ``invalid``: why its
+    values fail validation); ``lookups`` every relation it resolved.
     """
 
     flat: dict[str, Any] | None
     rejected: Rejection | None
     keys: list[tuple[str, str]]
-    checked: tuple[dict[str, Any], str, dict[str, Any]] | None
+    fresh: Fresh | None
     invalid: Rejection | None
     lookups: tuple[Lookup, ...]
 
@@ -154,15 +173,29 @@ def prepare_records(
             out[ext] = Prepared(None, _rejection(exc), [], None, None, tuple(lookups.seen))
             continue
         keys = identity_keys(mapper.entity, mapper.identity, flat, region)
-        checked: tuple[dict[str, Any], str, dict[str, Any]] | None = None
+        fresh: Fresh | None = None
         invalid: Rejection | None = None
         try:
-            content, digest = validated_content(mapper.entity, flat, phone_region=region)
-            checked = (content, digest, held_values(flat, content))
+            fresh = _fresh(mapper, flat, region)
         except RecordRejected as exc:
             invalid = _rejection(exc)
-        out[ext] = Prepared(flat, None, keys, checked, invalid, tuple(lookups.seen))
+        out[ext] = Prepared(flat, None, keys, fresh, invalid, tuple(lookups.seen))
     return out
+
+
+def _fresh(mapper: EntityMapper, flat: Mapping[str, Any], region: str | None) -> Fresh:
+    """``flat`` as a new hub record and its link would store it (see :func:`remote_fields`)."""
+    content, digest = validated_content(mapper.entity, flat, phone_region=region)
+    held = held_values(flat, content)
+    remote = remote_fields(mapper.fields, held)
+    return Fresh(
+        content,
+        digest,
+        tuple(identity_index_keys(mapper.entity, content)),
+        remote,
+        content_hash(remote),
+        held.get("id"),
+    )
 
 
 def _ready() -> bool:

@@ -35,9 +35,15 @@ from crmbridge.sync.context import RunContext
 from crmbridge.sync.matcher import Candidate, Match, MatchKind, decide_matches, identity_keys
 from crmbridge.sync.merge import is_empty, merge
 from crmbridge.sync.ports import EntityMapper, RelationPending
-from crmbridge.sync.prepare import PagePreparer, Prepared
+from crmbridge.sync.prepare import Fresh, PagePreparer, Prepared
 from crmbridge.sync.unreadable import keep_unreadable, pass_over_unreadable, settle_unreadable
-from crmbridge.sync.values import blank_defaults, flatten, held_values, validated_content
+from crmbridge.sync.values import (
+    blank_defaults,
+    flatten,
+    held_values,
+    remote_fields,
+    validated_content,
+)
 
 __all__ = ["apply_page", "pull_entity", "retry_parked"]
 
@@ -51,11 +57,14 @@ log = logging.getLogger("crmbridge.sync")
 @dataclass(slots=True)
 class _New:
     external_id: str
-    content: dict[str, Any]
+    content: Mapping[str, Any]
     digest: str
     modified_at: datetime | None
     record_id: str | None
     shadow: dict[str, Any]
+    index_keys: Sequence[tuple[str, str]] | None = None
+    """the content's identity keys and the shadow's hash, when the mapping worker has them"""
+    shadow_hash: str | None = None
 
 
 @dataclass(slots=True)
@@ -183,9 +192,11 @@ async def _pull_pipelined(
             future = None
             if preparer.wants(page.records):
                 refs = {ref for record in page.records for ref in mapper.references(record.data)}
-                with ctx.unit():
-                    ctx.resolver.prefetch_external(refs)
-                    links = {ref: ctx.resolver.to_canonical(*ref) for ref in refs}
+                links = ctx.resolver.cached(refs)
+                if links is None:  # some are not known yet: one read of the hub for them
+                    with ctx.unit():
+                        ctx.resolver.prefetch_external(refs)
+                        links = {ref: ctx.resolver.to_canonical(*ref) for ref in refs}
                 try:
                     future = preparer.submit(entity, page.records, links, ctx.job.phone_region)
                 except Exception:  # a value that cannot be pickled: this page is mapped here
@@ -289,7 +300,7 @@ def apply_page(
     if not retried and not counted:
         ctx.counts.add(entity, "pulled", len(latest))
     ctx.resolver.prefetch_external(_references(mapper, latest, prepared))
-    raw: dict[str, dict[str, Any]] = {}
+    raw: dict[str, Mapping[str, Any]] = {}
     failures: dict[str, tuple[RemoteRecord, RecordRejected]] = {}
     ready: dict[str, Prepared] = {}
     for ext, record in latest.items():
@@ -319,8 +330,8 @@ def apply_page(
     decisions = _match(ctx, tx, entity, mapper, raw, links, ready)
     hub_ids = [m.record_id for m in decisions.values() if m.record_id is not None]
     hub = tx.get_records(entity, hub_ids)
-    mapped: dict[str, dict[str, Any]] = {}
-    validated: dict[str, tuple[dict[str, Any], str]] = {}
+    mapped: dict[str, Mapping[str, Any] | None] = {}
+    validated: dict[str, tuple[Mapping[str, Any], str] | Fresh] = {}
     for ext, flat in raw.items():
         twin = hub.get(decisions[ext].record_id or "")
         # a remote record may hold only some fields (a webhook's partial update):
@@ -329,22 +340,19 @@ def apply_page(
         whole = flat if twin is None or twin.deleted else {**flatten(twin.data), **flat}
         try:
             done = ready.get(ext) if alone else None
-            if done is None:
-                content, digest = validated_content(
-                    entity, whole, phone_region=ctx.job.phone_region
-                )
-                held = held_values(flat, content)
-            elif done.checked is not None:
-                content, digest, held = done.checked
-            else:
+            if done is not None and done.fresh is not None:
+                mapped[ext], validated[ext] = None, done.fresh
+                continue
+            if done is not None:
                 assert done.invalid is not None
                 raise done.invalid.error(entity)
+            content, digest = validated_content(entity, whole, phone_region=ctx.job.phone_region)
         except RecordRejected as exc:
             failures[ext] = (latest[ext], exc)
             continue
         # compare what the hub would store, so a value the model normalises is no change;
         # only fields the remote record holds take part (a file without a column clears nothing)
-        mapped[ext] = held
+        mapped[ext] = held_values(flat, content)
         validated[ext] = (content, digest)
     items = tx.list_open_inbox(
         ctx.job.name,
@@ -366,7 +374,7 @@ def apply_page(
         if ctx.job.migrating_from is not None
         else {}
     )
-    for ext, flat in mapped.items():
+    for ext, values in mapped.items():
         record = latest[ext]
         try:
             _decide(
@@ -375,7 +383,7 @@ def apply_page(
                 entity,
                 mapper,
                 record,
-                flat,
+                values,
                 decisions[ext],
                 links,
                 hub,
@@ -425,11 +433,11 @@ def _match(
     tx: Transaction,
     entity: str,
     mapper: EntityMapper,
-    mapped: dict[str, dict[str, Any]],
+    mapped: Mapping[str, Mapping[str, Any]],
     links: dict[str, Any],
     ready: Mapping[str, Prepared],
 ) -> dict[str, Match]:
-    def keys_of(ext: str, flat: dict[str, Any]) -> list[tuple[str, str]]:
+    def keys_of(ext: str, flat: Mapping[str, Any]) -> list[tuple[str, str]]:
         if ext in links:
             return []
         if ext in ready:
@@ -460,17 +468,29 @@ def _decide(
     entity: str,
     mapper: EntityMapper,
     record: RemoteRecord,
-    flat: dict[str, Any],
+    values: Mapping[str, Any] | None,
     decision: Match,
     links: dict[str, Any],
     hub: dict[str, Any],
     open_items: set[tuple[str, str | None]],
     pending: _Pending,
-    checked: tuple[dict[str, Any], str],
+    checked: tuple[Mapping[str, Any], str] | Fresh,
     sources: Mapping[str, Link],
 ) -> None:
+    """What to do with one remote record: ``values`` are its fields as stored, ``None``
+    when ``checked`` is the worker's :class:`Fresh` record, which holds them itself."""
     ext = record.external_id
-    remote = {f: flat[f] for f in mapper.fields if f in flat}
+    if isinstance(checked, Fresh):
+        remote, claimed = checked.remote, checked.record_id
+        worked_out: tuple[Sequence[tuple[str, str]] | None, str | None] = (
+            checked.index_keys,
+            checked.remote_hash,
+        )
+        checked = (checked.content, checked.digest)
+    else:
+        assert values is not None
+        remote, claimed = remote_fields(mapper.fields, values), values.get("id")
+        worked_out = (None, None)
     present = list(remote)
     if decision.kind is MatchKind.AMBIGUOUS:
         ctx.counts.add(entity, "conflicts")
@@ -499,7 +519,9 @@ def _decide(
             ctx.counts.add(entity, "unchanged")
             return
         content, digest = checked
-        pending.new.append(_New(ext, content, digest, record.modified_at, flat.get("id"), remote))
+        pending.new.append(
+            _New(ext, content, digest, record.modified_at, claimed, remote, *worked_out)
+        )
         ctx.plan.add(entity, "hub", "create", external_id=ext)
         return
     assert decision.record_id is not None
@@ -662,7 +684,8 @@ def _write(
     # a page's records mostly share one modification time (a file's): compare it once
     until = {at: _until(at, now) for at in {n.modified_at for n in pending.new}}
     writes = [
-        RecordWrite(n.content, n.digest, n.record_id, until[n.modified_at]) for n in pending.new
+        RecordWrite(n.content, n.digest, n.record_id, until[n.modified_at], n.index_keys)
+        for n in pending.new
     ]
     writes += [
         RecordWrite(m.content or {}, m.digest, m.record_id, _until(m.modified_at, now, m.since))
@@ -675,7 +698,12 @@ def _write(
     for new, result in zip(pending.new, results, strict=False):
         shadow = new.shadow
         link = LinkWrite(
-            result.id, new.external_id, shadow, content_hash(shadow), new.modified_at, result.seq
+            result.id,
+            new.external_id,
+            shadow,
+            new.shadow_hash or content_hash(shadow),
+            new.modified_at,
+            result.seq,
         )
         # a record made now has no link; one revived from a tombstone may keep its old one
         (fresh if result.created else links).append(link)

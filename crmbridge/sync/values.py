@@ -24,6 +24,7 @@ __all__ = [
     "flatten",
     "held_values",
     "project",
+    "remote_fields",
     "unflatten",
     "validated_content",
 ]
@@ -78,6 +79,14 @@ def held_values(flat: Mapping[str, Any], content: Mapping[str, Any]) -> dict[str
     if flat.get("id"):
         held["id"] = flat["id"]
     return held
+
+
+def remote_fields(fields: Iterable[str], held: Mapping[str, Any]) -> dict[str, Any]:
+    """What a remote record says of the mapping's ``fields``: those ``held`` holds.
+
+    A pulled record's link keeps this as its shadow, the base of the next merge.
+    """
+    return {name: held[name] for name in fields if name in held}
 
 
 def project(flat: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from crmbridge.config import load_config
+from crmbridge.model import content_hash, identity_index_keys
 from crmbridge.service import Bridge
 from crmbridge.sync.job import SyncJob
 from crmbridge.sync.prepare import MIN_PAGE, PagePreparer, PortableMappers, prepare_records
@@ -87,12 +88,27 @@ def _hub(bridge: Bridge) -> dict[str, Any]:
             for r in tx.list_open_rejects("import", connector="source", entity="stakeholders")
         )
         inbox = sorted((i.kind, i.external_id or "") for i in tx.list_open_inbox("import"))
+        # what later pulls match by: the identity keys the hub indexed for each record
+        indexed = tx.find_by_identity(
+            "stakeholders",
+            [
+                (kind, value)
+                for rec in records.values()
+                for kind, value in identity_index_keys("stakeholders", rec.data)
+            ],
+        )
     people = {}
     for ext, link in links.items():
         data = dict(records[link.record_id].data)
         data["organization_id"] = orgs.get(str(data.get("organization_id")))
         data.pop("id", None)
-        people[ext] = (data, sorted(e for e, lk in links.items() if lk.record_id == link.record_id))
+        twins = sorted(e for e, lk in links.items() if lk.record_id == link.record_id)
+        keys = sorted(key for key, ids in indexed.items() if link.record_id in ids)
+        # the link's shadow is the base of the next merge: it must be the same too
+        shadow = dict(link.shadow or {})
+        assert link.shadow_hash == content_hash(shadow)
+        shadow["organization_id"] = orgs.get(str(shadow.get("organization_id")))
+        people[ext] = (data, twins, shadow, keys)
     return {"people": people, "rejects": rejects, "inbox": inbox}
 
 
