@@ -256,16 +256,20 @@ class LinksMixin(Scope):
     def get_cursor(self, job: str, connector: str, entity: str, *, lock: bool = False) -> Any:
         """The saved cursor of a job's connector and entity (any JSON value), or ``None``.
 
-        ``lock``: in a transaction about to write it back, hold the row until it
-        commits (PostgreSQL; SQLite has one writer at a time anyway), so two
-        writers never save over each other's changes.
+        ``lock``: in a transaction about to write it back, hold the cursor until
+        the transaction ends (PostgreSQL; SQLite has one writer at a time anyway),
+        so two writers never save over each other's changes. A transaction-scoped
+        advisory lock on its key, not a row lock: a job that never ran has no row
+        yet, and both writers would read "nothing" and the second save the first's
+        changes away.
         """
         query = sa.select(cursors.c.value).where(
             cursors.c.job == job, cursors.c.connector == connector, cursors.c.entity == entity
         )
-        if lock:
-            query = query.with_for_update()
         with self._read() as conn:
+            if lock and conn.dialect.name == "postgresql":
+                key = sa.func.hashtextextended(f"{job}\x1f{connector}\x1f{entity}", 0)
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
             return conn.execute(query).scalar()
 
     def set_cursor(self, job: str, connector: str, entity: str, value: Any) -> None:

@@ -116,9 +116,14 @@ def test_blocked_delete_refused_recreates_the_remote_record(store: Store, clock:
     assert len(live(store, "stakeholders")) == 3
 
 
-def test_a_resend_queued_while_a_run_holds_the_state_is_kept(store: Store) -> None:
-    """A resolution saving the state beside a run's unit waits for it; neither loses the other's."""
-    store.set_cursor("crm-sync", "crm", "stakeholders", {"push_seq": 1})  # a job that has run
+@pytest.mark.parametrize("has_run", [True, False], ids=["saved state", "no state yet"])
+def test_a_resend_queued_while_a_run_holds_the_state_is_kept(store: Store, has_run: bool) -> None:
+    """A resolution saving the state beside a run's unit waits for it; neither loses the other's.
+
+    Also when the job has no saved state yet: there is no row to lock then.
+    """
+    if has_run:
+        store.set_cursor("crm-sync", "crm", "stakeholders", {"push_seq": 1})
     with store.transaction() as tx:
         state = dict(tx.get_cursor("crm-sync", "crm", "stakeholders", lock=True) or {})
 
