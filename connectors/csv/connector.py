@@ -268,6 +268,21 @@ class CsvConnector:
                 raise
         return table
 
+    async def _readable(self, entity: str) -> tuple[Path, os.stat_result] | None:
+        """The entity's file and its status once it is safe to read; ``None`` when there is
+        nothing to read (a migration target's folder not made yet, no file, an empty one)."""
+        if not await self._folder_to_read():
+            return None
+        path = self.path(entity)
+        await self._recover(entity, path)
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise cannot("read the file", path, exc, connector=self.name, entity=entity) from None
+        return None if stat.st_size == 0 else (path, stat)
+
     async def read_changes(self, entity: str, cursor: Cursor | None) -> AsyncGenerator[Page, None]:
         """Pages of the rows added, changed or removed since ``cursor`` (``None``: every row).
 
@@ -277,18 +292,10 @@ class CsvConnector:
         likely a typo, which reading as empty would hide; for a migration's
         target, which the migration makes, it has no rows.
         """
-        if not await self._folder_to_read():
+        readable = await self._readable(entity)
+        if readable is None:
             return
-        path = self.path(entity)
-        await self._recover(entity, path)
-        try:
-            stat = os.stat(path)
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            raise cannot("read the file", path, exc, connector=self.name, entity=entity) from None
-        if stat.st_size == 0:
-            return
+        path, stat = readable
         if cursor and (cursor.get("file_mtime_ns"), cursor.get("size")) == (
             stat.st_mtime_ns,
             stat.st_size,
@@ -382,12 +389,10 @@ class CsvConnector:
 
         A migration lists its target this way to find the rows it already holds.
         """
-        if not await self._folder_to_read():
+        readable = await self._readable(entity)
+        if readable is None:
             return
-        path = self.path(entity)
-        await self._recover(entity, path)
-        if not path.exists() or path.stat().st_size == 0:
-            return
+        path, stat = readable
         with self._refused("read the file", path, entity):
             table = await asyncio.to_thread(self._open_table, entity, path)
         try:
@@ -396,7 +401,7 @@ class CsvConnector:
                     table,
                     page_size=self.settings.page_size,
                     restore=self.restore,
-                    modified=datetime.fromtimestamp(path.stat().st_mtime, UTC),
+                    modified=datetime.fromtimestamp(stat.st_mtime, UTC),
                     entity=entity,
                 )
                 async for page in _in_threads(pages):
@@ -406,16 +411,14 @@ class CsvConnector:
 
     async def fetch(self, entity: str, external_ids: Sequence[str]) -> list[RemoteRecord]:
         """The rows with these ids (streaming the file once); none from a missing file."""
-        if not await self._folder_to_read():
+        readable = await self._readable(entity)
+        if readable is None:
             return []
-        path = self.path(entity)
-        await self._recover(entity, path)
+        path, stat = readable
+        modified = datetime.fromtimestamp(stat.st_mtime, UTC)
 
         def read() -> list[RemoteRecord]:
-            if not path.exists() or path.stat().st_size == 0:
-                return []
             with self._open_table(entity, path) as table:
-                modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
                 return fetch_rows(table, set(external_ids), restore=self.restore, modified=modified)
 
         with self._refused("read the file", path, entity):
