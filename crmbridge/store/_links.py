@@ -14,6 +14,7 @@ from crmbridge.store._base import (
     chunks,
     columns_for,
     insert_rows,
+    lock_sequence,
     upsert_insert,
 )
 from crmbridge.store.rows import Link, LinkWrite
@@ -256,20 +257,20 @@ class LinksMixin(Scope):
     def get_cursor(self, job: str, connector: str, entity: str, *, lock: bool = False) -> Any:
         """The saved cursor of a job's connector and entity (any JSON value), or ``None``.
 
-        ``lock``: in a transaction about to write it back, hold the cursor until
-        the transaction ends (PostgreSQL; SQLite has one writer at a time anyway),
-        so two writers never save over each other's changes. A transaction-scoped
-        advisory lock on its key, not a row lock: a job that never ran has no row
-        yet, and both writers would read "nothing" and the second save the first's
-        changes away.
+        ``lock``: in a transaction about to write it back, hold it until the
+        transaction ends, so two writers never save over each other's changes.
+        On PostgreSQL this takes the hub's writer lock (the change-feed counter,
+        which every record write takes first), not a lock on the cursor's row:
+        a job that never ran has no row to lock, and a row lock taken before a
+        record write in one transaction and after one in another deadlocks.
+        SQLite has one writer at a time anyway.
         """
         query = sa.select(cursors.c.value).where(
             cursors.c.job == job, cursors.c.connector == connector, cursors.c.entity == entity
         )
         with self._read() as conn:
             if lock and conn.dialect.name == "postgresql":
-                key = sa.func.hashtextextended(f"{job}\x1f{connector}\x1f{entity}", 0)
-                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+                lock_sequence(conn)
             return conn.execute(query).scalar()
 
     def set_cursor(self, job: str, connector: str, entity: str, value: Any) -> None:
