@@ -82,7 +82,8 @@ class RecordWrite:
     changed_at: datetime | None = None
     """when the change was made where it was made (``None``: now, in the hub)"""
     index_keys: Sequence[tuple[str, str]] | None = None
-    """the identity keys of ``data``, when the caller has them already (else worked out here)"""
+    """the identity keys of ``data`` (:func:`~crmbridge.model.identity_index_keys`), when the
+    caller has them already; they are stored as given, unchecked"""
 
 
 @dataclass(slots=True, unsafe_hash=True)

@@ -49,8 +49,9 @@ class _New:
     record_id: str | None
     shadow: dict[str, Any]
     index_keys: Sequence[tuple[str, str]] | None = None
-    """the content's identity keys and the shadow's hash, when the mapping worker has them"""
+    """the content's identity keys, when the mapping worker worked them out"""
     shadow_hash: str | None = None
+    """the shadow's hash, likewise"""
 
 
 @dataclass(slots=True)

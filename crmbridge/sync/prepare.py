@@ -227,7 +227,10 @@ class PagePreparer:
         self._broken = False
 
     def wants(self, records: Sequence[RemoteRecord]) -> bool:
-        """Whether a page is big enough to ship to the worker, and the worker is up."""
+        """Whether a page is big enough to ship to the worker, and the worker is up.
+
+        The first page big enough starts the worker.
+        """
         if self._broken or len(records) < MIN_PAGE:
             return False
         if self._pool is None:
@@ -277,7 +280,8 @@ class PagePreparer:
     def close(self) -> None:
         """Stop the worker (it has nothing left to do)."""
         if self._pool is not None:
-            # a worker still starting stops once it has started; nobody needs to wait for that
+            # a worker still starting stops once it has started: the run goes on, though the
+            # interpreter waits for that at its exit
             started = self._started is not None and self._started.done()
             self._pool.shutdown(wait=started and not self._broken, cancel_futures=True)
             self._pool = None
