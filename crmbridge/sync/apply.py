@@ -558,47 +558,25 @@ def _settle_rejects(
         )
         if r.payload and r.payload.get("side") == PULL
     }
-    fresh: list[NewReject] = []
-    again: list[Reject] = []
+    kept: list[tuple[NewReject, Reject | None]] = []
     for ext, (record, exc) in failures.items():
-        ctx.counts.add(entity, "rejected")
-        ctx.plan.add(
+        reject = ctx.reject(
             entity,
             "hub",
-            "reject",
-            external_id=ext,
+            exc.code,
+            exc.message,
             field=exc.field,
-            reason=exc.message,
-            code=exc.code,
+            external_id=ext,
             where={k: v for k, v in record.data.items() if k in _WHERE},
+            payload={
+                "side": PULL,
+                "data": dict(record.data),
+                "modified_at": record.modified_at.isoformat() if record.modified_at else None,
+                "missing": exc.missing if isinstance(exc, RelationPending) else None,
+            },
         )
-        old = earlier.get(ext)
-        if old is not None:
-            again.append(old)
-            continue
-        fresh.append(
-            NewReject(
-                ctx.job.name,
-                ctx.job.connector,
-                entity,
-                exc.code,
-                exc.message,
-                run_id=None if ctx.dry_run else ctx.run_id,
-                external_id=ext,
-                field=exc.field,
-                payload={
-                    "side": PULL,
-                    "data": dict(record.data),
-                    "modified_at": record.modified_at.isoformat() if record.modified_at else None,
-                    "missing": getattr(exc, "missing", None)
-                    if isinstance(exc, RelationPending)
-                    else None,
-                },
-            )
-        )
-    ctx.reject_again(tx, again)
-    if fresh:
-        tx.add_rejects(fresh)
+        kept.append((reject, earlier.get(ext)))
+    ctx.keep_rejects(tx, kept)
     settled = [r.id for ext, r in earlier.items() if ext in latest and ext not in failures]
     if settled:
         tx.set_reject_status(settled, "resolved")

@@ -18,7 +18,7 @@ from typing import Any
 from crmbridge.connector import Connector
 from crmbridge.errors import RunStopped
 from crmbridge.store import Store, Transaction
-from crmbridge.store.rows import Reject
+from crmbridge.store.rows import NewReject, Reject
 from crmbridge.sync.job import Counts, SyncJob
 from crmbridge.sync.ports import EntityMapper
 from crmbridge.sync.prepare import PagePreparer
@@ -195,6 +195,60 @@ class RunContext:
     def save_state(self, tx: Transaction, entity: str, state: Mapping[str, Any]) -> None:
         """Save the position, in the same transaction as the records it covers."""
         tx.set_cursor(self.job.name, self.job.connector, entity, dict(state))
+
+    def reject(
+        self,
+        entity: str,
+        side: str,
+        code: str,
+        reason: str,
+        *,
+        field: str | None,
+        payload: Mapping[str, Any],
+        external_id: str | None = None,
+        record_id: str | None = None,
+        where: Mapping[str, Any] | None = None,
+    ) -> NewReject:
+        """Count and plan one rejected record; the reject to keep of it unless one is open.
+
+        ``side`` is where it would have gone (``hub`` or ``remote``); ``where``
+        says where it is in its source (a file and line).
+        """
+        # a record going out is named by its hub id, one coming in by its external id
+        ids = {"record_id": record_id} if record_id is not None else {"external_id": external_id}
+        self.counts.add(entity, "rejected")
+        self.plan.add(
+            entity,
+            side,
+            "reject",
+            **ids,
+            field=field,
+            reason=reason,
+            code=code,
+            **({"where": dict(where)} if where is not None else {}),
+        )
+        return NewReject(
+            self.job.name,
+            self.job.connector,
+            entity,
+            code,
+            reason,
+            run_id=None if self.dry_run else self.run_id,
+            external_id=external_id,
+            record_id=record_id,
+            field=field,
+            payload=payload,
+        )
+
+    def keep_rejects(
+        self, tx: Transaction, rejects: Sequence[tuple[NewReject, Reject | None]]
+    ) -> None:
+        """Keep this run's rejects, each with the open reject of its record if there is one:
+        that one counts one more attempt (see :meth:`reject_again`), else the new one is added."""
+        self.reject_again(tx, [old for _, old in rejects if old is not None])
+        fresh = [new for new, old in rejects if old is None]
+        if fresh:
+            tx.add_rejects(fresh)
 
     def reject_again(self, tx: Transaction, rejects: Sequence[Reject]) -> None:
         """Count one more attempt for records rejected before; set aside those out of tries."""

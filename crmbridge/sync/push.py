@@ -377,40 +377,20 @@ def _park(
         )
         if r.payload and r.payload.get("side") == PUSH
     }
-    fresh: list[NewReject] = []
-    again: list[Reject] = []
+    kept: list[tuple[NewReject, Reject | None]] = []
     for record, exc in failures:
-        ctx.counts.add(entity, "rejected")
-        ctx.plan.add(
+        missing = exc.missing if isinstance(exc, RelationPending) else None
+        reject = ctx.reject(
             entity,
             "remote",
-            "reject",
-            record_id=record.id,
+            exc.code,
+            exc.message,
             field=exc.field,
-            reason=exc.message,
-            code=exc.code,
+            record_id=record.id,
+            payload={"side": PUSH, "missing": missing},
         )
-        old = earlier.get(record.id)
-        if old is not None:
-            again.append(old)
-            continue
-        missing = exc.missing if isinstance(exc, RelationPending) else None
-        fresh.append(
-            NewReject(
-                ctx.job.name,
-                ctx.job.connector,
-                entity,
-                exc.code,
-                exc.message,
-                run_id=None if ctx.dry_run else ctx.run_id,
-                record_id=record.id,
-                field=exc.field,
-                payload={"side": PUSH, "missing": missing},
-            )
-        )
-    ctx.reject_again(tx, again)
-    if fresh:
-        tx.add_rejects(fresh)
+        kept.append((reject, earlier.get(record.id)))
+    ctx.keep_rejects(tx, kept)
     tx.add_link_failures(ctx.job.connector, entity, [record.id for record, _ in failures])
 
 

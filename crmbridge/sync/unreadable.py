@@ -68,34 +68,21 @@ def keep_unreadable(
             continue
         seen.add(key)
         ctx.counts.add(entity, "pulled")
-        ctx.counts.add(entity, "rejected")
-        ctx.plan.add(
+        reject = ctx.reject(
             entity,
             "hub",
-            "reject",
-            external_id=item.external_id,
+            UNREADABLE,
+            item.reason,
             field=item.column,
-            reason=item.reason,
-            code=UNREADABLE,
-            where=dict(item.where),
+            external_id=item.external_id,
+            where=item.where,
+            payload={"side": READ, "data": dict(item.where)},
         )
         old = earlier.get(key)
         if old is not None:
             again.append(old.id)
-            continue
-        fresh.append(
-            NewReject(
-                ctx.job.name,
-                ctx.job.connector,
-                entity,
-                UNREADABLE,
-                item.reason,
-                run_id=None if ctx.dry_run else ctx.run_id,
-                external_id=item.external_id,
-                field=item.column,
-                payload={"side": READ, "data": dict(item.where)},
-            )
-        )
+        else:
+            fresh.append(reject)
     if again:
         tx.bump_reject_attempts(again)
     if fresh:
