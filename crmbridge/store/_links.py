@@ -240,20 +240,15 @@ class LinksMixin(Scope):
             return int(conn.execute(query).scalar_one())
 
     def has_unlinked(self, connector: str, entity: str) -> bool:
-        """Whether some live record of ``entity`` has no link to ``connector`` yet.
-
-        An archived record does not count: nothing sends it to a connector it
-        was never linked to.
-        """
+        """Whether some live record of ``entity`` has no link to ``connector`` yet."""
         linked = sa.exists().where(
             links.c.connector == connector,
             links.c.entity == entity,
             links.c.record_id == records.c.id,
         )
-        archived = sa.func.coalesce(records.c.data["archived"].as_boolean(), sa.false())
         query = (
             sa.select(records.c.id)
-            .where(records.c.entity == entity, records.c.deleted.is_(False), ~linked, ~archived)
+            .where(records.c.entity == entity, records.c.deleted.is_(False), ~linked)
             .limit(1)
         )
         with self._read() as conn:

@@ -61,8 +61,7 @@ async def _link_twins(ctx: RunContext, entity: str) -> None:
     The remote is listed whole each time and no cursor is kept, since a
     remote record with no twin now may have one later (a source row mended,
     a person added to the source); it is not read at all while every live
-    hub record the push could send there (an archived one it never sends) is
-    linked to it already, nor for an entity the mapping
+    hub record is linked to it already, nor for an entity the mapping
     identifies by nothing but the crmbridge id (interactions, say): only a
     record written there from this hub carries one, and that one is linked.
     """

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 import pytest
 
 from crmbridge.errors import StoreError
-from crmbridge.model import content_hash
 from crmbridge.store import LinkWrite, RecordWrite, Store
 
 
@@ -42,16 +41,6 @@ def test_has_unlinked_sees_live_records_without_a_link_to_the_connector(store: S
     assert not store.has_unlinked("zoho", "stakeholders")  # a deleted record waits for nobody
     assert store.has_unlinked("csv", "stakeholders")
     assert not store.has_unlinked("zoho", "organizations")
-
-
-def test_an_archived_record_waits_for_no_link(store: Store) -> None:
-    """Nothing sends an archived record to a connector it was never linked to."""
-    archived = {"full_name": "Gone Person", "archived": True}
-    (made,) = store.upsert_records("stakeholders", [RecordWrite(archived, content_hash(archived))])
-    assert not store.has_unlinked("zoho", "stakeholders")
-    back = {"full_name": "Gone Person", "archived": False}
-    store.upsert_records("stakeholders", [RecordWrite(back, content_hash(back), made.id)])
-    assert store.has_unlinked("zoho", "stakeholders")
 
 
 def test_relinking_replaces_the_shadow_and_never_moves_last_seen_back(store: Store) -> None:
