@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from crmbridge.errors import StoreError
+from crmbridge.store._base import lock_sequence
 from crmbridge.store._coord import CoordMixin
 from crmbridge.store._jobs import JobsMixin
 from crmbridge.store._links import LinksMixin
@@ -96,10 +97,21 @@ class Store(_Methods):
         return self._engine
 
     @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
+    def transaction(self, *, queue: bool = True) -> Iterator[Transaction]:
         """A unit of work: ``with store.transaction() as tx:`` runs ``tx``'s methods in one
-        transaction, committed at the end of the block or rolled back if it raises."""
+        transaction, committed at the end of the block or rolled back if it raises.
+
+        Units queue for the hub's writer lock before they do anything (on SQLite
+        ``BEGIN IMMEDIATE``; on PostgreSQL the change-feed counter's row, which
+        every record write takes anyway), so two units that touch the same rows in
+        different orders (a link then the job's state, the state then the link)
+        wait for each other instead of deadlocking. ``queue=False`` takes it on
+        PostgreSQL only at the first record write: for a long unit that should
+        not hold every writer up while it reads (a dry run, rolled back anyway).
+        """
         with self._write() as connection:
+            if queue and connection.dialect.name == "postgresql":
+                lock_sequence(connection)
             yield Transaction(connection, self._engine, self._now)
 
     @contextmanager

@@ -169,7 +169,8 @@ async def _stages(ctx: RunContext) -> None:
 
 async def _dry_run(ctx: RunContext) -> None:
     try:
-        with ctx.store.transaction() as outer:
+        # rolled back at the end: it need not hold other writers up while it reads remotes
+        with ctx.store.transaction(queue=False) as outer:
             ctx._outer = outer
             await _stages(ctx)
             raise _DryRunRollback
@@ -197,7 +198,7 @@ async def dry_run_legs(
     """
     reports: list[RunReport] = []
     try:
-        with store.transaction() as outer:
+        with store.transaction(queue=False) as outer:
             for leg in legs:
                 started = time.monotonic()
                 ctx = RunContext(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from datetime import UTC, datetime
 
 import pytest
 
 from crmbridge.errors import StoreError
-from crmbridge.store import LinkWrite, RecordWrite, Store
+from crmbridge.store import LinkWrite, RecordWrite, Store, open_store, upgrade
 
 
 def make_records(store: Store, count: int) -> list[str]:
@@ -104,3 +106,65 @@ def test_cursors_hold_any_json_value(store: Store, value: object) -> None:
     store.set_cursor("nightly", "zoho", "stakeholders", value)
     assert store.get_cursor("nightly", "zoho", "stakeholders") == value
     assert store.get_cursor("nightly", "zoho", "organizations") is None
+
+
+def test_units_touching_a_link_and_the_state_in_opposite_orders_do_not_deadlock(
+    store: Store,
+) -> None:
+    """A push's unit writes a link and then the job's state; a person's resolution the
+    state and then that link. The second to start waits for the first; neither fails."""
+    (a,) = make_records(store, 1)
+    store.upsert_links("zoho", "stakeholders", [LinkWrite(a, "Z-A", {"v": 1}, "h1")])
+    both = threading.Barrier(2, timeout=1)  # the lock lets only one in: no rendezvous
+    failures: list[BaseException] = []
+
+    def rendezvous() -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both.wait()
+
+    def push_unit() -> None:
+        try:
+            with store.transaction() as tx:
+                tx.upsert_links("zoho", "stakeholders", [LinkWrite(a, "Z-A", {"v": 2}, "h2")])
+                rendezvous()
+                state = tx.get_cursor("sync", "zoho", "stakeholders", lock=True) or {}
+                tx.set_cursor("sync", "zoho", "stakeholders", {**state, "push_seq": 7})
+        except BaseException as exc:
+            failures.append(exc)
+
+    def resolution() -> None:
+        try:
+            with store.transaction() as tx:
+                state = tx.get_cursor("sync", "zoho", "stakeholders", lock=True) or {}
+                tx.set_cursor("sync", "zoho", "stakeholders", {**state, "resend": [a]})
+                rendezvous()
+                tx.update_shadow("zoho", "stakeholders", a, {"v": 3}, "h3")
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=push_unit), threading.Thread(target=resolution)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert store.get_cursor("sync", "zoho", "stakeholders") == {"push_seq": 7, "resend": [a]}
+
+
+@pytest.mark.postgres
+def test_a_unit_that_does_not_queue_holds_no_writer_up_while_it_only_reads(
+    postgres_url: str,
+) -> None:
+    """A dry run reads remotes inside one long unit: until it writes, others write freely."""
+    upgrade(postgres_url)
+    store = open_store(postgres_url)
+    try:
+        with store.transaction(queue=False) as tx:
+            assert tx.get_cursor("sync", "zoho", "stakeholders") is None
+            writer = threading.Thread(target=make_records, args=(store, 1))
+            writer.start()
+            writer.join(10)
+            assert not writer.is_alive()
+        assert len(store.changes_since(None, 0)) == 1
+    finally:
+        store.close()
