@@ -259,11 +259,11 @@ class LinksMixin(Scope):
 
         ``lock``: in a transaction about to write it back, hold it until the
         transaction ends, so two writers never save over each other's changes.
-        On PostgreSQL this takes the hub's writer lock (the change-feed counter,
-        which every record write takes first), not a lock on the cursor's row:
-        a job that never ran has no row to lock, and a row lock taken before a
-        record write in one transaction and after one in another deadlocks.
-        SQLite has one writer at a time anyway.
+        On PostgreSQL this is the hub's writer lock (the change-feed counter),
+        which a unit of work holds from its start anyway (see
+        :meth:`~crmbridge.store.Store.transaction`; a unit that did not queue
+        takes it here), not a lock on the cursor's row: a job that never ran has
+        no row to lock. SQLite has one writer at a time anyway.
         """
         query = sa.select(cursors.c.value).where(
             cursors.c.job == job, cursors.c.connector == connector, cursors.c.entity == entity
