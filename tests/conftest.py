@@ -8,9 +8,11 @@ schema in it.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,43 @@ POSTGRES_ENV = "CRMBRIDGE_TEST_POSTGRES_URL"
 # no test measures time: on a loaded CI machine a per-example deadline only makes flakes
 settings.register_profile("crmbridge", deadline=None)
 settings.load_profile("crmbridge")
+
+
+Unit = Callable[[Callable[[], None]], None]
+"""A unit of work run beside another: it calls the rendezvous it is handed where it should meet it."""
+
+
+@pytest.fixture
+def side_by_side() -> Callable[..., list[BaseException]]:
+    """Run units of work in threads at once, each meeting the others at its rendezvous.
+
+    Returns what they raised. A unit that waits on a lock another holds never
+    reaches the rendezvous, so it gives up after a second and the others go on:
+    a lock order that lets only one through passes, a deadlock raises.
+    """
+
+    def run(*units: Unit) -> list[BaseException]:
+        meeting = threading.Barrier(len(units), timeout=1)
+        failures: list[BaseException] = []
+
+        def rendezvous() -> None:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                meeting.wait()
+
+        def guarded(unit: Unit) -> None:
+            try:
+                unit(rendezvous)
+            except BaseException as exc:
+                failures.append(exc)
+
+        threads = [threading.Thread(target=guarded, args=(unit,)) for unit in units]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return failures
+
+    return run
 
 
 @pytest.fixture

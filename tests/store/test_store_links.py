@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -109,45 +109,28 @@ def test_cursors_hold_any_json_value(store: Store, value: object) -> None:
 
 
 def test_units_touching_a_link_and_the_state_in_opposite_orders_do_not_deadlock(
-    store: Store,
+    store: Store, side_by_side: Callable[..., list[BaseException]]
 ) -> None:
     """A push's unit writes a link and then the job's state; a person's resolution the
     state and then that link. The second to start waits for the first; neither fails."""
     (a,) = make_records(store, 1)
     store.upsert_links("zoho", "stakeholders", [LinkWrite(a, "Z-A", {"v": 1}, "h1")])
-    both = threading.Barrier(2, timeout=1)  # the lock lets only one in: no rendezvous
-    failures: list[BaseException] = []
 
-    def rendezvous() -> None:
-        with contextlib.suppress(threading.BrokenBarrierError):
-            both.wait()
+    def push_unit(rendezvous: Callable[[], None]) -> None:
+        with store.transaction() as tx:
+            tx.upsert_links("zoho", "stakeholders", [LinkWrite(a, "Z-A", {"v": 2}, "h2")])
+            rendezvous()
+            state = tx.get_cursor("sync", "zoho", "stakeholders", lock=True) or {}
+            tx.set_cursor("sync", "zoho", "stakeholders", {**state, "push_seq": 7})
 
-    def push_unit() -> None:
-        try:
-            with store.transaction() as tx:
-                tx.upsert_links("zoho", "stakeholders", [LinkWrite(a, "Z-A", {"v": 2}, "h2")])
-                rendezvous()
-                state = tx.get_cursor("sync", "zoho", "stakeholders", lock=True) or {}
-                tx.set_cursor("sync", "zoho", "stakeholders", {**state, "push_seq": 7})
-        except BaseException as exc:
-            failures.append(exc)
+    def resolution(rendezvous: Callable[[], None]) -> None:
+        with store.transaction() as tx:
+            state = tx.get_cursor("sync", "zoho", "stakeholders", lock=True) or {}
+            tx.set_cursor("sync", "zoho", "stakeholders", {**state, "resend": [a]})
+            rendezvous()
+            tx.update_shadow("zoho", "stakeholders", a, {"v": 3}, "h3")
 
-    def resolution() -> None:
-        try:
-            with store.transaction() as tx:
-                state = tx.get_cursor("sync", "zoho", "stakeholders", lock=True) or {}
-                tx.set_cursor("sync", "zoho", "stakeholders", {**state, "resend": [a]})
-                rendezvous()
-                tx.update_shadow("zoho", "stakeholders", a, {"v": 3}, "h3")
-        except BaseException as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=push_unit), threading.Thread(target=resolution)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    assert side_by_side(push_unit, resolution) == []
     assert store.get_cursor("sync", "zoho", "stakeholders") == {"push_seq": 7, "resend": [a]}
 
 

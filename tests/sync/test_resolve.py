@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
+from collections.abc import Callable
 
 import pytest
 from sync_support import hub_add, live, remote_crm, sync
@@ -141,49 +141,32 @@ def test_a_resend_queued_while_a_run_holds_the_state_is_kept(store: Store, has_r
     assert store.get_cursor("crm-sync", "crm", "stakeholders") == {"push_seq": 5, "resend": ["r1"]}
 
 
-def test_a_run_and_a_resolution_writing_records_and_state_do_not_deadlock(store: Store) -> None:
+def test_a_run_and_a_resolution_writing_records_and_state_do_not_deadlock(
+    store: Store, side_by_side: Callable[..., list[BaseException]]
+) -> None:
     """A run's unit takes the job's state and then writes records; a resolution writes a
     record and then queues a resend in the state. Whichever comes second waits; neither fails."""
     data = {"full_name": "Wang Wei"}
     (made,) = store.upsert_records("stakeholders", [RecordWrite(data, content_hash(data))])
-    both = threading.Barrier(2, timeout=1)  # the lock order lets only one through: no rendezvous
-    failures: list[BaseException] = []
 
-    def rendezvous() -> None:
-        with contextlib.suppress(threading.BrokenBarrierError):
-            both.wait()
+    def run_unit(rendezvous: Callable[[], None]) -> None:
+        with store.transaction() as tx:
+            state = dict(tx.get_cursor("crm-sync", "crm", "stakeholders", lock=True) or {})
+            rendezvous()
+            changed = {"full_name": "Wang Wei", "title": "CTO"}
+            tx.upsert_records(
+                "stakeholders", [RecordWrite(changed, content_hash(changed), made.id)]
+            )
+            tx.set_cursor("crm-sync", "crm", "stakeholders", {**state, "push_seq": 9})
 
-    def run_unit() -> None:
-        try:
-            with store.transaction() as tx:
-                state = dict(tx.get_cursor("crm-sync", "crm", "stakeholders", lock=True) or {})
-                rendezvous()
-                changed = {"full_name": "Wang Wei", "title": "CTO"}
-                tx.upsert_records(
-                    "stakeholders", [RecordWrite(changed, content_hash(changed), made.id)]
-                )
-                tx.set_cursor("crm-sync", "crm", "stakeholders", {**state, "push_seq": 9})
-        except BaseException as exc:
-            failures.append(exc)
+    def resolution(rendezvous: Callable[[], None]) -> None:
+        with store.transaction() as tx:
+            chosen = {"full_name": "王伟"}
+            tx.upsert_records("stakeholders", [RecordWrite(chosen, content_hash(chosen), made.id)])
+            rendezvous()
+            queue_resend(tx, "crm-sync", "crm", "stakeholders", [made.id])
 
-    def resolution() -> None:
-        try:
-            with store.transaction() as tx:
-                chosen = {"full_name": "王伟"}
-                tx.upsert_records(
-                    "stakeholders", [RecordWrite(chosen, content_hash(chosen), made.id)]
-                )
-                rendezvous()
-                queue_resend(tx, "crm-sync", "crm", "stakeholders", [made.id])
-        except BaseException as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=run_unit), threading.Thread(target=resolution)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    assert side_by_side(run_unit, resolution) == []
     state = store.get_cursor("crm-sync", "crm", "stakeholders")
     assert state["resend"] == [made.id]
     assert state["push_seq"] == 9
