@@ -23,7 +23,7 @@ from crmbridge.sync.context import RunContext
 from crmbridge.sync.matcher import Candidate, Match, MatchKind, decide_matches, identity_keys
 from crmbridge.sync.merge import is_empty, merge
 from crmbridge.sync.ports import EntityMapper, RelationPending
-from crmbridge.sync.prepare import Fresh, Prepared
+from crmbridge.sync.prepare import Fresh, Prepared, fresh_record
 from crmbridge.sync.values import (
     blank_defaults,
     flatten,
@@ -43,15 +43,8 @@ _WHERE = (FILE_KEY, LINE_KEY)
 @dataclass(slots=True)
 class _New:
     external_id: str
-    content: Mapping[str, Any]
-    digest: str
+    record: Fresh
     modified_at: datetime | None
-    record_id: str | None
-    shadow: dict[str, Any]
-    index_keys: Sequence[tuple[str, str]] | None = None
-    """the content's identity keys, when the mapping worker worked them out"""
-    shadow_hash: str | None = None
-    """the shadow's hash, likewise"""
 
 
 @dataclass(slots=True)
@@ -143,36 +136,40 @@ def apply_page(
     decisions = _match(ctx, tx, entity, mapper, raw, links, ready)
     hub_ids = [m.record_id for m in decisions.values() if m.record_id is not None]
     hub = tx.get_records(entity, hub_ids)
-    mapped: dict[str, Mapping[str, Any] | None] = {}
-    validated: dict[str, tuple[Mapping[str, Any], str] | Fresh] = {}
+    said: dict[str, dict[str, Any]] = {}
+    fresh: dict[str, Fresh] = {}
     for ext, flat in raw.items():
         twin = hub.get(decisions[ext].record_id or "")
-        # a remote record may hold only some fields (a webhook's partial update):
-        # it is checked as the record it would make of its hub twin
-        alone = twin is None or twin.deleted
-        whole = flat if twin is None or twin.deleted else {**flatten(twin.data), **flat}
         try:
-            done = ready.get(ext) if alone else None
-            if done is not None and done.fresh is not None:
-                mapped[ext], validated[ext] = None, done.fresh
+            if twin is None or twin.deleted:
+                # a record with no twin, ready to create, as the mapping worker makes it
+                done = ready.get(ext)
+                if done is None:
+                    made = fresh_record(mapper, flat, ctx.job.phone_region)
+                elif done.fresh is not None:
+                    made = done.fresh
+                else:
+                    assert done.invalid is not None
+                    raise done.invalid.error(entity)
+                fresh[ext], said[ext] = made, made.remote
                 continue
-            if done is not None:
-                assert done.invalid is not None
-                raise done.invalid.error(entity)
-            content, digest = validated_content(entity, whole, phone_region=ctx.job.phone_region)
+            # a remote record may hold only some fields (a webhook's partial update):
+            # it is checked as the record it would make of its hub twin
+            content, _ = validated_content(
+                entity, {**flatten(twin.data), **flat}, phone_region=ctx.job.phone_region
+            )
         except RecordRejected as exc:
             failures[ext] = (latest[ext], exc)
             continue
         # compare what the hub would store, so a value the model normalises is no change;
         # only fields the remote record holds take part (a file without a column clears nothing)
-        mapped[ext] = held_values(flat, content)
-        validated[ext] = (content, digest)
+        said[ext] = remote_fields(mapper.fields, held_values(flat, content))
     items = tx.list_open_inbox(
         ctx.job.name,
         limit=1_000_000,
         connector=ctx.job.connector,
         entity=entity,
-        external_ids=list(mapped),
+        external_ids=list(said),
         record_ids=hub_ids,
     )
     open_items: set[tuple[str, str | None]] = {
@@ -187,7 +184,7 @@ def apply_page(
         if ctx.job.migrating_from is not None
         else {}
     )
-    for ext, values in mapped.items():
+    for ext, remote in said.items():
         record = latest[ext]
         try:
             _decide(
@@ -196,13 +193,13 @@ def apply_page(
                 entity,
                 mapper,
                 record,
-                values,
+                remote,
+                fresh.get(ext),
                 decisions[ext],
                 links,
                 hub,
                 open_items,
                 pending,
-                validated[ext],
                 sources,
             )
         except RecordRejected as exc:
@@ -281,29 +278,18 @@ def _decide(
     entity: str,
     mapper: EntityMapper,
     record: RemoteRecord,
-    values: Mapping[str, Any] | None,
+    remote: dict[str, Any],
+    fresh: Fresh | None,
     decision: Match,
     links: dict[str, Any],
     hub: dict[str, Any],
     open_items: set[tuple[str, str | None]],
     pending: _Pending,
-    checked: tuple[Mapping[str, Any], str] | Fresh,
     sources: Mapping[str, Link],
 ) -> None:
-    """What to do with one remote record: ``values`` are its fields as stored, ``None``
-    when ``checked`` is the worker's :class:`Fresh` record, which holds them itself."""
+    """What to do with one remote record: ``remote`` is what it says of the mapping's fields,
+    as stored; ``fresh`` the record it makes when it has no hub twin."""
     ext = record.external_id
-    if isinstance(checked, Fresh):
-        remote, claimed = checked.remote, checked.record_id
-        worked_out: tuple[Sequence[tuple[str, str]] | None, str | None] = (
-            checked.index_keys,
-            checked.remote_hash,
-        )
-        checked = (checked.content, checked.digest)
-    else:
-        assert values is not None
-        remote, claimed = remote_fields(mapper.fields, values), values.get("id")
-        worked_out = (None, None)
     present = list(remote)
     if decision.kind is MatchKind.AMBIGUOUS:
         ctx.counts.add(entity, "conflicts")
@@ -331,10 +317,8 @@ def _decide(
         if not ctx.job.pull_creates:
             ctx.counts.add(entity, "unchanged")
             return
-        content, digest = checked
-        pending.new.append(
-            _New(ext, content, digest, record.modified_at, claimed, remote, *worked_out)
-        )
+        assert fresh is not None  # a record with no twin
+        pending.new.append(_New(ext, fresh, record.modified_at))
         ctx.plan.add(entity, "hub", "create", external_id=ext)
         return
     assert decision.record_id is not None
@@ -497,7 +481,13 @@ def _write(
     # a page's records mostly share one modification time (a file's): compare it once
     until = {at: _until(at, now) for at in {n.modified_at for n in pending.new}}
     writes = [
-        RecordWrite(n.content, n.digest, n.record_id, until[n.modified_at], n.index_keys)
+        RecordWrite(
+            n.record.content,
+            n.record.digest,
+            n.record.record_id,
+            until[n.modified_at],
+            n.record.index_keys,
+        )
         for n in pending.new
     ]
     writes += [
@@ -509,12 +499,11 @@ def _write(
     fresh: list[LinkWrite] = []
     links: list[LinkWrite] = []
     for new, result in zip(pending.new, results, strict=False):
-        shadow = new.shadow
         link = LinkWrite(
             result.id,
             new.external_id,
-            shadow,
-            new.shadow_hash or content_hash(shadow),
+            new.record.remote,
+            new.record.remote_hash,
             new.modified_at,
             result.seq,
         )

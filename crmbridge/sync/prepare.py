@@ -43,7 +43,7 @@ from crmbridge.sync.matcher import identity_keys
 from crmbridge.sync.ports import EntityMapper, RelationPending
 from crmbridge.sync.values import held_values, remote_fields, validated_content
 
-__all__ = ["Fresh", "PagePreparer", "PortableMappers", "Prepared"]
+__all__ = ["Fresh", "PagePreparer", "PortableMappers", "Prepared", "fresh_record"]
 
 log = logging.getLogger("crmbridge.sync")
 
@@ -176,15 +176,18 @@ def prepare_records(
         fresh: Fresh | None = None
         invalid: Rejection | None = None
         try:
-            fresh = _fresh(mapper, flat, region)
+            fresh = fresh_record(mapper, flat, region)
         except RecordRejected as exc:
             invalid = _rejection(exc)
         out[ext] = Prepared(flat, None, keys, fresh, invalid, tuple(lookups.seen))
     return out
 
 
-def _fresh(mapper: EntityMapper, flat: Mapping[str, Any], region: str | None) -> Fresh:
-    """``flat`` as a new hub record and its link would store it (see :func:`remote_fields`)."""
+def fresh_record(mapper: EntityMapper, flat: Mapping[str, Any], region: str | None) -> Fresh:
+    """``flat`` as a new hub record and its link would store it (see :func:`remote_fields`).
+
+    Raises :class:`RecordRejected` when its values do not validate.
+    """
     content, digest = validated_content(mapper.entity, flat, phone_region=region)
     held = held_values(flat, content)
     remote = remote_fields(mapper.fields, held)
