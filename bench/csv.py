@@ -29,6 +29,7 @@ import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import csv  # noqa: E402
 import importlib.util  # noqa: E402
+import multiprocessing  # noqa: E402
 import os  # noqa: E402
 import resource  # noqa: E402
 import subprocess  # noqa: E402
@@ -78,7 +79,9 @@ def prepare(folder: Path, rows: int, batch_size: int, extra: str = "") -> Path:
 
 
 def _children_cpu() -> float:
-    """CPU seconds of the child processes that have ended so far."""
+    """CPU seconds of the child processes that have ended so far (waiting for those ending)."""
+    for child in multiprocessing.active_children():  # a run does not wait for its worker
+        child.join()
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     return used.ru_utime + used.ru_stime
 
@@ -133,6 +136,7 @@ def child_migrate(config: Path) -> None:
     bridge = Bridge(load_config(config, {}))
     report = asyncio.run(run_migration(bridge, Migration("source", "target", ENTITIES)))
     bridge.close()
+    _children_cpu()  # reaps the mapping worker, so its peak RSS is counted
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     pushed = sum(leg.counts.get("pushed", 0) for leg in report.legs)

@@ -283,9 +283,9 @@ class PagePreparer:
     def close(self) -> None:
         """Stop the worker (it has nothing left to do)."""
         if self._pool is not None:
-            # a worker still starting stops once it has started: the run goes on, though the
-            # interpreter waits for that at its exit
-            started = self._started is not None and self._started.done()
-            self._pool.shutdown(wait=started and not self._broken, cancel_futures=True)
+            # the run does not wait for the worker to exit (its interpreter takes a while to
+            # tear down): the pool's own thread reaps it, and the interpreter waits for that
+            # at its exit
+            self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
             self._started = None
