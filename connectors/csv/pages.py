@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
-from typing import Any
 
 from connectors.csv.reader import Digests, FileReject, Row, RowIds, Table, is_derived
+from connectors.csv.rowview import RowView
 from connectors.csv.snapshot import RowState, SnapshotRun
 from crmbridge.connector import (
     FILE_KEY,
@@ -25,15 +25,14 @@ def _record(
     table: Table, row: Row, row_id: str, restore: Callable[[str], str], modified: datetime
 ) -> RemoteRecord:
     assert table.header is not None
+    columns = table.columns
     cells = row.cells
+    if columns.positions is not None:
+        cells = [cells[i] for i in columns.positions]
     # only a cell starting with ' can be one the exporter neutralised
-    data: dict[str, Any] = {
-        name: restore(cell) if (cell := cells[i])[:1] == "'" else cell
-        for name, i in table.header.index.items()
-    }
-    data[FILE_KEY] = str(table.path)
-    data[LINE_KEY] = row.line
-    return RemoteRecord(row_id, data, modified)
+    if "\x1f'" in "\x1f" + "\x1f".join(cells):
+        cells = [restore(cell) if cell[:1] == "'" else cell for cell in cells]
+    return RemoteRecord(row_id, RowView(columns, cells, table.path_text, row.line), modified)
 
 
 def pull_pages(

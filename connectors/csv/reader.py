@@ -17,6 +17,7 @@ from typing import Any, Final, TextIO
 
 from connectors.csv.columns import EntityColumns, Header
 from connectors.csv.dialect import Dialect
+from connectors.csv.rowview import Columns
 from crmbridge.errors import PermanentError
 
 __all__ = ["Digests", "FileReject", "Row", "RowIds", "Table", "content_digest", "is_derived"]
@@ -195,6 +196,8 @@ class Table:
     _offset: int = 0
     _lines: _Lines | None = None
     _keep_raw: bool = False
+    _columns: Columns | None = None
+    _path_text: str = ""
 
     @classmethod
     def open(
@@ -239,6 +242,22 @@ class Table:
             raise PermanentError(
                 f"{self.path}: the header (line {self.line}) is not readable as CSV: {exc}"
             ) from None
+
+    @property
+    def columns(self) -> Columns:
+        """The header's named columns (the table must have a header)."""
+        assert self.header is not None
+        index = self.header.index
+        if self._columns is None or len(self._columns.names) != len(index):
+            self._columns = Columns(index)  # made again once a rewrite adds a column
+        return self._columns
+
+    @property
+    def path_text(self) -> str:
+        """``path`` as text, as a row's ``FILE_KEY`` gives it."""
+        if not self._path_text:
+            self._path_text = str(self.path)
+        return self._path_text
 
     @property
     def line(self) -> int:

@@ -43,7 +43,7 @@ from crmbridge.sync.matcher import identity_keys
 from crmbridge.sync.ports import EntityMapper, RelationPending
 from crmbridge.sync.values import held_values, remote_fields, validated_content
 
-__all__ = ["Fresh", "PagePreparer", "PortableMappers", "Prepared", "fresh_record"]
+__all__ = ["Fresh", "PagePreparer", "PortableMappers", "Prepared", "fresh_record", "page_request"]
 
 log = logging.getLogger("crmbridge.sync")
 
@@ -201,6 +201,28 @@ def fresh_record(mapper: EntityMapper, flat: Mapping[str, Any], region: str | No
     )
 
 
+def page_request(
+    entity: str,
+    records: Sequence[RemoteRecord],
+    links: Mapping[tuple[str, str], str | None],
+    region: str | None,
+) -> bytes:
+    """A page as the worker takes it: the last record of each external id, pickled.
+
+    A record's data goes as it is when it pickles (a connector's own mapping
+    type may pickle as a plain dict, as the CSV rows do), else as a dict copy.
+    Raises what pickling raises when even that fails.
+    """
+    latest = {r.external_id: r.data for r in records}
+    try:
+        return pickle.dumps(
+            (entity, list(latest.items()), dict(links), region), pickle.HIGHEST_PROTOCOL
+        )
+    except Exception:
+        plain = [(ext, dict(data)) for ext, data in latest.items()]
+        return pickle.dumps((entity, plain, dict(links), region), pickle.HIGHEST_PROTOCOL)
+
+
 def _ready() -> bool:
     """Nothing: the worker answers once it has started and built its mappers."""
     return True
@@ -273,10 +295,7 @@ class PagePreparer:
         Only after :meth:`wants` said yes.
         """
         assert self._pool is not None
-        latest = {r.external_id: r.data if type(r.data) is dict else dict(r.data) for r in records}
-        request = pickle.dumps(
-            (entity, list(latest.items()), dict(links), region), pickle.HIGHEST_PROTOCOL
-        )
+        request = page_request(entity, records, links, region)
         loop = asyncio.get_running_loop()
         return loop.run_in_executor(self._pool, _prepare_in_worker, request)
 

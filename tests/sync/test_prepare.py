@@ -183,7 +183,7 @@ def test_a_page_that_cannot_cross_to_the_worker_is_mapped_in_the_run(
 
     def flaky(value: Any, protocol: int | None = None) -> bytes:
         calls.append(1)
-        if len(calls) == 1:
+        if len(calls) <= 2:  # the page as it is, then as dict copies
             raise pickle.PicklingError("a value that cannot be pickled")
         return real(value, protocol)
 
@@ -221,3 +221,34 @@ def test_pages_read_while_the_worker_starts_are_mapped_in_the_run(
     assert report.status == "succeeded"
     assert report.by_entity == alone[0].by_entity
     assert _hub(bridge) == alone[1]
+
+
+def test_a_record_whose_mapping_type_cannot_be_pickled_crosses_as_a_dict() -> None:
+    import pickle
+    from collections.abc import Iterator, Mapping
+
+    from crmbridge.connector import RemoteRecord
+    from crmbridge.sync.prepare import page_request
+
+    class Local(Mapping[str, Any]):  # a class local to a function does not pickle
+        def __init__(self, data: dict[str, Any]) -> None:
+            self.data = data
+
+        def __getitem__(self, key: str) -> Any:
+            return self.data[key]
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(self.data)
+
+        def __len__(self) -> int:
+            return len(self.data)
+
+    records = [
+        RemoteRecord("S1", Local({"Full Name": "Ada"})),
+        RemoteRecord("S1", Local({"Full Name": "Ada Lovelace"})),  # the last one counts
+        RemoteRecord("S2", {"Full Name": "王伟"}),
+    ]
+    entity, sent, links, region = pickle.loads(page_request("stakeholders", records, {}, "CN"))
+    assert (entity, links, region) == ("stakeholders", {}, "CN")
+    assert sent == [("S1", {"Full Name": "Ada Lovelace"}), ("S2", {"Full Name": "王伟"})]
+    assert all(type(data) is dict for _, data in sent)

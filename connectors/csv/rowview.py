@@ -1,0 +1,82 @@
+"""A CSV row as a read-only mapping over its cells, made without building a dict."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from crmbridge.connector import FILE_KEY, LINE_KEY
+
+__all__ = ["Columns", "RowView"]
+
+
+class Columns:
+    """The named columns of one file's header (``Header.index``: name -> cell), as views read them."""
+
+    __slots__ = ("index", "names", "positions")
+
+    def __init__(self, header_index: Mapping[str, int]) -> None:
+        self.names = tuple(header_index)
+        #: where each name's cell is in a row view's cells (the named ones, in ``names`` order)
+        self.index = {name: at for at, name in enumerate(self.names)}
+        positions = tuple(header_index.values())
+        #: which of a file row's cells a view keeps; ``None``: all of them, as they are
+        self.positions = None if positions == tuple(range(len(positions))) else positions
+
+
+def _as_dict(names: tuple[str, ...], cells: list[str], file: str, line: int) -> dict[str, Any]:
+    data: dict[str, Any] = dict(zip(names, cells, strict=False))
+    data[FILE_KEY] = file
+    data[LINE_KEY] = line
+    return data
+
+
+class RowView(Mapping[str, Any]):
+    """One row's cells by column name, with its file and line under ``FILE_KEY``/``LINE_KEY``.
+
+    ``cells`` holds the named columns' cells in ``columns.names`` order. It pickles as the
+    plain dict it reads as, so a worker process gets a dict.
+    """
+
+    __slots__ = ("cells", "columns", "file", "line")
+
+    def __init__(self, columns: Columns, cells: list[str], file: str, line: int) -> None:
+        self.columns = columns
+        self.cells = cells
+        self.file = file
+        self.line = line
+
+    def __getitem__(self, key: str) -> Any:
+        at = self.columns.index.get(key)
+        if at is not None:
+            return self.cells[at]
+        if key == FILE_KEY:
+            return self.file
+        if key == LINE_KEY:
+            return self.line
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The cell of column ``key`` (or the row's file or line), else ``default``."""
+        at = self.columns.index.get(key)
+        if at is not None:
+            return self.cells[at]
+        if key == FILE_KEY:
+            return self.file
+        if key == LINE_KEY:
+            return self.line
+        return default
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.columns.index or key in (FILE_KEY, LINE_KEY)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.columns.names
+        yield FILE_KEY
+        yield LINE_KEY
+
+    def __len__(self) -> int:
+        return len(self.columns.names) + 2
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _as_dict, (self.columns.names, self.cells, self.file, self.line)

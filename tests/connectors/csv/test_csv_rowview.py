@@ -1,0 +1,70 @@
+"""A pulled row reads as the dict it was, and reaches the mapping worker as one."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from csv_support import connector, pull, write_file
+
+from connectors.csv.cells import neutralise
+from crmbridge.connector import FILE_KEY, LINE_KEY
+
+
+def _rows(folder: Path) -> dict[str, Mapping[str, Any]]:
+    return {
+        r.external_id: r.data
+        for page in pull(connector(folder), "stakeholders")
+        for r in page.records
+    }
+
+
+def test_a_row_reads_as_its_cells_by_column_name_with_file_and_line(tmp_path: Path) -> None:
+    path = write_file(
+        tmp_path / "stakeholders.csv",
+        "Record Id,Full Name,Mobile\r\nS1,王伟,+8613800138000\r\n",
+    )
+    row = _rows(tmp_path)["S1"]
+    expected = {
+        "Record Id": "S1",
+        "Full Name": "王伟",
+        "Mobile": "+8613800138000",
+        FILE_KEY: str(path),
+        LINE_KEY: 2,
+    }
+    assert row == expected
+    assert dict(row) == expected
+    assert row.get("Email", "none") == "none"
+    assert "Mobile" in row
+    assert "Email" not in row
+
+
+def test_a_row_pickles_as_a_plain_dict(tmp_path: Path) -> None:
+    write_file(tmp_path / "stakeholders.csv", "Record Id,Full Name\r\nS1,Ada\r\n")
+    row = _rows(tmp_path)["S1"]
+    again = pickle.loads(pickle.dumps(row))
+    assert type(again) is dict
+    assert again == dict(row)
+
+
+def test_unnamed_columns_are_left_out_and_the_rest_keep_their_cells(tmp_path: Path) -> None:
+    write_file(tmp_path / "stakeholders.csv", "Record Id,,Full Name\r\nS1,stray,Ada\r\n")
+    row = _rows(tmp_path)["S1"]
+    assert {k: v for k, v in row.items() if k not in (FILE_KEY, LINE_KEY)} == {
+        "Record Id": "S1",
+        "Full Name": "Ada",
+    }
+
+
+def test_neutralised_cells_read_back_as_written_and_others_untouched(tmp_path: Path) -> None:
+    formula, phone = neutralise("=SUM(A1)"), neutralise("+8613800138000")
+    write_file(
+        tmp_path / "stakeholders.csv",
+        f"Record Id,Full Name,Mobile,Notes\r\nS1,{formula},{phone},'quoted by hand\r\n",
+    )
+    row = _rows(tmp_path)["S1"]
+    assert row["Full Name"] == "=SUM(A1)"
+    assert row["Mobile"] == "+8613800138000"
+    assert row["Notes"] == "'quoted by hand"
