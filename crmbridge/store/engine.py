@@ -3,6 +3,8 @@
 SQLite connections get WAL, foreign keys and a busy timeout, and crmbridge
 issues ``BEGIN`` itself (the ``sqlite3`` module's implicit transactions
 would let a read-then-write unit of work interleave with another writer).
+They checkpoint the log themselves only past :data:`~crmbridge.store.checkpoint.BACKSTOP_PAGES`:
+the store does it beside them (see :mod:`crmbridge.store.checkpoint`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
 from crmbridge.errors import ConfigError, StoreError
+from crmbridge.store.checkpoint import BACKSTOP_PAGES
 
 __all__ = [
     "DEFAULT_URL",
@@ -124,6 +127,8 @@ def _configure_sqlite(engine: Engine) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA cache_size=-65536")
+            # the store checkpoints in a thread of its own; this is the backstop
+            cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         finally:

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -17,6 +18,7 @@ from crmbridge.store._coord import CoordMixin
 from crmbridge.store._jobs import JobsMixin
 from crmbridge.store._links import LinksMixin
 from crmbridge.store._records import RecordsMixin
+from crmbridge.store.checkpoint import Checkpointer
 from crmbridge.store.engine import (
     DEFAULT_URL,
     IMMEDIATE,
@@ -80,6 +82,12 @@ class Store(_Methods):
         self._write_lock: AbstractContextManager[Any] = (
             threading.RLock() if engine.dialect.name == "sqlite" else nullcontext()
         )
+        database = engine.url.database
+        self._checkpointer = (
+            Checkpointer(Path(database).expanduser().absolute())
+            if engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+            else None
+        )
 
     @property
     def url(self) -> str:
@@ -129,6 +137,8 @@ class Store(_Methods):
             connection.execution_options(**{IMMEDIATE: True})
             with connection.begin():
                 yield connection
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
 
     def current_revision(self) -> str | None:
         """The schema revision the database is at."""
@@ -139,7 +149,9 @@ class Store(_Methods):
         return self.current_revision() == head_revision()
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Stop the background checkpoints and close every pooled connection."""
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self._engine.dispose()
 
     def __enter__(self) -> Store:
