@@ -240,7 +240,7 @@ class JobsMixin(Scope):
         with self._read() as conn:
             if external_ids is not None or record_ids is not None:
                 wanted = _of_records(conn, rejects, external_ids, record_ids)
-                if wanted is None:
+                if wanted is None or not _any_row(conn, rejects, *conditions):
                     return []
                 conditions = (*conditions, wanted)
             query = sa.select(*_REJECT_COLUMNS).where(*conditions).order_by(rejects.c.id)
@@ -319,7 +319,7 @@ class JobsMixin(Scope):
         with self._read() as conn:
             if external_ids is not None or record_ids is not None:
                 wanted = _of_records(conn, inbox_items, external_ids, record_ids)
-                if wanted is None:
+                if wanted is None or not _any_row(conn, inbox_items, query.whereclause):
                     return []
                 query = query.where(wanted)
             return [InboxItem(*row) for row in conn.execute(query)]
@@ -401,6 +401,14 @@ class JobsMixin(Scope):
         )
         with self._write() as conn:
             return conn.execute(stmt).rowcount == 1
+
+
+def _any_row(conn: Connection, table: sa.Table, *conditions: sa.ColumnElement[bool] | None) -> bool:
+    """Whether ``table`` has a row meeting ``conditions``: one cheap indexed read that spares
+    a page's long ``IN`` list when, as in most imports, a job has no open rejects or items."""
+    where = [c for c in conditions if c is not None]
+    found = conn.execute(sa.select(sa.literal(1)).select_from(table).where(*where).limit(1))
+    return found.first() is not None
 
 
 def _of_records(
