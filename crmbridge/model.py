@@ -512,4 +512,5 @@ def identity_index_keys(entity: str, content: Mapping[str, Any]) -> list[tuple[s
 
 def content_hash(content: Mapping[str, Any]) -> str:
     """A stable hash of a record's synced content (key order and spacing do not matter)."""
-    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+    plain = content if type(content) is dict else dict(content)
+    return hashlib.sha256(orjson.dumps(plain, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]

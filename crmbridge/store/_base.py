@@ -11,10 +11,12 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any, TypeVar
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from crmbridge.encoded import Encoded
 from crmbridge.store.tables import hub_sequence
 
 T = TypeVar("T")
@@ -117,11 +119,14 @@ def take_seqs(connection: Connection, count: int) -> int:
     )
 
 
-def as_dict(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def as_dict(value: Mapping[str, Any] | None) -> dict[str, Any] | orjson.Fragment | None:
     """``value`` as a JSON column takes it: a dict as it is (it is encoded when the statement
-    runs), another mapping as a dict copy; ``None`` kept."""
+    runs), an :class:`~crmbridge.encoded.Encoded` as its encoding, another mapping as a dict
+    copy; ``None`` kept."""
     if value is None or isinstance(value, dict):
         return value
+    if isinstance(value, Encoded):
+        return orjson.Fragment(value.raw)
     return dict(value)
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from crmbridge.connector import FILE_KEY, LINE_KEY, Deletion, RemoteRecord
+from crmbridge.encoded import Encoded
 from crmbridge.errors import RecordRejected
 from crmbridge.model import content_hash
 from crmbridge.store import LinkWrite, NewInboxItem, NewReject, Transaction
@@ -136,7 +137,7 @@ def apply_page(
     decisions = _match(ctx, tx, entity, mapper, raw, links, ready)
     hub_ids = [m.record_id for m in decisions.values() if m.record_id is not None]
     hub = tx.get_records(entity, hub_ids)
-    said: dict[str, dict[str, Any]] = {}
+    said: dict[str, Mapping[str, Any]] = {}
     fresh: dict[str, Fresh] = {}
     for ext, flat in raw.items():
         twin = hub.get(decisions[ext].record_id or "")
@@ -151,7 +152,7 @@ def apply_page(
                 else:
                     assert done.invalid is not None
                     raise done.invalid.error(entity)
-                fresh[ext], said[ext] = made, made.remote
+                fresh[ext], said[ext] = made, Encoded(made.remote)
                 continue
             # a remote record may hold only some fields (a webhook's partial update):
             # it is checked as the record it would make of its hub twin
@@ -278,7 +279,7 @@ def _decide(
     entity: str,
     mapper: EntityMapper,
     record: RemoteRecord,
-    remote: dict[str, Any],
+    remote: Mapping[str, Any],
     fresh: Fresh | None,
     decision: Match,
     links: dict[str, Any],
@@ -290,7 +291,6 @@ def _decide(
     """What to do with one remote record: ``remote`` is what it says of the mapping's fields,
     as stored; ``fresh`` the record it makes when it has no hub twin."""
     ext = record.external_id
-    present = list(remote)
     if decision.kind is MatchKind.AMBIGUOUS:
         ctx.counts.add(entity, "conflicts")
         ctx.ambiguous.add((entity, ext))
@@ -330,6 +330,7 @@ def _decide(
     if link is not None and link.shadow_hash == content_hash(remote):
         ctx.counts.add(entity, "unchanged")
         return
+    present = list(remote)
     hub_flat = flatten(current.data)
     # a link made by hand (an ambiguous match settled with --link) has no shadow yet
     base, fields, pinned = (
@@ -482,7 +483,7 @@ def _write(
     until = {at: _until(at, now) for at in {n.modified_at for n in pending.new}}
     writes = [
         RecordWrite(
-            n.record.content,
+            Encoded(n.record.content),
             n.record.digest,
             n.record.record_id,
             until[n.modified_at],
@@ -502,7 +503,7 @@ def _write(
         link = LinkWrite(
             result.id,
             new.external_id,
-            new.record.remote,
+            Encoded(new.record.remote),
             new.record.remote_hash,
             new.modified_at,
             result.seq,

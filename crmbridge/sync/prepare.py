@@ -35,6 +35,8 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import orjson
+
 from crmbridge.connector import RemoteRecord
 from crmbridge.errors import RecordRejected
 from crmbridge.heap import tune
@@ -93,13 +95,14 @@ class Fresh(NamedTuple):
     ``content`` and ``digest`` are the record's validated content and its
     hash, ``index_keys`` its identity keys in the hub; ``remote`` the fields
     the remote record holds, as stored (its link's shadow), with
-    ``remote_hash``; ``record_id`` the crmbridge id it carries, if any.
+    ``remote_hash``; ``record_id`` the crmbridge id it carries, if any. Both
+    are JSON, encoded (see :class:`~crmbridge.encoded.Encoded`).
     """
 
-    content: dict[str, Any]
+    content: bytes
     digest: str
     index_keys: tuple[tuple[str, str], ...]
-    remote: dict[str, Any]
+    remote: bytes
     remote_hash: str
     record_id: str | None
 
@@ -192,10 +195,10 @@ def fresh_record(mapper: EntityMapper, flat: Mapping[str, Any], region: str | No
     held = held_values(flat, content)
     remote = remote_fields(mapper.fields, held)
     return Fresh(
-        content,
+        orjson.dumps(content),
         digest,
         tuple(identity_index_keys(mapper.entity, content)),
-        remote,
+        orjson.dumps(remote),
         content_hash(remote),
         held.get("id"),
     )

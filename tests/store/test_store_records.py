@@ -8,8 +8,10 @@ from datetime import UTC
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+import orjson
 import pytest
 
+from crmbridge.encoded import Encoded
 from crmbridge.errors import StoreError
 from crmbridge.store import LinkWrite, RecordWrite, Store
 
@@ -323,3 +325,16 @@ def test_touch_gives_a_new_seq_without_changing_content(store: Store) -> None:
     assert record is not None
     assert record.data == data
     assert [c.record_id for c in store.changes_since("organizations", made.seq)] == [made.id]
+
+
+def test_content_and_a_shadow_given_encoded_are_stored_as_the_json_they_are(store: Store) -> None:
+    raw = orjson.dumps(CJK)
+    (done,) = store.upsert_records("stakeholders", [RecordWrite(Encoded(raw), "h-cjk")])
+    shadow = Encoded(orjson.dumps({"Full Name": "王小明", "Tags": ["vip"]}))
+    store.insert_links("zoho", "stakeholders", [LinkWrite(done.id, "Z1", shadow, "h-z1")])
+    record = store.get_record("stakeholders", done.id)
+    assert record is not None
+    assert record.data == CJK
+    link = store.get_links_by_record_ids("zoho", "stakeholders", [done.id])[done.id]
+    assert link.shadow == {"Full Name": "王小明", "Tags": ["vip"]}
+    assert shadow == {"Full Name": "王小明", "Tags": ["vip"]}  # and it reads as what it holds
