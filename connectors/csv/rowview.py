@@ -16,10 +16,12 @@ class Columns:
     __slots__ = ("index", "names", "positions")
 
     def __init__(self, header_index: Mapping[str, int]) -> None:
-        self.names = tuple(header_index)
+        # a column named as the row's file or line gives way to them, as it always did
+        kept = {n: i for n, i in header_index.items() if n not in (FILE_KEY, LINE_KEY)}
+        self.names = tuple(kept)
         #: where each name's cell is in a row view's cells (the named ones, in ``names`` order)
         self.index = {name: at for at, name in enumerate(self.names)}
-        positions = tuple(header_index.values())
+        positions = tuple(kept.values())
         #: which of a file row's cells a view keeps; ``None``: all of them, as they are
         self.positions = None if positions == tuple(range(len(positions))) else positions
 

@@ -15,6 +15,7 @@ behind or is gone. Durability is SQLite's ``synchronous=NORMAL`` either way.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -37,20 +38,21 @@ class Checkpointer:
         self._lock = threading.Lock()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._pid = 0
 
     def committed(self) -> None:
         """Say that a transaction committed: the thread copies the log in soon after."""
         if self._stopping:
             return
         self._wake.set()
-        thread = self._thread
-        if thread is None or not thread.is_alive():  # not started yet, or lost to a fork
+        if self._thread is None or self._pid != os.getpid():  # not started yet, or forked
             self._start()
 
     def _start(self) -> None:
         with self._lock:
-            if self._stopping or (self._thread is not None and self._thread.is_alive()):
+            if self._stopping or (self._thread is not None and self._pid == os.getpid()):
                 return
+            self._pid = os.getpid()
             self._thread = threading.Thread(
                 target=self._run, name=f"crmbridge-wal-checkpoint {self.path}", daemon=True
             )
@@ -71,7 +73,8 @@ class Checkpointer:
                 f"{self.path.as_uri()}?mode=rw", uri=True, isolation_level=None, timeout=0
             )
         except sqlite3.Error as error:
-            log.debug("no background checkpoints for %s: %s", self.path, error)
+            self._stopping = True  # SQLite's own checkpoint (the backstop) does it from now on
+            log.warning("the hub at %s is checkpointed by its writers: %s", self.path, error)
             return
         try:
             while True:

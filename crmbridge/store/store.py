@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
@@ -82,12 +83,9 @@ class Store(_Methods):
         self._write_lock: AbstractContextManager[Any] = (
             threading.RLock() if engine.dialect.name == "sqlite" else nullcontext()
         )
-        database = engine.url.database
-        self._checkpointer = (
-            Checkpointer(Path(database).expanduser().absolute())
-            if engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
-            else None
-        )
+        # a SQLite file gets a checkpoint thread, started at the first write (see checkpoint.py)
+        self._checkpointer: Checkpointer | None = None
+        self._checkpoints = engine.dialect.name == "sqlite"
 
     @property
     def url(self) -> str:
@@ -136,9 +134,24 @@ class Store(_Methods):
         with self._write_lock, translate_errors(self._engine), self._engine.connect() as connection:
             connection.execution_options(**{IMMEDIATE: True})
             with connection.begin():
+                if self._checkpoints:
+                    self._checkpoints = False  # asked once, under the write lock
+                    self._checkpointer = self._checkpointer_for(connection)
                 yield connection
         if self._checkpointer is not None:
             self._checkpointer.committed()
+
+    def _checkpointer_for(self, connection: Connection) -> Checkpointer | None:
+        """A checkpoint thread for the SQLite file ``connection`` writes (none in memory)."""
+        found = connection.exec_driver_sql("PRAGMA database_list").fetchall()
+        path = next((str(row[2]) for row in found if row[1] == "main"), "")
+        if not path:
+            return None
+        checkpointer = Checkpointer(Path(path))
+        # a store nobody closes stops it when it is collected, or at exit: its connection
+        # closes, so SQLite folds the log in and removes it as it did before
+        weakref.finalize(self, checkpointer.close)
+        return checkpointer
 
     def current_revision(self) -> str | None:
         """The schema revision the database is at."""
@@ -150,6 +163,7 @@ class Store(_Methods):
 
     def close(self) -> None:
         """Stop the background checkpoints and close every pooled connection."""
+        self._checkpoints = False
         if self._checkpointer is not None:
             self._checkpointer.close()
         self._engine.dispose()

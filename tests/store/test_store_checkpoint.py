@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from crmbridge.store import RecordWrite, open_store
-from crmbridge.store.checkpoint import BACKSTOP_PAGES
+from crmbridge.store.checkpoint import BACKSTOP_PAGES, Checkpointer
 
 
 def _checkpointing(path: Path) -> bool:
@@ -57,16 +59,39 @@ def test_closing_the_store_stops_its_checkpoint_thread(tmp_path: Path) -> None:
     assert not _checkpointing(path)
 
 
-def test_a_hub_file_removed_under_the_store_is_not_made_again(tmp_path: Path) -> None:
+def test_a_file_that_cannot_be_opened_is_not_made_nor_tried_again(tmp_path: Path) -> None:
+    path = tmp_path / "gone.db"
+    checkpointer = Checkpointer(path)
+    checkpointer.committed()
+    assert _eventually(lambda: not _checkpointing(path))
+    for _ in range(5):  # later commits leave it to SQLite's own checkpoint
+        checkpointer.committed()
+    assert not _checkpointing(path)
+    assert not path.exists()
+    checkpointer.close()
+
+
+def test_a_sqlite_uri_url_is_checkpointed_in_the_file_it_names(tmp_path: Path) -> None:
     path = tmp_path / "hub.db"
-    store = open_store(f"sqlite:///{path}")
-    try:
-        store.engine.dispose()
-        for leftover in tmp_path.glob("hub.db*"):
-            leftover.unlink()
-        assert store._checkpointer is not None
-        store._checkpointer.committed()  # as after a commit: the thread finds no file
-        assert _eventually(lambda: not _checkpointing(path))
-        assert not path.exists()
-    finally:
-        store.close()
+    with open_store(f"sqlite:///file:{path}?uri=true") as store:
+        for name in ("Ada", "Grace", "Katherine"):
+            store.upsert_records("stakeholders", [RecordWrite({"name": name}, f"h-{name}")])
+        assert _eventually(lambda: len(_in_the_file_itself(path)) == 3)
+        threads = [t for t in threading.enumerate() if t.name.startswith("crmbridge-wal")]
+        assert [t.name for t in threads if str(path) in t.name] == [
+            f"crmbridge-wal-checkpoint {path}"
+        ]
+
+
+def test_a_store_nobody_closes_leaves_no_log_behind_at_exit(tmp_path: Path) -> None:
+    path = tmp_path / "hub.db"
+    script = (
+        "from crmbridge.store import RecordWrite, open_store\n"
+        f"store = open_store({f'sqlite:///{path}'!r})\n"
+        "for i in range(50):\n"
+        "    store.upsert_records('stakeholders', [RecordWrite({'n': i}, f'h{i}')])\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    assert path.exists()
+    assert not Path(f"{path}-wal").exists()
+    assert len(_in_the_file_itself(path)) == 50

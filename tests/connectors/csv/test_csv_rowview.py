@@ -68,3 +68,12 @@ def test_neutralised_cells_read_back_as_written_and_others_untouched(tmp_path: P
     assert row["Full Name"] == "=SUM(A1)"
     assert row["Mobile"] == "+8613800138000"
     assert row["Notes"] == "'quoted by hand"
+
+
+def test_a_column_named_as_the_file_or_line_gives_way_to_them(tmp_path: Path) -> None:
+    path = write_file(tmp_path / "stakeholders.csv", "Record Id,$file,$line\r\nS1,x,y\r\n")
+    row = _rows(tmp_path)["S1"]
+    expected = {"Record Id": "S1", FILE_KEY: str(path), LINE_KEY: 2}
+    assert dict(row) == expected
+    assert len(row) == 3
+    assert pickle.loads(pickle.dumps(row)) == expected  # the worker reads the same
