@@ -9,6 +9,8 @@ from crmbridge.connector import FILE_KEY, LINE_KEY
 
 __all__ = ["Columns", "RowView"]
 
+_MISSING: Any = object()
+
 
 class Columns:
     """The named columns of one file's header (``Header.index``: name -> cell), as views read them."""
@@ -49,14 +51,10 @@ class RowView(Mapping[str, Any]):
         self.line = line
 
     def __getitem__(self, key: str) -> Any:
-        at = self.columns.index.get(key)
-        if at is not None:
-            return self.cells[at]
-        if key == FILE_KEY:
-            return self.file
-        if key == LINE_KEY:
-            return self.line
-        raise KeyError(key)
+        found = self.get(key, _MISSING)
+        if found is _MISSING:
+            raise KeyError(key)
+        return found
 
     def get(self, key: str, default: Any = None) -> Any:
         """The cell of column ``key`` (or the row's file or line), else ``default``."""
