@@ -96,7 +96,8 @@ def create_store_engine(url: str | URL) -> Engine:
             kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
         else:
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
-            _make_folder(Path(parsed.database).expanduser().absolute().parent)
+            if not parsed.database.startswith("file:"):  # a URI filename is SQLite's to read
+                _make_folder(Path(parsed.database).expanduser().absolute().parent)
     else:
         kwargs.update(pool_pre_ping=True, connect_args={"connect_timeout": 10})
     try:

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from crmbridge.store import RecordWrite, open_store
 from crmbridge.store.checkpoint import BACKSTOP_PAGES, Checkpointer
 
@@ -71,7 +73,10 @@ def test_a_file_that_cannot_be_opened_is_not_made_nor_tried_again(tmp_path: Path
     checkpointer.close()
 
 
-def test_a_sqlite_uri_url_is_checkpointed_in_the_file_it_names(tmp_path: Path) -> None:
+def test_a_sqlite_uri_url_is_checkpointed_in_the_file_it_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # nothing may appear in the working folder but the hub
     path = tmp_path / "hub.db"
     with open_store(f"sqlite:///file:{path}?uri=true") as store:
         for name in ("Ada", "Grace", "Katherine"):
@@ -81,6 +86,7 @@ def test_a_sqlite_uri_url_is_checkpointed_in_the_file_it_names(tmp_path: Path) -
         assert [t.name for t in threads if str(path) in t.name] == [
             f"crmbridge-wal-checkpoint {path}"
         ]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("hub.db")) == []
 
 
 def test_a_store_nobody_closes_leaves_no_log_behind_at_exit(tmp_path: Path) -> None:
