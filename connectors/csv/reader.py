@@ -197,7 +197,6 @@ class Table:
     _lines: _Lines | None = None
     _keep_raw: bool = False
     _columns: Columns | None = None
-    _path_text: str = ""
 
     @classmethod
     def open(
@@ -248,16 +247,9 @@ class Table:
         """The header's named columns (the table must have a header)."""
         assert self.header is not None
         index = self.header.index
-        if self._columns is None or len(self._columns.names) != len(index):
+        if self._columns is None or self._columns.width != len(index):
             self._columns = Columns(index)  # made again once a rewrite adds a column
         return self._columns
-
-    @property
-    def path_text(self) -> str:
-        """``path`` as text, as a row's ``FILE_KEY`` gives it."""
-        if not self._path_text:
-            self._path_text = str(self.path)
-        return self._path_text
 
     @property
     def line(self) -> int:

@@ -15,9 +15,11 @@ _MISSING: Any = object()
 class Columns:
     """The named columns of one file's header (``Header.index``: name -> cell), as views read them."""
 
-    __slots__ = ("index", "names", "positions")
+    __slots__ = ("index", "names", "positions", "width")
 
     def __init__(self, header_index: Mapping[str, int]) -> None:
+        #: how many named columns the header had (a rewrite that adds one makes new Columns)
+        self.width = len(header_index)
         # a column named as the row's file or line gives way to them, as it always did
         kept = {n: i for n, i in header_index.items() if n not in (FILE_KEY, LINE_KEY)}
         self.names = tuple(kept)
