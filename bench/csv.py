@@ -78,10 +78,15 @@ def prepare(folder: Path, rows: int, batch_size: int, extra: str = "") -> Path:
     return config
 
 
-def _children_cpu() -> float:
-    """CPU seconds of the child processes that have ended so far (waiting for those ending)."""
-    for child in multiprocessing.active_children():  # a run does not wait for its worker
+def _reap_children() -> None:
+    """Wait for the child processes still ending (a run does not wait for its worker)."""
+    for child in multiprocessing.active_children():
         child.join()
+
+
+def _children_cpu() -> float:
+    """CPU seconds of the child processes, once those ending have ended."""
+    _reap_children()
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     return used.ru_utime + used.ru_stime
 
@@ -136,7 +141,7 @@ def child_migrate(config: Path) -> None:
     bridge = Bridge(load_config(config, {}))
     report = asyncio.run(run_migration(bridge, Migration("source", "target", ENTITIES)))
     bridge.close()
-    _children_cpu()  # reaps the mapping worker, so its peak RSS is counted
+    _reap_children()  # so the mapping worker's peak RSS is counted
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     pushed = sum(leg.counts.get("pushed", 0) for leg in report.legs)
