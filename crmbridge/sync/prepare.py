@@ -45,7 +45,16 @@ from crmbridge.sync.matcher import identity_keys
 from crmbridge.sync.ports import EntityMapper, RelationPending
 from crmbridge.sync.values import held_values, remote_fields, validated_content
 
-__all__ = ["Fresh", "PagePreparer", "PortableMappers", "Prepared", "fresh_record", "page_request"]
+__all__ = [
+    "Fresh",
+    "PagePreparer",
+    "PortableMappers",
+    "Prepared",
+    "Shipped",
+    "fresh_record",
+    "page_request",
+    "received",
+]
 
 log = logging.getLogger("crmbridge.sync")
 
@@ -231,10 +240,41 @@ def _ready() -> bool:
     return True
 
 
-def _prepare_in_worker(request: bytes) -> bytes:
+Shipped = tuple[Any, ...]
+"""A :class:`Prepared` (its :class:`Fresh` too) as a plain tuple, after its external id."""
+
+_new_tuple = tuple.__new__
+
+
+def _prepare_in_worker(request: bytes) -> list[Shipped | str]:
+    """A page's work as plain tuples (``ext`` alone: map it in the run).
+
+    Named tuples pickle and unpickle through a Python call each; plain ones do
+    not, which is most of what the results cost to ship. The list goes back as
+    it is: the pool pickles it once.
+    """
     entity, records, links, region = pickle.loads(request)
     done = prepare_records(_mappers[entity], records, links, region)
-    return pickle.dumps(done, pickle.HIGHEST_PROTOCOL)
+    return [
+        ext
+        if p is None
+        else (ext, p.flat, p.rejected, p.keys, p.fresh and tuple(p.fresh), p.invalid, p.lookups)
+        for ext, p in done.items()
+    ]
+
+
+def received(shipped: Sequence[Shipped | str]) -> dict[str, Prepared | None]:
+    """What :func:`_prepare_in_worker` shipped, as :class:`Prepared` records by external id."""
+    out: dict[str, Prepared | None] = {}
+    for item in shipped:
+        if isinstance(item, str):
+            out[item] = None
+            continue
+        ext, flat, rejected, keys, fresh, invalid, lookups = item
+        if fresh is not None:
+            fresh = _new_tuple(Fresh, fresh)
+        out[ext] = _new_tuple(Prepared, (flat, rejected, keys, fresh, invalid, lookups))
+    return out
 
 
 class PagePreparer:
@@ -292,7 +332,7 @@ class PagePreparer:
         records: Sequence[RemoteRecord],
         links: Mapping[tuple[str, str], str | None],
         region: str | None,
-    ) -> asyncio.Future[bytes]:
+    ) -> asyncio.Future[list[Shipped | str]]:
         """Start preparing a page (the last record of an external id counts); a future of it.
 
         Only after :meth:`wants` said yes.

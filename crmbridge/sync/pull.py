@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import pickle
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -22,7 +21,7 @@ from crmbridge.store import Transaction
 from crmbridge.store.rows import Reject
 from crmbridge.sync.apply import PULL, apply_page
 from crmbridge.sync.context import RunContext
-from crmbridge.sync.prepare import PagePreparer, Prepared
+from crmbridge.sync.prepare import PagePreparer, Prepared, Shipped, received
 from crmbridge.sync.unreadable import keep_unreadable, pass_over_unreadable, settle_unreadable
 
 __all__ = ["pull_entity", "retry_parked"]
@@ -109,7 +108,7 @@ async def _pull_pipelined(
     connector failed is applied before the failure ends the run.
     """
     mapper = ctx.mappers[entity]
-    held: tuple[Page, asyncio.Future[bytes] | None] | None = None
+    held: tuple[Page, asyncio.Future[list[Shipped | str]] | None] | None = None
 
     async def settle() -> None:
         nonlocal held
@@ -141,14 +140,13 @@ async def _pull_pipelined(
 
 
 async def _prepared(
-    preparer: PagePreparer, future: asyncio.Future[bytes] | None
+    preparer: PagePreparer, future: asyncio.Future[list[Shipped | str]] | None
 ) -> dict[str, Prepared | None] | None:
     """The worker's work on a page; ``None`` (map it here) if the worker failed or is gone."""
     if future is None:
         return None
     try:
-        done: dict[str, Prepared | None] = pickle.loads(await future)
-        return done
+        return received(await future)
     except Exception:
         log.warning("the mapping worker failed; mapping here from now on", exc_info=True)
         preparer.disable()
