@@ -24,6 +24,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
+from functools import cache
 from typing import Any, ClassVar, Final
 
 import orjson
@@ -212,8 +213,18 @@ class CanonicalRecord(BaseModel):
         return value
 
     def content(self) -> dict[str, Any]:
-        """The synced content as JSON-ready data: every field but the system ones."""
-        return self.model_dump(mode="json", exclude=set(self.system_fields))
+        """The synced content as JSON-ready data: every field but the system ones.
+
+        Computed fields (a stakeholder's quadrant) are left out too: they follow
+        from the content, and are not worked out only to be dropped.
+        """
+        return self.model_dump(mode="json", exclude=_not_content(type(self)))
+
+
+@cache
+def _not_content(model: type[CanonicalRecord]) -> set[str]:
+    """What :meth:`CanonicalRecord.content` leaves out of a model's dump (shared: never change it)."""
+    return set(model.system_fields) | set(model.model_computed_fields)
 
 
 class _ContactDetails(CanonicalRecord):
@@ -288,12 +299,6 @@ class Stakeholder(_ContactDetails):
     def quadrant(self) -> Quadrant | None:
         """Engagement advice from the power/interest grid (see :func:`quadrant_for`)."""
         return quadrant_for(self.power, self.interest)
-
-    def content(self) -> dict[str, Any]:
-        """The synced content; the derived quadrant is left out, it follows from power and interest."""
-        data = super().content()
-        data.pop("quadrant", None)
-        return data
 
 
 class Interaction(CanonicalRecord):
