@@ -130,11 +130,20 @@ def as_dict(value: Mapping[str, Any] | None) -> dict[str, Any] | orjson.Fragment
     return dict(value)
 
 
+def json_cell(value: Mapping[str, Any] | None) -> dict[str, Any] | Encoded | None:
+    """``value`` as :func:`insert_rows` takes a JSON cell: a dict or an
+    :class:`~crmbridge.encoded.Encoded` as it is, another mapping as a dict copy."""
+    if value is None or isinstance(value, dict | Encoded):
+        return value
+    return dict(value)
+
+
 def insert_rows(
     connection: Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
     """Insert many rows given as tuples in ``columns`` order.
 
+    A JSON cell may be an :class:`~crmbridge.encoded.Encoded` (see :func:`json_cell`).
     On SQLite this binds the values with the columns' own type processors and
     hands one ``executemany`` to the driver, skipping SQLAlchemy's per-row
     statement bookkeeping, which is most of the cost of a large first sync.
@@ -144,23 +153,60 @@ def insert_rows(
         return
     dialect = connection.dialect
     if dialect.name != "sqlite":
-        connection.execute(sa.insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+        connection.execute(
+            sa.insert(table),
+            [
+                {
+                    name: as_dict(v) if type(v) is Encoded else v
+                    for name, v in zip(columns, row, strict=True)
+                }
+                for row in rows
+            ],
+        )
         return
-    processors = [
-        (index, process)
-        for index, name in enumerate(columns)
-        if (process := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
-    ]
-    sql = _INSERT_SQL.get((table.name, tuple(columns)))
-    if sql is None:
-        marks = ", ".join("?" * len(columns))
-        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
-        _INSERT_SQL[(table.name, tuple(columns))] = sql
+    sql, processors = _insert_plan(dialect, table, tuple(columns))
+    if not processors:
+        connection.exec_driver_sql(sql, list(rows))
+        return
     # column by column: one comprehension per processed column instead of a loop per cell
     cells: list[Sequence[Any]] = list(zip(*rows, strict=True))
-    for index, process in processors:
-        cells[index] = [None if value is None else process(value) for value in cells[index]]
+    for index, process, is_json in processors:
+        column = cells[index]
+        first = column[0]
+        if all(value is first for value in column):  # a batch's timestamp: converted once
+            cells[index] = [None if first is None else _bound(first, process, is_json)] * len(
+                column
+            )
+        elif is_json:
+            cells[index] = [
+                None
+                if value is None
+                else value.raw.decode()
+                if type(value) is Encoded
+                else process(value)
+                for value in column
+            ]
+        else:
+            cells[index] = [None if value is None else process(value) for value in column]
     connection.exec_driver_sql(sql, list(zip(*cells, strict=True)))
 
 
-_INSERT_SQL: dict[tuple[str, tuple[str, ...]], str] = {}
+def _bound(value: Any, process: Callable[[Any], Any], is_json: bool) -> Any:
+    """One value as its column's processor binds it (an encoded JSON cell as its text)."""
+    return value.raw.decode() if is_json and type(value) is Encoded else process(value)
+
+
+@functools.cache
+def _insert_plan(
+    dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]
+) -> tuple[str, list[tuple[int, Callable[[Any], Any], bool]]]:
+    """The INSERT statement for ``columns`` and the bind processors of those that have one
+    (by position, with whether the column is JSON)."""
+    processors: list[tuple[int, Callable[[Any], Any], bool]] = [
+        (index, process, isinstance(table.c[name].type, sa.JSON))
+        for index, name in enumerate(columns)
+        if (process := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
+    ]
+    marks = ", ".join("?" * len(columns))
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
+    return sql, processors

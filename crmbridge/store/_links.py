@@ -14,6 +14,7 @@ from crmbridge.store._base import (
     chunks,
     columns_for,
     insert_rows,
+    json_cell,
     lock_sequence,
     upsert_insert,
 )
@@ -147,7 +148,7 @@ class LinksMixin(Scope):
                 entity,
                 w.record_id,
                 w.external_id,
-                as_dict(w.shadow),
+                json_cell(w.shadow),
                 w.shadow_hash,
                 w.remote_modified_at,
                 w.last_seen_seq,

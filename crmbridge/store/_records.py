@@ -18,6 +18,7 @@ from crmbridge.store._base import (
     as_dict,
     columns_for,
     insert_rows,
+    json_cell,
     lock_sequence,
     take_seqs,
 )
@@ -346,7 +347,7 @@ def _apply_upserts(
                     now,
                     version,
                     write.content_hash,
-                    as_dict(write.data),
+                    json_cell(write.data),
                     False,
                     now,
                     seq,
