@@ -33,7 +33,7 @@ def _record(
     # joined row tells whether there is any (a false alarm only costs the careful pass)
     if "\x1f'" in "\x1f" + "\x1f".join(cells):
         cells = [restore(cell) if cell[:1] == "'" else cell for cell in cells]
-    return RemoteRecord(row_id, RowView(columns, cells, str(table.path), row.line), modified)
+    return RemoteRecord(row_id, RowView(columns, cells, table.name, row.line), modified)
 
 
 def pull_pages(

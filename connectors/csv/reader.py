@@ -197,6 +197,7 @@ class Table:
     _lines: _Lines | None = None
     _keep_raw: bool = False
     _columns: Columns | None = None
+    _name: str = ""
 
     @classmethod
     def open(
@@ -250,6 +251,13 @@ class Table:
         if self._columns is None or self._columns.width != len(index):
             self._columns = Columns(index)  # made again once a rewrite adds a column
         return self._columns
+
+    @property
+    def name(self) -> str:
+        """``path`` as text, made once: every row read carries this one string."""
+        if not self._name:
+            self._name = str(self.path)
+        return self._name
 
     @property
     def line(self) -> int:
