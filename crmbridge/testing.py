@@ -278,6 +278,7 @@ class PassThroughMapper:
         self.pull_only = pull_only
         self.push_only = push_only
         self.relations = {f: e for f, e in relation_fields(entity).items() if f in self.fields}
+        self.refers_to = frozenset(self.relations.values())
 
     def references(self, data: Mapping[str, Any]) -> list[tuple[str, str]]:
         """External ids this remote record points at."""

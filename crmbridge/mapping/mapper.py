@@ -94,6 +94,12 @@ class EntityMapper:
         self.fields: tuple[str, ...] = tuple(sorted(everything))
         self.pull_only: frozenset[str] = frozenset(everything - pushed)
         self.push_only: frozenset[str] = frozenset(everything - pulled)
+        self.refers_to: frozenset[str] = frozenset(
+            target
+            for group in groups.values()
+            for name, _ in group.refs
+            if (target := _relation_of(self.entity, name)) is not None
+        )
 
     @property
     def remotes(self) -> tuple[str, ...]:
@@ -326,7 +332,12 @@ def _group(
 
 
 def _is_relation(entity: str, name: str) -> bool:
+    return _relation_of(entity, name) is not None
+
+
+def _relation_of(entity: str, name: str) -> str | None:
+    """The entity the field ``name`` of ``entity`` refers to, if it is a relation."""
     from crmbridge.mapping.values import lookup_field
 
     info = lookup_field(entity, name)
-    return info is not None and info.relation is not None
+    return info.relation if info is not None else None

@@ -240,6 +240,18 @@ class LinksMixin(Scope):
         with self._read() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def linked_ids(self, connector: str, entity: str, *, at_most: int) -> dict[str, str] | None:
+        """Every external id of ``connector``/``entity`` with its record's id; ``None`` when
+        there are more than ``at_most``."""
+        query = (
+            sa.select(links.c.external_id, links.c.record_id)
+            .where(links.c.connector == connector, links.c.entity == entity)
+            .limit(at_most + 1)
+        )
+        with self._read() as conn:
+            found = conn.execute(query).all()
+        return None if len(found) > at_most else {ext: rid for ext, rid in found}
+
     def has_unlinked(self, connector: str, entity: str) -> bool:
         """Whether some live record of ``entity`` has no link to ``connector`` yet."""
         linked = sa.exists().where(

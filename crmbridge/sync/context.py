@@ -95,6 +95,18 @@ class LinkResolver:
                 if link:
                     self._remote[(entity, link.record_id)] = ext
 
+    def know_all(self, entity: str) -> dict[tuple[str, str], str] | None:
+        """Load every link of ``entity`` (all of them, so a miss means not linked) and return
+        them by ``(entity, external id)``; ``None``, loading nothing, past the cache's limit."""
+        assert self.tx is not None
+        found = self.tx.linked_ids(self.connector, entity, at_most=self.limit // 2)
+        if found is None:
+            return None
+        table = {(entity, ext): rid for ext, rid in found.items()}
+        self._hub.update(table)
+        self._remote.update(((entity, rid), ext) for ext, rid in found.items())
+        return table
+
     def prefetch_records(self, refs: Iterable[tuple[str, str]]) -> None:
         """Load the links of many hub ids at once."""
         for entity, ids in _group(r for r in refs if r not in self._remote).items():

@@ -68,6 +68,11 @@ class EntityMapper(Protocol):
         """Fields that only go to the remote."""
         ...
 
+    @property
+    def refers_to(self) -> frozenset[str]:
+        """The entities this mapping's records may refer to (its relation fields' targets)."""
+        ...
+
     def references(self, data: Mapping[str, Any]) -> list[tuple[str, str]]:
         """The ``(entity, external id)`` pairs a remote record refers to, for prefetching links."""
         ...

@@ -9,11 +9,13 @@ both halves on one core; with a worker process the pull stage hands page
 The worker's results are a speculation the run checks, so the outcome is
 the one a single process gives:
 
-- the worker resolves relations from a table of links the run sent with the
-  page; it reports every lookup it made, and a record whose lookups the
-  run's own resolver now answers differently (a parent linked by the page
-  written meanwhile) is mapped again in the main process; so is one the
-  worker found waiting for a parent;
+- the worker resolves relations from the links the run sent: those of the
+  page's references, or, when the entities referred to have few enough
+  links, all of them with the first page; it reports every lookup it made,
+  and a record whose lookups the run's own resolver now answers differently
+  (a parent linked by the page written meanwhile, a link gone since) is
+  mapped again in the main process; so is one the worker found waiting for
+  a parent;
 - the validated content is used only for a record with no hub twin (a
   record merged into a twin is validated whole, as before); the worker
   hands it over with its identity keys and its link's shadow and hash,
@@ -154,6 +156,9 @@ class _Lookups:
 
 
 _mappers: Mapping[str, EntityMapper] = {}
+_known: dict[tuple[str, str], str | None] = {}
+"""Every link the run sent so far (a request sends its page's, or a parent entity's whole
+table once): an answer gone stale since is caught by :meth:`Prepared.holds` in the run."""
 
 
 def _start(rebuild: Callable[[], Mapping[str, EntityMapper]]) -> None:
@@ -254,7 +259,8 @@ def _prepare_in_worker(request: bytes) -> list[Shipped | str]:
     it is: the pool pickles it once.
     """
     entity, records, links, region = pickle.loads(request)
-    done = prepare_records(_mappers[entity], records, links, region)
+    _known.update(links)
+    done = prepare_records(_mappers[entity], records, _known, region)
     return [
         ext
         if p is None

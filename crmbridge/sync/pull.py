@@ -21,6 +21,7 @@ from crmbridge.store import Transaction
 from crmbridge.store.rows import Reject
 from crmbridge.sync.apply import PULL, apply_page
 from crmbridge.sync.context import RunContext
+from crmbridge.sync.ports import EntityMapper
 from crmbridge.sync.prepare import PagePreparer, Prepared, Shipped, received
 from crmbridge.sync.unreadable import keep_unreadable, pass_over_unreadable, settle_unreadable
 
@@ -109,6 +110,16 @@ async def _pull_pipelined(
     """
     mapper = ctx.mappers[entity]
     held: tuple[Page, asyncio.Future[list[Shipped | str]] | None] | None = None
+    # the links of every entity this one refers to, when there are few enough: the worker
+    # keeps them from the first page on, so no page's references are worked out here
+    parents: dict[tuple[str, str], str | None] | None = {}
+    with ctx.unit():
+        for target in sorted(mapper.refers_to):
+            table = ctx.resolver.know_all(target)
+            if table is None or parents is None:
+                parents = None
+                continue
+            parents.update(table)
 
     async def settle() -> None:
         nonlocal held
@@ -121,14 +132,11 @@ async def _pull_pipelined(
         async for page in ctx.connector.read_changes(entity, cursor):
             future = None
             if preparer.wants(page.records):
-                refs = {ref for record in page.records for ref in mapper.references(record.data)}
-                links = ctx.resolver.cached(refs)
-                if links is None:  # some are not known yet: one read of the hub for them
-                    with ctx.unit():
-                        ctx.resolver.prefetch_external(refs)
-                        links = {ref: ctx.resolver.to_canonical(*ref) for ref in refs}
+                links = parents if parents is not None else _page_links(ctx, mapper, page)
                 try:
                     future = preparer.submit(entity, page.records, links, ctx.job.phone_region)
+                    if parents is not None:
+                        parents = {}  # the worker has them
                 except Exception:  # a value that cannot be pickled: this page is mapped here
                     log.warning("cannot hand a page to the mapping worker", exc_info=True)
             await settle()
@@ -137,6 +145,19 @@ async def _pull_pipelined(
         await settle()
         raise
     await settle()
+
+
+def _page_links(
+    ctx: RunContext, mapper: EntityMapper, page: Page
+) -> dict[tuple[str, str], str | None]:
+    """The links of what a page's records refer to, for the worker."""
+    refs = {ref for record in page.records for ref in mapper.references(record.data)}
+    links = ctx.resolver.cached(refs)
+    if links is None:  # some are not known yet: one read of the hub for them
+        with ctx.unit():
+            ctx.resolver.prefetch_external(refs)
+            links = {ref: ctx.resolver.to_canonical(*ref) for ref in refs}
+    return links
 
 
 async def _prepared(

@@ -252,3 +252,55 @@ def test_a_record_whose_mapping_type_cannot_be_pickled_crosses_as_a_dict() -> No
     assert (entity, links, region) == ("stakeholders", {}, "CN")
     assert sent == [("S1", {"Full Name": "Ada Lovelace"}), ("S2", {"Full Name": "王伟"})]
     assert all(type(data) is dict for _, data in sent)
+
+
+def _import_in_two_runs(bridge: Bridge) -> RunReport:
+    """Organisations in one run, then the stakeholders that refer to them in the next."""
+    first = SyncJob("import", "source", ("organizations",), direction="pull")
+    asyncio.run(run_job(bridge.store, first, bridge.connector("source"), bridge.mappers("source")))
+    return _import(bridge)
+
+
+def test_parents_linked_before_the_run_reach_the_worker_whole(
+    tmp_path: Path, alone: tuple[RunReport, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crmbridge.sync import apply, pull
+
+    looked_up: list[int] = []
+    real = pull._page_links
+    monkeypatch.setattr(pull, "_page_links", lambda *a: looked_up.append(1) or real(*a))
+    mapped_here: list[int] = []
+    real_fresh = apply.fresh_record
+    monkeypatch.setattr(apply, "fresh_record", lambda *a: mapped_here.append(1) or real_fresh(*a))
+    bridge = _bridge(tmp_path / "whole", 1)
+    report = _import_in_two_runs(bridge)
+    assert report.status == "succeeded"
+    assert report.by_entity["stakeholders"] == alone[0].by_entity["stakeholders"]
+    assert _hub(bridge) == alone[1]
+    # the worker had every organisation's link from the first page on, and used it for
+    # every page: no page's references were looked up here, and only the last page, too
+    # short to ship, was mapped here
+    assert looked_up == []
+    assert 0 < len(mapped_here) < MIN_PAGE
+
+
+def test_parents_too_many_to_send_whole_go_with_each_page(
+    tmp_path: Path, alone: tuple[RunReport, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crmbridge.sync import context, pull
+
+    looked_up: list[int] = []
+    real = pull._page_links
+    monkeypatch.setattr(pull, "_page_links", lambda *a: looked_up.append(1) or real(*a))
+    real_init = context.LinkResolver.__init__
+
+    def small(self: context.LinkResolver, connector: str, limit: int = 50_000) -> None:
+        real_init(self, connector, limit=2)  # room for one organisation, not for two
+
+    monkeypatch.setattr(context.LinkResolver, "__init__", small)
+    bridge = _bridge(tmp_path / "paged", 1)
+    report = _import_in_two_runs(bridge)
+    assert report.status == "succeeded"
+    assert report.by_entity["stakeholders"] == alone[0].by_entity["stakeholders"]
+    assert _hub(bridge) == alone[1]
+    assert looked_up  # each page's references were looked up and sent with it
