@@ -45,6 +45,7 @@ __all__ = [
     "Deletion",
     "InboundWebhook",
     "InboxEvent",
+    "JsonRow",
     "KeepsChannels",
     "ListsRecords",
     "Page",
@@ -166,6 +167,23 @@ class ConnectorContext:
     dry_run: bool = False
     config_path: str | None = None
     migration_target: bool = False
+
+
+class JsonRow(Protocol):
+    """Record data that can say what it holds as JSON values alone (a CSV row's cells).
+
+    A page of such records crosses to the mapping worker as JSON, far cheaper
+    than pickling; the worker reads each record as ``dict(zip(keys, values))``.
+    Data without this method crosses pickled, as it is.
+    """
+
+    def json_row(self) -> tuple[tuple[str, ...], list[Any]]:
+        """Its keys and values, in the same order; the keys tuple may be shared by many rows.
+
+        The values must be what JSON holds and gives back the same: ``str`` (valid
+        Unicode), ``int``, ``float``, ``bool``, ``None``, lists and dicts of them.
+        """
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ _MISSING: Any = object()
 class Columns:
     """The named columns of one file's header (``Header.index``: name -> cell), as views read them."""
 
-    __slots__ = ("index", "names", "positions", "width")
+    __slots__ = ("index", "keys", "names", "positions", "width")
 
     def __init__(self, header_index: Mapping[str, int]) -> None:
         #: how many named columns the header had (a rewrite that adds one makes new Columns)
@@ -23,6 +23,8 @@ class Columns:
         # a column named as the row's file or line gives way to them, as it always did
         kept = {n: i for n, i in header_index.items() if n not in (FILE_KEY, LINE_KEY)}
         self.names = tuple(kept)
+        #: every key a row view holds, in :meth:`RowView.json_row` order
+        self.keys = (*self.names, FILE_KEY, LINE_KEY)
         #: where each name's cell is in a row view's cells (the named ones, in ``names`` order)
         self.index = {name: at for at, name in enumerate(self.names)}
         positions = tuple(kept.values())
@@ -79,6 +81,10 @@ class RowView(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self.columns.names) + 2
+
+    def json_row(self) -> tuple[tuple[str, ...], list[Any]]:
+        """Its keys (shared by every row of the file) and values (see :class:`~crmbridge.connector.JsonRow`)."""
+        return self.columns.keys, [*self.cells, self.file, self.line]
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return _as_dict, (self.columns.names, self.cells, self.file, self.line)

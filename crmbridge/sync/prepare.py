@@ -224,20 +224,69 @@ def page_request(
     links: Mapping[tuple[str, str], str | None],
     region: str | None,
 ) -> bytes:
-    """A page as the worker takes it: the last record of each external id, pickled.
+    """A page as the worker takes it: the last record of each external id, encoded.
 
-    A record's data goes as it is when it pickles (a connector's own mapping
-    type may pickle as a plain dict, as the CSV rows do), else as a dict copy.
-    Raises what pickling raises when even that fails.
+    A page whose records' data are all :class:`~crmbridge.connector.JsonRow`
+    goes as JSON; any other, or one JSON cannot hold, is pickled: a record's
+    data as it is when it pickles (a connector's own mapping type may pickle
+    as a plain dict), else as a dict copy. Raises what pickling raises when
+    even that fails.
     """
     latest = {r.external_id: r.data for r in records}
     try:
-        return pickle.dumps(
+        return _as_json(entity, latest, links, region)
+    except (AttributeError, TypeError):  # not JsonRows, or values JSON cannot carry
+        pass
+    try:
+        return _PICKLED + pickle.dumps(
             (entity, list(latest.items()), dict(links), region), pickle.HIGHEST_PROTOCOL
         )
     except Exception:
         plain = [(ext, dict(data)) for ext, data in latest.items()]
-        return pickle.dumps((entity, plain, dict(links), region), pickle.HIGHEST_PROTOCOL)
+        return _PICKLED + pickle.dumps(
+            (entity, plain, dict(links), region), pickle.HIGHEST_PROTOCOL
+        )
+
+
+_PICKLED, _JSON = b"P", b"J"
+
+
+def _as_json(
+    entity: str,
+    latest: Mapping[str, Any],
+    links: Mapping[tuple[str, str], str | None],
+    region: str | None,
+) -> bytes:
+    """The request as JSON; ``AttributeError`` when a record's data is not a
+    :class:`~crmbridge.connector.JsonRow`, ``TypeError`` when JSON cannot carry it."""
+    keys: dict[tuple[str, ...], int] = {}
+    rows: list[tuple[str, int, list[Any]]] = []
+    for ext, data in latest.items():
+        names, values = data.json_row()
+        at = keys.get(names)
+        if at is None:
+            at = keys[names] = len(keys)
+        rows.append((ext, at, values))
+    return _JSON + orjson.dumps(
+        (entity, region, [(*ref, found) for ref, found in links.items()], list(keys), rows)
+    )
+
+
+def _read_request(
+    request: bytes,
+) -> tuple[str, list[tuple[str, Mapping[str, Any]]], dict[tuple[str, str], str | None], str | None]:
+    """A :func:`page_request` again: entity, ``(external id, data)`` pairs, links, region."""
+    if request[:1] == _PICKLED:
+        done: tuple[Any, Any, Any, Any] = pickle.loads(request[1:])
+        return done
+    entity, region, links, keys, rows = orjson.loads(request[1:])
+    keyed = [tuple(k) for k in keys]
+    return (
+        entity,
+        [(ext, dict(zip(keyed[at], values, strict=True))) for ext, at, values in rows],
+        {(e, x): found for e, x, found in links},
+        region,
+    )
 
 
 def _ready() -> bool:
@@ -258,7 +307,7 @@ def _prepare_in_worker(request: bytes) -> list[Shipped | str]:
     not, which is most of what the results cost to ship. The list goes back as
     it is: the pool pickles it once.
     """
-    entity, records, links, region = pickle.loads(request)
+    entity, records, links, region = _read_request(request)
     _known.update(links)
     done = prepare_records(_mappers[entity], records, _known, region)
     return [

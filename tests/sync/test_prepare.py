@@ -187,7 +187,11 @@ def test_a_page_that_cannot_cross_to_the_worker_is_mapped_in_the_run(
             raise pickle.PicklingError("a value that cannot be pickled")
         return real(value, protocol)
 
+    def not_json(*args: Any) -> bytes:
+        raise TypeError("not rows JSON can carry")
+
     monkeypatch.setattr(prepare.pickle, "dumps", flaky)
+    monkeypatch.setattr(prepare, "_as_json", not_json)
     bridge = _bridge(tmp_path / "flaky", 1)
     report = _import(bridge)
     assert report.status == "succeeded"
@@ -224,11 +228,10 @@ def test_pages_read_while_the_worker_starts_are_mapped_in_the_run(
 
 
 def test_a_record_whose_mapping_type_cannot_be_pickled_crosses_as_a_dict() -> None:
-    import pickle
     from collections.abc import Iterator, Mapping
 
     from crmbridge.connector import RemoteRecord
-    from crmbridge.sync.prepare import page_request
+    from crmbridge.sync.prepare import _read_request, page_request
 
     class Local(Mapping[str, Any]):  # a class local to a function does not pickle
         def __init__(self, data: dict[str, Any]) -> None:
@@ -248,7 +251,7 @@ def test_a_record_whose_mapping_type_cannot_be_pickled_crosses_as_a_dict() -> No
         RemoteRecord("S1", Local({"Full Name": "Ada Lovelace"})),  # the last one counts
         RemoteRecord("S2", {"Full Name": "王伟"}),
     ]
-    entity, sent, links, region = pickle.loads(page_request("stakeholders", records, {}, "CN"))
+    entity, sent, links, region = _read_request(page_request("stakeholders", records, {}, "CN"))
     assert (entity, links, region) == ("stakeholders", {}, "CN")
     assert sent == [("S1", {"Full Name": "Ada Lovelace"}), ("S2", {"Full Name": "王伟"})]
     assert all(type(data) is dict for _, data in sent)
@@ -304,3 +307,66 @@ def test_parents_too_many_to_send_whole_go_with_each_page(
     assert report.by_entity["stakeholders"] == alone[0].by_entity["stakeholders"]
     assert _hub(bridge) == alone[1]
     assert looked_up  # each page's references were looked up and sent with it
+
+
+def _rows_of(bridge: Bridge, entity: str) -> list[Any]:
+    async def read() -> list[Any]:
+        return [
+            record
+            async for page in bridge.connector("source").read_changes(entity, None)
+            for record in page.records
+        ]
+
+    return asyncio.run(read())
+
+
+def test_csv_rows_cross_to_the_worker_as_json_and_read_back_the_same(tmp_path: Path) -> None:
+    from crmbridge.sync.prepare import _read_request, page_request
+
+    bridge = _bridge(tmp_path / "json", 1)
+    rows = _rows_of(bridge, "stakeholders")
+    links = {("organizations", "Acme Analytics Ltd"): "org-1", ("organizations", "Nobody"): None}
+    request = page_request("stakeholders", rows, links, "CN")
+    assert request.startswith(b"J")  # the cheap way
+    entity, sent, got_links, region = _read_request(request)
+    assert (entity, got_links, region) == ("stakeholders", links, "CN")
+    assert sent == [(row.external_id, dict(row.data)) for row in rows]
+    assert sent[3][1]["$line"] == 5  # the row's line stays a number
+
+
+def test_a_row_json_cannot_carry_crosses_pickled() -> None:
+    from collections.abc import Iterator, Mapping
+
+    from crmbridge.connector import RemoteRecord
+    from crmbridge.sync.prepare import _read_request, page_request
+
+    class Row(Mapping[str, Any]):
+        """A JsonRow whose values may not be what it promises."""
+
+        keys_ = ("Full Name", "Mobile")
+
+        def __init__(self, *values: Any) -> None:
+            self.values_ = list(values)
+
+        def json_row(self) -> tuple[tuple[str, ...], list[Any]]:
+            return self.keys_, self.values_
+
+        def __getitem__(self, key: str) -> Any:
+            return dict(zip(self.keys_, self.values_, strict=True))[key]
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(self.keys_)
+
+        def __len__(self) -> int:
+            return 2
+
+    fine = [RemoteRecord("S1", Row("Ada", "+8613800000000"))]
+    assert page_request("stakeholders", fine, {}, "CN").startswith(b"J")
+    # a lone surrogate (a byte a file could not decode) is not Unicode JSON can hold
+    odd = [*fine, RemoteRecord("S2", Row("\udcff", None))]
+    request = page_request("stakeholders", odd, {}, "CN")
+    assert request.startswith(b"P")
+    assert _read_request(request)[1] == [
+        ("S1", {"Full Name": "Ada", "Mobile": "+8613800000000"}),
+        ("S2", {"Full Name": "\udcff", "Mobile": None}),
+    ]
