@@ -257,11 +257,28 @@ def test_a_record_whose_mapping_type_cannot_be_pickled_crosses_as_a_dict() -> No
     assert all(type(data) is dict for _, data in sent)
 
 
-def _import_in_two_runs(bridge: Bridge) -> RunReport:
-    """Organisations in one run, then the stakeholders that refer to them in the next."""
+def _import_in_two_runs(bridge: Bridge, alone: tuple[RunReport, dict[str, Any]]) -> None:
+    """Organisations in one run, then the stakeholders that refer to them in the next;
+    the stakeholders end as they do in one run in one process."""
     first = SyncJob("import", "source", ("organizations",), direction="pull")
     asyncio.run(run_job(bridge.store, first, bridge.connector("source"), bridge.mappers("source")))
-    return _import(bridge)
+    report = _import(bridge)
+    assert report.status == "succeeded"
+    assert report.by_entity["stakeholders"] == alone[0].by_entity["stakeholders"]
+    assert _hub(bridge) == alone[1]
+
+
+def _calls(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[int]:
+    """A list that grows by one at each call of ``module.name`` (which still runs)."""
+    calls: list[int] = []
+    real = getattr(module, name)
+
+    def counted(*args: Any) -> Any:
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
 
 
 def test_parents_linked_before_the_run_reach_the_worker_whole(
@@ -269,17 +286,9 @@ def test_parents_linked_before_the_run_reach_the_worker_whole(
 ) -> None:
     from crmbridge.sync import apply, pull
 
-    looked_up: list[int] = []
-    real = pull._page_links
-    monkeypatch.setattr(pull, "_page_links", lambda *a: looked_up.append(1) or real(*a))
-    mapped_here: list[int] = []
-    real_fresh = apply.fresh_record
-    monkeypatch.setattr(apply, "fresh_record", lambda *a: mapped_here.append(1) or real_fresh(*a))
-    bridge = _bridge(tmp_path / "whole", 1)
-    report = _import_in_two_runs(bridge)
-    assert report.status == "succeeded"
-    assert report.by_entity["stakeholders"] == alone[0].by_entity["stakeholders"]
-    assert _hub(bridge) == alone[1]
+    looked_up = _calls(monkeypatch, pull, "_page_links")
+    mapped_here = _calls(monkeypatch, apply, "fresh_record")
+    _import_in_two_runs(_bridge(tmp_path / "whole", 1), alone)
     # the worker had every organisation's link from the first page on, and used it for
     # every page: no page's references were looked up here, and only the last page, too
     # short to ship, was mapped here
@@ -292,20 +301,14 @@ def test_parents_too_many_to_send_whole_go_with_each_page(
 ) -> None:
     from crmbridge.sync import context, pull
 
-    looked_up: list[int] = []
-    real = pull._page_links
-    monkeypatch.setattr(pull, "_page_links", lambda *a: looked_up.append(1) or real(*a))
+    looked_up = _calls(monkeypatch, pull, "_page_links")
     real_init = context.LinkResolver.__init__
 
     def small(self: context.LinkResolver, connector: str, limit: int = 50_000) -> None:
         real_init(self, connector, limit=2)  # room for one organisation, not for two
 
     monkeypatch.setattr(context.LinkResolver, "__init__", small)
-    bridge = _bridge(tmp_path / "paged", 1)
-    report = _import_in_two_runs(bridge)
-    assert report.status == "succeeded"
-    assert report.by_entity["stakeholders"] == alone[0].by_entity["stakeholders"]
-    assert _hub(bridge) == alone[1]
+    _import_in_two_runs(_bridge(tmp_path / "paged", 1), alone)
     assert looked_up  # each page's references were looked up and sent with it
 
 
