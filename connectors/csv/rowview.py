@@ -84,7 +84,13 @@ class RowView(Mapping[str, Any]):
 
     def json_row(self) -> tuple[tuple[str, ...], list[Any]]:
         """Its keys (shared by every row of the file) and values (see :class:`~crmbridge.connector.JsonRow`)."""
-        return self.columns.keys, [*self.cells, self.file, self.line]
+        names, cells = self.columns.names, self.cells
+        if len(cells) == len(names):
+            return self.columns.keys, [*cells, self.file, self.line]
+        # cells past the named ones (a column with a blank name at the end of the header)
+        # have no key, as in the dict the row reads as
+        kept = min(len(cells), len(names))
+        return (*names[:kept], FILE_KEY, LINE_KEY), [*cells[:kept], self.file, self.line]
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return _as_dict, (self.columns.names, self.cells, self.file, self.line)

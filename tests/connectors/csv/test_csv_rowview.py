@@ -13,6 +13,12 @@ from connectors.csv.cells import neutralise
 from crmbridge.connector import FILE_KEY, LINE_KEY
 
 
+def _as_json_row(row: Any) -> dict[str, Any]:
+    """What the mapping worker reads of a row that crossed as JSON."""
+    keys, values = row.json_row()
+    return dict(zip(keys, values, strict=True))
+
+
 def _rows(folder: Path) -> dict[str, Mapping[str, Any]]:
     return {
         r.external_id: r.data
@@ -56,6 +62,19 @@ def test_unnamed_columns_are_left_out_and_the_rest_keep_their_cells(tmp_path: Pa
         "Record Id": "S1",
         "Full Name": "Ada",
     }
+    assert _as_json_row(row) == dict(row)
+
+
+def test_a_blank_last_header_cell_adds_nothing_to_the_row(tmp_path: Path) -> None:
+    # a spreadsheet's export often ends its header with an empty cell
+    write_file(tmp_path / "stakeholders.csv", "Record Id,Full Name,\r\nS1,Ada,stray\r\n")
+    row = _rows(tmp_path)["S1"]
+    assert {k: v for k, v in row.items() if k not in (FILE_KEY, LINE_KEY)} == {
+        "Record Id": "S1",
+        "Full Name": "Ada",
+    }
+    assert _as_json_row(row) == dict(row)
+    assert pickle.loads(pickle.dumps(row)) == dict(row)
 
 
 def test_neutralised_cells_read_back_as_written_and_others_untouched(tmp_path: Path) -> None:
@@ -77,3 +96,4 @@ def test_a_column_named_as_the_file_or_line_gives_way_to_them(tmp_path: Path) ->
     assert dict(row) == expected
     assert len(row) == 3
     assert pickle.loads(pickle.dumps(row)) == expected  # the worker reads the same
+    assert _as_json_row(row) == expected
