@@ -181,7 +181,10 @@ class JsonRow(Protocol):
         """Its keys and values, in the same order; the keys tuple may be shared by many rows.
 
         The values must be what JSON holds and gives back the same: ``str`` (valid
-        Unicode), ``int``, ``float``, ``bool``, ``None``, lists and dicts of them.
+        Unicode), ``int``, finite ``float``, ``bool``, ``None``, lists and dicts of
+        them. A page holding a datetime, a dataclass or a subclass of ``str``, ``int``,
+        ``list`` or ``dict`` is pickled instead; a tuple, an enum or a UUID would come
+        back changed.
         """
         ...
 

@@ -268,7 +268,11 @@ def _as_json(
             at = keys[names] = len(keys)
         rows.append((ext, at, values))
     return _JSON + orjson.dumps(
-        (entity, region, [(*ref, found) for ref, found in links.items()], list(keys), rows)
+        (entity, region, [(*ref, found) for ref, found in links.items()], list(keys), rows),
+        # what JSON would give back as another type raises instead, so the page is pickled
+        option=orjson.OPT_PASSTHROUGH_DATETIME
+        | orjson.OPT_PASSTHROUGH_SUBCLASS
+        | orjson.OPT_PASSTHROUGH_DATACLASS,
     )
 
 

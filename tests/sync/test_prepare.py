@@ -6,6 +6,7 @@ import asyncio
 import csv
 import functools
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -365,6 +366,12 @@ def test_a_row_json_cannot_carry_crosses_pickled() -> None:
 
     fine = [RemoteRecord("S1", Row("Ada", "+8613800000000"))]
     assert page_request("stakeholders", fine, {}, "CN").startswith(b"J")
+    # a value JSON would give back as another type (a datetime as text) goes pickled
+    when = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+    dated = [RemoteRecord("S1", Row("Ada", when))]
+    request = page_request("stakeholders", dated, {}, "CN")
+    assert request.startswith(b"P")
+    assert _read_request(request)[1] == [("S1", {"Full Name": "Ada", "Mobile": when})]
     # a lone surrogate (a byte a file could not decode) is not Unicode JSON can hold
     odd = [*fine, RemoteRecord("S2", Row("\udcff", None))]
     request = page_request("stakeholders", odd, {}, "CN")
@@ -373,3 +380,17 @@ def test_a_row_json_cannot_carry_crosses_pickled() -> None:
         ("S1", {"Full Name": "Ada", "Mobile": "+8613800000000"}),
         ("S2", {"Full Name": "\udcff", "Mobile": None}),
     ]
+
+
+def test_a_pull_whose_pages_all_stay_in_the_run_loads_no_parents_links(
+    tmp_path: Path, alone: tuple[RunReport, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crmbridge.sync import context
+
+    monkeypatch.setattr(PagePreparer, "wants", lambda self, records: False)
+    loaded = _calls(monkeypatch, context.LinkResolver, "know_all")
+    bridge = _bridge(tmp_path / "small", 1)
+    report = _import(bridge)
+    assert report.by_entity == alone[0].by_entity
+    assert _hub(bridge) == alone[1]
+    assert loaded == []  # a small sync in a daemon pays nothing for the worker it never uses
