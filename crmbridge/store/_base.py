@@ -196,7 +196,7 @@ def _bound(value: Any, process: Callable[[Any], Any], is_json: bool) -> Any:
     return value.raw.decode() if is_json and type(value) is Encoded else process(value)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)  # by dialect: a process making many engines keeps few
 def _insert_plan(
     dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]
 ) -> tuple[str, list[tuple[int, Callable[[Any], Any], bool]]]:

@@ -95,11 +95,11 @@ class LinkResolver:
                 if link:
                     self._remote[(entity, link.record_id)] = ext
 
-    def know_all(self, entity: str) -> dict[tuple[str, str], str] | None:
+    def know_all(self, entity: str, at_most: int) -> dict[tuple[str, str], str] | None:
         """Load every link of ``entity`` (all of them, so a miss means not linked) and return
-        them by ``(entity, external id)``; ``None``, loading nothing, past the cache's limit."""
+        them by ``(entity, external id)``; ``None``, loading nothing, past ``at_most``."""
         assert self.tx is not None
-        found = self.tx.linked_ids(self.connector, entity, at_most=self.limit // 2)
+        found = self.tx.linked_ids(self.connector, entity, at_most=at_most)
         if found is None:
             return None
         table = {(entity, ext): rid for ext, rid in found.items()}

@@ -110,16 +110,10 @@ async def _pull_pipelined(
     """
     mapper = ctx.mappers[entity]
     held: tuple[Page, asyncio.Future[list[Shipped | str]] | None] | None = None
-    # the links of every entity this one refers to, when there are few enough: the worker
-    # keeps them from the first page on, so no page's references are worked out here
-    parents: dict[tuple[str, str], str | None] | None = {}
-    with ctx.unit():
-        for target in sorted(mapper.refers_to):
-            table = ctx.resolver.know_all(target)
-            if table is None or parents is None:
-                parents = None
-                continue
-            parents.update(table)
+    # the links of every entity this one refers to, when there are few enough, go with the
+    # first page the worker maps; it keeps them, so no page's references are worked out here
+    parents: dict[tuple[str, str], str | None] | None = None
+    loaded = False
 
     async def settle() -> None:
         nonlocal held
@@ -132,6 +126,8 @@ async def _pull_pipelined(
         async for page in ctx.connector.read_changes(entity, cursor):
             future = None
             if preparer.wants(page.records):
+                if not loaded:
+                    parents, loaded = _parent_links(ctx, mapper), True
                 links = parents if parents is not None else _page_links(ctx, mapper, page)
                 try:
                     future = preparer.submit(entity, page.records, links, ctx.job.phone_region)
@@ -145,6 +141,22 @@ async def _pull_pipelined(
         await settle()
         raise
     await settle()
+
+
+def _parent_links(
+    ctx: RunContext, mapper: EntityMapper
+) -> dict[tuple[str, str], str | None] | None:
+    """Every link of the entities ``mapper``'s records refer to; ``None`` when there are
+    more than half the resolver's cache holds (each page's then go with it)."""
+    budget = ctx.resolver.limit // 2
+    found: dict[tuple[str, str], str | None] = {}
+    with ctx.unit():
+        for target in sorted(mapper.refers_to):
+            table = ctx.resolver.know_all(target, at_most=budget - len(found))
+            if table is None:
+                return None
+            found.update(table)
+    return found
 
 
 def _page_links(
