@@ -26,7 +26,9 @@ def _in_the_file_itself(path: Path) -> set[str]:
     db = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True)
     try:
         return {row[0] for row in db.execute("SELECT id FROM records")}
-    except sqlite3.OperationalError:  # not even the tables are in the file yet
+    except sqlite3.DatabaseError:
+        # not even the tables are in the file yet, or the checkpoint is writing the pages
+        # read right now (an immutable read does not wait for it): ask again
         return set()
     finally:
         db.close()
