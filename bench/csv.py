@@ -1,20 +1,21 @@
 """Figures for CSV files: importing stakeholders into the hub, and migrating a big file.
 
-    python bench/csv.py [--rows 100000] [--migrate-rows 1000000] [--batch-size 1000]
+    python bench/csv.py [--rows 100000] [--repeat 3] [--migrate-rows 1000000] [--batch-size 1000]
 
 1. Imports ``--rows`` stakeholders (plus their organisations) from CSV into a fresh SQLite
-   hub through the engine and prints rows/s (the issue's target: at least 15,000/s), once
-   in one process (the default) and once with the mapping worker (``runs.map_workers: 1``),
-   with the CPU seconds each process spent.
+   hub through the engine and prints rows/s (the issue's target: at least 15,000/s), in
+   one process (the default) and with the mapping worker (``runs.map_workers: 1``), with
+   the CPU seconds each process spent; ``--repeat`` times each, the two alternating, then
+   the median of each (this machine's speed moves by a tenth or more from minute to minute).
 2. Migrates ``--migrate-rows`` rows CSV -> hub -> CSV with ``crmbridge.migrate`` in a
    separate process and prints its wall time and peak RSS (target: at most 250 MB), and
-   that of its largest child process (the mapping worker, when ``runs.map_workers`` is 1). The target connector writes ``--batch-size`` rows per
-   batch (appended to its file, as they only create rows).
+   that of its largest child process (the mapping worker, when ``runs.map_workers`` is 1).
+   The target connector writes ``--batch-size`` rows per batch (appended to its file, as
+   they only create rows).
 
 ``BENCH_EXTRA_CONFIG`` (YAML) is added to the generated config, e.g.
 ``BENCH_EXTRA_CONFIG='runs: {map_workers: 1}'`` to measure the migration with the mapping
-worker; the import is then measured once, with that config.
-"""
+worker; the import is then measured with that config alone."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ import importlib.util  # noqa: E402
 import multiprocessing  # noqa: E402
 import os  # noqa: E402
 import resource  # noqa: E402
+import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -91,7 +93,25 @@ def _children_cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def import_figure(rows: int, workers: int | None) -> None:
+def import_figures(rows: int, workers: int | None, repeat: int) -> None:
+    """``repeat`` imports, alternating with the other mode when both are measured; then the
+    median of each mode's rates (this machine's speed moves from minute to minute)."""
+    modes = [None] if os.environ.get("BENCH_EXTRA_CONFIG") else [None, workers]
+    rates: dict[int | None, list[float]] = {mode: [] for mode in modes}
+    for _ in range(repeat):
+        for mode in modes:
+            rates[mode].append(import_figure(rows, mode))
+    if repeat > 1:
+        for mode, seen in rates.items():
+            how = "mapping worker" if mode else "one process"
+            print(
+                f"import ({how}), median of {repeat}: {statistics.median(seen):,.0f} rows/s "
+                f"(from {min(seen):,.0f} to {max(seen):,.0f})"
+            )
+
+
+def import_figure(rows: int, workers: int | None) -> float:
+    """One import of ``rows`` stakeholders; prints it and returns its rate (rows/s)."""
     extra = "" if workers is None else f"runs: {{map_workers: {workers}}}\n"
     with tempfile.TemporaryDirectory(prefix="crmbridge-csv-bench-") as name:
         config = prepare(Path(name), rows, 1000, extra)
@@ -118,6 +138,7 @@ def import_figure(rows: int, workers: int | None) -> None:
             f"{report.counts['rejected']}; CPU s: run {cpu:.1f}"
             + (f", worker {worker:.1f})" if worker >= 0.05 else ")")
         )
+        return created / took
 
 
 def migrate_figure(rows: int, batch_size: int) -> None:
@@ -158,6 +179,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--migrate-rows", type=int, default=1_000_000)
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--child-migrate", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     tune()  # as every crmbridge command does at start
@@ -165,9 +187,7 @@ def main() -> None:
         child_migrate(args.child_migrate)
         return
     if args.rows:
-        import_figure(args.rows, None)
-        if not os.environ.get("BENCH_EXTRA_CONFIG"):
-            import_figure(args.rows, 1)
+        import_figures(args.rows, 1, args.repeat)
     if args.migrate_rows:
         migrate_figure(args.migrate_rows, args.batch_size)
 
