@@ -110,7 +110,8 @@ def test_a_second_writer_waits_for_the_first_so_seq_order_is_commit_order(
             tx.upsert_records("stakeholders", [write("slow")])
             first_has_written.set()
             time.sleep(0.3)
-        committed.append("slow")
+            # noted as the commit starts: after it, the other writer may finish first
+            committed.append("slow")
 
     thread = threading.Thread(target=slow_writer)
     thread.start()
