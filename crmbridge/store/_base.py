@@ -170,43 +170,38 @@ def insert_rows(
         return
     # column by column: one comprehension per processed column instead of a loop per cell
     cells: list[Sequence[Any]] = list(zip(*rows, strict=True))
-    for index, process, is_json in processors:
+    for index, process in processors:
         column = cells[index]
         first = column[0]
         if all(value is first for value in column):  # a batch's timestamp: converted once
-            cells[index] = [None if first is None else _bound(first, process, is_json)] * len(
-                column
-            )
-        elif is_json:
-            cells[index] = [
-                None
-                if value is None
-                else value.raw.decode()
-                if type(value) is Encoded
-                else process(value)
-                for value in column
-            ]
+            cells[index] = [None if first is None else process(first)] * len(column)
         else:
             cells[index] = [None if value is None else process(value) for value in column]
     connection.exec_driver_sql(sql, list(zip(*cells, strict=True)))
 
 
-def _bound(value: Any, process: Callable[[Any], Any], is_json: bool) -> Any:
-    """One value as its column's processor binds it (an encoded JSON cell as its text)."""
-    return value.raw.decode() if is_json and type(value) is Encoded else process(value)
-
-
 @functools.lru_cache(maxsize=256)  # by dialect: a process making many engines keeps few
 def _insert_plan(
     dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]
-) -> tuple[str, list[tuple[int, Callable[[Any], Any], bool]]]:
-    """The INSERT statement for ``columns`` and the bind processors of those that have one
-    (by position, with whether the column is JSON)."""
-    processors: list[tuple[int, Callable[[Any], Any], bool]] = [
-        (index, process, isinstance(table.c[name].type, sa.JSON))
-        for index, name in enumerate(columns)
-        if (process := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
-    ]
+) -> tuple[str, list[tuple[int, Callable[[Any], Any]]]]:
+    """The INSERT statement for ``columns`` and the bind processors of those that have one,
+    by position (a JSON column's binds an encoded cell as its text)."""
+    processors: list[tuple[int, Callable[[Any], Any]]] = []
+    for index, name in enumerate(columns):
+        column_type = table.c[name].type
+        process = column_type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            json = isinstance(column_type, sa.JSON)
+            processors.append((index, _encoded_as_text(process) if json else process))
     marks = ", ".join("?" * len(columns))
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
     return sql, processors
+
+
+def _encoded_as_text(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A JSON column's processor that binds an :class:`~crmbridge.encoded.Encoded` as its text."""
+
+    def bind(value: Any) -> Any:
+        return value.raw.decode() if type(value) is Encoded else process(value)
+
+    return bind
