@@ -32,11 +32,8 @@ class Columns:
         self.positions = None if positions == tuple(range(len(positions))) else positions
 
 
-def _as_dict(names: tuple[str, ...], cells: list[str], file: str, line: int) -> dict[str, Any]:
-    data: dict[str, Any] = dict(zip(names, cells, strict=False))
-    data[FILE_KEY] = file
-    data[LINE_KEY] = line
-    return data
+def _as_dict(keys: tuple[str, ...], values: list[Any]) -> dict[str, Any]:
+    return dict(zip(keys, values, strict=True))
 
 
 class RowView(Mapping[str, Any]):
@@ -83,14 +80,15 @@ class RowView(Mapping[str, Any]):
         return len(self.columns.names) + 2
 
     def json_row(self) -> tuple[tuple[str, ...], list[Any]]:
-        """Its keys (shared by every row of the file) and values (see :class:`~crmbridge.connector.JsonRow`)."""
+        """Its keys (shared by every row of the file) and values, as the dict it reads as
+        holds them (see :class:`~crmbridge.connector.JsonRow`); it pickles as that dict too."""
         names, cells = self.columns.names, self.cells
         if len(cells) == len(names):
             return self.columns.keys, [*cells, self.file, self.line]
         # cells past the named ones (a column with a blank name at the end of the header)
-        # have no key, as in the dict the row reads as
+        # have no key
         kept = min(len(cells), len(names))
         return (*names[:kept], FILE_KEY, LINE_KEY), [*cells[:kept], self.file, self.line]
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        return _as_dict, (self.columns.names, self.cells, self.file, self.line)
+        return _as_dict, self.json_row()
