@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 from csv_support import connector, pull, write_file
 
 from connectors.csv.cells import neutralise
@@ -55,19 +56,18 @@ def test_a_row_pickles_as_a_plain_dict(tmp_path: Path) -> None:
     assert again == dict(row)
 
 
-def test_unnamed_columns_are_left_out_and_the_rest_keep_their_cells(tmp_path: Path) -> None:
-    write_file(tmp_path / "stakeholders.csv", "Record Id,,Full Name\r\nS1,stray,Ada\r\n")
-    row = _rows(tmp_path)["S1"]
-    assert {k: v for k, v in row.items() if k not in (FILE_KEY, LINE_KEY)} == {
-        "Record Id": "S1",
-        "Full Name": "Ada",
-    }
-    assert _as_json_row(row) == dict(row)
-
-
-def test_a_blank_last_header_cell_adds_nothing_to_the_row(tmp_path: Path) -> None:
-    # a spreadsheet's export often ends its header with an empty cell
-    write_file(tmp_path / "stakeholders.csv", "Record Id,Full Name,\r\nS1,Ada,stray\r\n")
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Record Id,,Full Name\r\nS1,stray,Ada\r\n",
+        # a spreadsheet's export often ends its header with an empty cell
+        "Record Id,Full Name,\r\nS1,Ada,stray\r\n",
+    ],
+)
+def test_unnamed_columns_are_left_out_and_the_rest_keep_their_cells(
+    tmp_path: Path, text: str
+) -> None:
+    write_file(tmp_path / "stakeholders.csv", text)
     row = _rows(tmp_path)["S1"]
     assert {k: v for k, v in row.items() if k not in (FILE_KEY, LINE_KEY)} == {
         "Record Id": "S1",
