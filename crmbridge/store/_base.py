@@ -123,11 +123,8 @@ def as_dict(value: Mapping[str, Any] | None) -> dict[str, Any] | orjson.Fragment
     """``value`` as a JSON column takes it: a dict as it is (it is encoded when the statement
     runs), an :class:`~crmbridge.encoded.Encoded` as its encoding, another mapping as a dict
     copy; ``None`` kept."""
-    if value is None or isinstance(value, dict):
-        return value
-    if isinstance(value, Encoded):
-        return orjson.Fragment(value.raw)
-    return dict(value)
+    cell = json_cell(value)
+    return orjson.Fragment(cell.raw) if isinstance(cell, Encoded) else cell
 
 
 def json_cell(value: Mapping[str, Any] | None) -> dict[str, Any] | Encoded | None:
