@@ -13,7 +13,6 @@ system without the exchange) it falls back to check-then-rename.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import logging
 import os
@@ -34,7 +33,9 @@ def _renameat2() -> Callable[..., int] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        # the interpreter's own symbols, libc's among them: looking libc up by name would run
+        # ldconfig in a child process at every import
+        libc = ctypes.CDLL(None, use_errno=True)
         function: Callable[..., int] = libc.renameat2
     except (OSError, AttributeError):
         return None  # a libc older than glibc 2.28, or not glibc
