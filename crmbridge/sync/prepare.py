@@ -32,8 +32,10 @@ import asyncio
 import logging
 import multiprocessing
 import pickle
-from collections.abc import Callable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -336,6 +338,29 @@ def received(shipped: Sequence[Shipped | str]) -> dict[str, Prepared | None]:
     return out
 
 
+@contextmanager
+def _main_script_hidden() -> Iterator[None]:
+    """Keep a process spawned meanwhile from running the parent's main script first.
+
+    A spawned child runs the script its parent was started as (as ``__mp_main__``)
+    before anything else, so that what the script defines can be unpickled there.
+    The worker needs none of it: for the ``crmbridge`` command that script imports
+    the whole command line, a second or more and some 35 MB before the worker
+    can start. A main module run with ``-m`` is left alone (a child skips a
+    ``__main__`` module itself).
+    """
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None)
+    if main is None or script is None or getattr(main, "__spec__", None) is not None:
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = script
+
+
 class PagePreparer:
     """A worker process preparing pages for one run; started on the first page worth it.
 
@@ -368,7 +393,8 @@ class PagePreparer:
                 initializer=_start,
                 initargs=(self.rebuild,),
             )
-            self._started = self._pool.submit(_ready)
+            with _main_script_hidden():  # the first submit starts the process
+                self._started = self._pool.submit(_ready)
         assert self._started is not None
         if not self._started.done() and not self.wait_for_start:
             return False

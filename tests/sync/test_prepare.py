@@ -6,6 +6,8 @@ import asyncio
 import csv
 import functools
 import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -394,3 +396,31 @@ def test_a_pull_whose_pages_all_stay_in_the_run_loads_no_parents_links(
     assert report.by_entity == alone[0].by_entity
     assert _hub(bridge) == alone[1]
     assert loaded == []  # a small sync in a daemon pays nothing for the worker it never uses
+
+
+_SCRIPT = """
+import sys
+from pathlib import Path
+
+with Path(sys.argv[1]).open("a") as marker:
+    marker.write(__name__ + "\\n")
+
+if __name__ == "__main__":
+    from crmbridge.sync.prepare import MIN_PAGE, PagePreparer
+
+    PagePreparer.wait_for_start = True
+    preparer = PagePreparer(dict)
+    assert preparer.wants([None] * MIN_PAGE)
+    preparer.close()
+"""
+
+
+def test_the_worker_does_not_run_the_script_that_started_the_run_again(tmp_path: Path) -> None:
+    # the `crmbridge` command is such a script: run again, it imports the whole command line
+    script, marker = tmp_path / "script.py", tmp_path / "ran"
+    script.write_text(_SCRIPT, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script), str(marker)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert marker.read_text().split() == ["__main__"]
