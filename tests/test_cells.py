@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.csv.cells import TRIGGERS, neutralise, restore
+from crmbridge.cells import TRIGGERS, neutralise, restore
 
 TRICKY = st.text(alphabet=st.sampled_from("'=+-@\t\rab 1"), max_size=8)
 

@@ -2,8 +2,9 @@
 
 A spreadsheet runs a cell starting with ``=``, ``+``, ``-`` or ``@`` (and
 some treat a leading tab or carriage return the same way) as a formula, so
-an exported file could carry one to whoever opens it. The exporter prefixes
-such a cell with ``'``; the importer removes exactly the ``'`` it added.
+an exported file could carry one to whoever opens it. The CSV exporter and
+a migration's rejects file prefix such a cell with ``'``; the CSV importer
+removes exactly the ``'`` it added.
 
 To keep the round trip lossless for values that really start with ``'``,
 the rule counts leading quotes: a value made of any number of ``'`` followed
