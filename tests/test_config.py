@@ -290,6 +290,22 @@ def test_secrets_are_never_printed(tmp_path: Path) -> None:
     assert redacted["jobs"]["crm-sync"]["schedule"]["every"] == "5m"
 
 
+def test_urls_are_printed_without_their_credentials(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "connectors:\n  hook:\n    type: webhook\n"
+        '    url: "https://ops:url-password-value@hooks.example/in?token=url-token-value&team=7"\n'
+        "    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n",
+    )
+    config = load_config(path, {})
+    shown = config.redacted_yaml()
+    assert "url-password-value" not in shown
+    assert "url-token-value" not in shown
+    assert config.redacted()["connectors"]["hook"]["url"] == (
+        "https://ops:**********@hooks.example/in?token=**********&team=7"
+    )
+
+
 def test_secret_values_stay_out_of_error_messages(tmp_path: Path) -> None:
     class Strict(BaseModel):
         model_config = ConfigDict(extra="forbid")

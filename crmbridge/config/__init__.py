@@ -31,7 +31,8 @@ finds the same database from anywhere.
 Secrets (``server.trigger_token`` and, in connector sections, every key whose
 name contains ``secret``, ``token``, ``password``, ``passphrase``, ``api_key``
 or ``private_key``) are :class:`~pydantic.SecretStr`: they print as
-``**********`` in ``repr``, ``str`` and :meth:`Config.redacted`.
+``**********`` in ``repr``, ``str`` and :meth:`Config.redacted`, which also
+masks any URL's password and its secret-looking query values (``?token=``).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from crmbridge.config.models import (
 )
 from crmbridge.config.problems import ConfigProblem
 from crmbridge.config.reading import CONFIG_ENV_VAR, DEFAULT_CONFIG_PATH, default_config_path
-from crmbridge.config.secrets import mask_url_password
+from crmbridge.config.secrets import mask_url, mask_urls
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -75,7 +76,8 @@ __all__ = [
     "check_config",
     "default_config_path",
     "load_config",
-    "mask_url_password",
+    "mask_url",
+    "mask_urls",
     "resolve_sqlite_url",
     "validate_connector_settings",
 ]

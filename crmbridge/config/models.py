@@ -26,7 +26,7 @@ from pydantic import (
 )
 from typing_extensions import override
 
-from crmbridge.config.secrets import hide_secret_keys, mask_url_password, reveal
+from crmbridge.config.secrets import hide_secret_keys, mask_url, mask_urls, reveal
 from crmbridge.durations import format_duration, parse_duration
 from crmbridge.scheduler import validate_cron
 
@@ -87,7 +87,7 @@ class StoreConfig(_Section):
     @override
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
         for name, value in super().__repr_args__():
-            yield name, mask_url_password(value) if name == "url" else value
+            yield name, mask_url(value) if name == "url" else value
 
 
 class DefaultsConfig(_Section):
@@ -311,8 +311,7 @@ class Config(_Section):
 
     def redacted(self) -> dict[str, Any]:
         """The config as plain data that is safe to print: secrets show as ``**********``."""
-        data = self.model_dump(mode="json")
-        data["store"]["url"] = mask_url_password(data["store"]["url"])
+        data: dict[str, Any] = mask_urls(self.model_dump(mode="json"))
         return data
 
     def redacted_yaml(self) -> str:

@@ -4,29 +4,50 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import SecretStr
 
-__all__ = ["SECRET_KEY", "hide_secret_keys", "mask_url_password", "reveal"]
+__all__ = ["SECRET_KEY", "hide_secret_keys", "mask_url", "mask_urls", "reveal"]
 
 _MASK = "**********"
 SECRET_KEY = re.compile(r"secret|token|password|passphrase|api_?key|private_?key", re.IGNORECASE)
 """Key names whose values are secrets (also in connector sections and error messages)."""
 
 
-def mask_url_password(url: str) -> str:
-    """``url`` with any password replaced by ``**********``, safe to print."""
+_SECRET_PARAMETER = re.compile(
+    rf"{SECRET_KEY.pattern}|^(sig|signature|key|auth|code|access|credentials?)$", re.IGNORECASE
+)
+"""Query parameter names whose values are secrets (``?token=``, ``?sig=``, ``?key=`` ...)."""
+
+
+def mask_url(url: str) -> str:
+    """``url`` safe to print: its password and secret-looking query values as ``**********``."""
     try:
         parts = urlsplit(url)
         has_password = parts.password is not None
     except ValueError:
         return url
-    if not has_password:
-        return url
-    userinfo, _, hostinfo = parts.netloc.rpartition("@")
-    netloc = f"{userinfo.partition(':')[0]}:{_MASK}@{hostinfo}"
-    return parts._replace(netloc=netloc).geturl()
+    if has_password:
+        userinfo, _, hostinfo = parts.netloc.rpartition("@")
+        parts = parts._replace(netloc=f"{userinfo.partition(':')[0]}:{_MASK}@{hostinfo}")
+    if parts.query:
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        if any(_SECRET_PARAMETER.search(name) for name, _ in pairs):
+            masked = [(n, _MASK if _SECRET_PARAMETER.search(n) else v) for n, v in pairs]
+            parts = parts._replace(query=urlencode(masked, safe="*"))
+    return parts.geturl() if has_password or parts.query else url
+
+
+def mask_urls(value: Any) -> Any:
+    """``value`` (plain config data) with every URL in it passed through :func:`mask_url`."""
+    if isinstance(value, str):
+        return mask_url(value) if "://" in value else value
+    if isinstance(value, list):
+        return [mask_urls(item) for item in value]
+    if isinstance(value, dict):
+        return {key: mask_urls(item) for key, item in value.items()}
+    return value
 
 
 def hide_secret_keys(data: dict[Any, Any]) -> dict[Any, Any]:
