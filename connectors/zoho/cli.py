@@ -28,7 +28,7 @@ app = typer.Typer(
 ConnectorOption = Annotated[
     str | None,
     typer.Option(
-        "--connector", help="The zoho connector, as named in the config [default: the only one]."
+        "--connector", help="The zoho connector, as named in the config \\[default: the only one]."
     ),
 ]
 

@@ -59,7 +59,7 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         "-c",
-        help="Config file [default: $CRMBRIDGE_CONFIG, else crmbridge.yaml].",
+        help="Config file \\[default: $CRMBRIDGE_CONFIG, else crmbridge.yaml].",
         show_default=False,
         dir_okay=False,
     ),

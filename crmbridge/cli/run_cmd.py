@@ -17,17 +17,17 @@ __all__ = ["register", "run"]
 def run(
     config: ConfigOption = None,
     host: Annotated[
-        str | None, typer.Option(help="Address to bind [default: server.host].")
+        str | None, typer.Option(help="Address to bind \\[default: server.host].")
     ] = None,
     port: Annotated[
-        int | None, typer.Option(help="Port to bind [default: server.port].", min=1, max=65535)
+        int | None, typer.Option(help="Port to bind \\[default: server.port].", min=1, max=65535)
     ] = None,
     log_format: Annotated[
-        str | None, typer.Option("--log-format", help="text or json [default: log.format].")
+        str | None, typer.Option("--log-format", help="text or json \\[default: log.format].")
     ] = None,
     log_level: Annotated[
         str | None,
-        typer.Option("--log-level", help="DEBUG, INFO, WARNING ... [default: log.level]."),
+        typer.Option("--log-level", help="DEBUG, INFO, WARNING ... \\[default: log.level]."),
     ] = None,
 ) -> None:
     """Run every job on its schedule and serve the HTTP endpoint until SIGTERM or Ctrl-C.

@@ -15,11 +15,11 @@ __all__ = ["register", "serve"]
 def serve(
     config: ConfigOption = None,
     host: Annotated[
-        str | None, typer.Option(help="Address to bind [default: server.host, 127.0.0.1].")
+        str | None, typer.Option(help="Address to bind \\[default: server.host, 127.0.0.1].")
     ] = None,
     port: Annotated[
         int | None,
-        typer.Option(help="Port to bind [default: server.port, 8080].", min=1, max=65535),
+        typer.Option(help="Port to bind \\[default: server.port, 8080].", min=1, max=65535),
     ] = None,
     access_log: Annotated[
         bool, typer.Option("--access-log/--no-access-log", help="Log every request.")

@@ -35,7 +35,7 @@ class _Redelivers(Protocol):
 
 ConnectorOption = Annotated[
     str | None,
-    typer.Option("--connector", help="The webhook connector [default: the only one configured]."),
+    typer.Option("--connector", help="The webhook connector \\[default: the only one configured]."),
 ]
 
 

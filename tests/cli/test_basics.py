@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from typing import Any
 
+import pytest
+import typer
 from typer.testing import CliRunner
 
 from crmbridge import __version__
@@ -25,6 +29,30 @@ def test_help_lists_the_commands() -> None:
     assert result.exit_code == 0
     for command in ("connectors", "schema", "config", "db"):
         assert command in result.stdout
+
+
+def _commands(group: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from _commands(command, (*path, name))
+        else:
+            yield (*path, name)
+
+
+def test_every_option_s_help_is_shown_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    # rich reads "[default: x]" as markup and drops it unless the bracket is escaped
+    monkeypatch.setattr("typer.rich_utils.MAX_WIDTH", 400)  # one line an option
+    root: Any = typer.main.get_command(app)
+    for path in _commands(root):
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, path
+        shown = " ".join(result.stdout.replace("│", " ").split())
+        command = root
+        for name in path:
+            command = command.commands[name]
+        for param in command.params:
+            text = " ".join((getattr(param, "help", None) or "").replace("\\[", "[").split())
+            assert text in shown, (path, param.name)
 
 
 def test_installed_script_runs() -> None:
