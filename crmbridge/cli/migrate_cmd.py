@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+import signal
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -257,7 +260,7 @@ def migrate(
         service.interrupt_dead_runs()  # a migration killed outright left its runs "running"
     feedback = _Feedback(live=err.is_terminal and not as_json)
     try:
-        with feedback.bars:
+        with feedback.bars, _terminate_as_interrupt():
             result = asyncio.run(
                 run_migration(
                     service,
@@ -289,6 +292,20 @@ def migrate(
         _summary(result)
     if result.status not in ("succeeded", "planned"):
         raise typer.Exit(1)
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """A SIGTERM (``kill``, a container stopping) ends the migration as Ctrl-C does:
+    what was committed stays, and the command that resumes it is printed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _entities(

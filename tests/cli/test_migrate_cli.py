@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import shlex
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,6 +94,18 @@ def test_the_rejects_file_is_safe_to_open_in_a_spreadsheet(config: Path) -> None
     assert rows["5"]["field"] == "email"
 
 
+def test_a_sigterm_mid_migration_stops_it_as_ctrl_c_does(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    interrupt_writes(monkeypatch, signal=lambda: signal.raise_signal(signal.SIGTERM))
+    handler = signal.getsignal(signal.SIGTERM)
+    result = migrate(config)
+    assert result.exit_code == 130, result.output
+    assert "interrupted; what was committed stays. Resume with:" in result.stderr
+    assert "--resume" in result.stderr
+    assert signal.getsignal(signal.SIGTERM) is handler  # the process's own handler is back
+
+
 def migration_runs(config: Path) -> list[dict[str, object]]:
     listed = runner.invoke(app, ["runs", "list", "-c", str(config), "--json"])
     assert listed.exit_code == 0, listed.output
@@ -99,13 +113,20 @@ def migration_runs(config: Path) -> list[dict[str, object]]:
 
 
 def interrupt_writes(
-    monkeypatch: pytest.MonkeyPatch, before: Callable[[], None] = lambda: None
+    monkeypatch: pytest.MonkeyPatch,
+    before: Callable[[], None] = lambda: None,
+    signal: Callable[[], None] | None = None,
 ) -> None:
-    """Make the export's first write a Ctrl-C (after ``before``), as a user pressing it mid-push."""
+    """Make the export's first write a Ctrl-C (after ``before``), as a user pressing it mid-push;
+    or, with ``signal``, call that and wait for the run to be stopped."""
 
     async def interrupted(self: CsvConnector, entity: str, requests: object) -> object:
         before()
-        raise KeyboardInterrupt
+        if signal is None:
+            raise KeyboardInterrupt
+        signal()
+        await asyncio.sleep(60)  # cancelled by the interrupt
+        raise AssertionError("the signal did not stop the run")
 
     monkeypatch.setattr(CsvConnector, "write", interrupted)
 
