@@ -1,5 +1,5 @@
 """``python -m crmbridge`` runs the command line."""
 
-from crmbridge.cli import main
+from crmbridge.command import main
 
 main()

@@ -84,3 +84,30 @@ def test_schema_of_unknown_entity_is_a_usage_error() -> None:
     result = runner.invoke(app, ["schema", "contacts"])
     assert result.exit_code == 2
     assert "choose one of" in result.stderr
+
+
+_CTRL_C_WHILE_LOADING = """
+import sys
+
+
+class CtrlC:
+    def find_spec(self, name, path=None, target=None):
+        if name == "crmbridge.cli.common":
+            raise KeyboardInterrupt
+
+
+sys.meta_path.insert(0, CtrlC())
+from crmbridge.command import main
+
+main()
+"""
+
+
+def test_ctrl_c_while_the_command_loads_prints_one_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _CTRL_C_WHILE_LOADING, "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (130, "interrupted\n")
