@@ -54,6 +54,7 @@ from crmbridge.store.rows import Reject, Run
 from crmbridge.sync.job import COUNT_KEYS, SyncJob
 from crmbridge.sync.merge import ConflictPolicy, Policy
 from crmbridge.sync.runner import Leg, RunReport, dry_run_legs, run_job
+from crmbridge.sync.unreadable import READ
 
 __all__ = [
     "REJECT_COLUMNS",
@@ -474,15 +475,27 @@ def _rejects(
 
     A reject retried by a later run keeps the id of the run that first
     rejected it, so these are the open rejects of each leg's connector and
-    entities seen since that leg started.
+    entities seen since that leg started; and those of records that could
+    not be read, which stay open until a read finds them mended or gone (a
+    source not changed since, such as a CSV file, is not read again).
     """
     job = migration_job_name(migration.source, migration.target)
     rows: list[dict[str, Any]] = []
     for leg_name, connector, since in met:
         for entity in migration.entities:
-            for r in bridge.store.list_rejects_seen(job, connector, entity, since):
-                rows.append(_reject_row(leg_name, r))
+            found = {r.id: r for r in bridge.store.list_rejects_seen(job, connector, entity, since)}
+            for r in bridge.store.list_open_rejects(job, connector=connector, entity=entity):
+                if (r.payload or {}).get("side") == READ:
+                    found.setdefault(r.id, r)
+            rows.extend(_reject_row(leg_name, r) for r in sorted(found.values(), key=_line))
     return rows
+
+
+def _line(reject: Reject) -> tuple[str, int]:
+    """Where a rejected record is in its file (records from no file first)."""
+    data = (reject.payload or {}).get("data") or {}
+    line = data.get(LINE_KEY)
+    return str(data.get(FILE_KEY, "")), line if isinstance(line, int) else 0
 
 
 def _reject_row(leg: str, r: Reject) -> dict[str, Any]:

@@ -71,6 +71,25 @@ def test_a_second_run_still_reports_the_records_it_rejects_again(config: Path) -
     assert row["attempts"] == "2"
 
 
+def test_every_run_lists_the_rows_still_unreadable_until_they_are_mended(config: Path) -> None:
+    people = config.parent / "data" / "stakeholders.csv"
+    with people.open("a", encoding="utf-8") as handle:
+        handle.write("S4,赵六\nS5,钱七,137 0013 7000,qian@example.cn,华为技术有限公司,extra\n")
+    out = config.parent / "out"
+    places = []
+    for n in (1, 2):  # the second run reads nothing: the file has not changed
+        assert migrate(config, "--report", str(out / f"r{n}.json")).exit_code == 0
+        rows = rejects_csv(out / f"r{n}.rejects.csv")
+        places.append([(row["line"], row["code"]) for row in rows])
+    assert (
+        places[0] == places[1] == [("4", "INVALID_VALUE"), ("5", "UNREADABLE"), ("6", "UNREADABLE")]
+    )
+    people.write_text(people.read_text(encoding="utf-8").replace(",extra", ""), encoding="utf-8")
+    assert migrate(config, "--report", str(out / "r3.json")).exit_code == 0
+    lines = [row["line"] for row in rejects_csv(out / "r3.rejects.csv")]
+    assert lines == ["4", "5"]
+
+
 def test_the_run_that_sets_a_reject_aside_still_reports_it(config: Path) -> None:
     out = config.parent / "out"
     for n in range(1, 6):  # the fifth failure (max_record_failures) sets it aside
