@@ -77,7 +77,11 @@ def list_cmd(
 def show_cmd(
     run_id: Annotated[str, typer.Argument(help="The run's id, from `runs list` or a report.")],
     rejects: Annotated[
-        bool, typer.Option("--rejects", help="List the records this run rejected.")
+        bool,
+        typer.Option(
+            "--rejects",
+            help="List the records this run (or its migration's legs) rejected, again or first.",
+        ),
     ] = False,
     config: ConfigOption = None,
     as_json: JsonOption = False,
@@ -87,7 +91,7 @@ def show_cmd(
     run = store.get_run(run_id)
     if run is None:
         fail(f"no run {run_id}; `crmbridge runs list` shows recent ones")
-    found = store.list_rejects(run_id) if rejects else []
+    found = store.list_rejects_met(run) if rejects else []
     if as_json:
         document: dict[str, Any] = {"run": _run(run), "report": run.report}
         if rejects:

@@ -193,6 +193,20 @@ class JobsMixin(Scope):
         """The rejects recorded by one run, oldest first."""
         return self._rejects_where(rejects.c.run_id == run_id)
 
+    def list_rejects_met(self, run: Run) -> list[Reject]:
+        """The rejects ``run`` recorded, and those of its job it met again while it ran.
+
+        A reject met again keeps the id of the run that recorded it first, so
+        a later run finds its rejects by when they were last seen; a
+        migration's, which its legs recorded, too. Oldest first.
+        """
+        seen = rejects.c.last_seen >= run.started_at
+        if run.finished_at is not None:
+            seen = sa.and_(seen, rejects.c.last_seen <= run.finished_at)
+        return self._rejects_where(
+            rejects.c.job == run.job, sa.or_(rejects.c.run_id == run.id, seen)
+        )
+
     def list_open_rejects(
         self,
         job: str,

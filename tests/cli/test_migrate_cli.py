@@ -311,6 +311,19 @@ def test_runs_show_leads_to_the_file_and_line_of_each_rejected_row(config: Path)
     assert "stakeholders.csv:4" in shown.stdout
 
 
+def test_runs_show_lists_the_rejects_of_the_run_id_a_migration_prints(config: Path) -> None:
+    for _ in range(2):  # the second run meets the first one's reject again
+        result = migrate(config)
+        assert result.exit_code == 0, result.output
+        run_id = result.stdout.split("run ")[-1].split(";")[0]
+        shown = runner.invoke(
+            app, ["runs", "show", run_id, "--rejects", "--json", "-c", str(config)]
+        )
+        assert shown.exit_code == 0, shown.output
+        listed = json.loads(shown.stdout)["rejects"]
+        assert [(r["external_id"], r["field"]) for r in listed] == [("S3", "mobile")]
+
+
 def test_a_person_already_in_the_target_file_is_updated_in_place_not_appended(
     config: Path,
 ) -> None:
