@@ -301,6 +301,12 @@ class Connector(Protocol):
     credentials, ``TransientError`` for what a retry may fix,
     ``PermanentError`` for the rest. A bad record is not an exception: it is a
     rejected :class:`WriteResult`.
+
+    Optional attributes the engine reads when present: ``api_calls`` (an
+    ``int``, the calls made so far) and ``warnings`` (a ``list[str]`` of what
+    the user should hear of the run, such as writes accepted but not yet
+    delivered; the engine takes them into the run's report once the
+    connector is closed, and empties the list).
     """
 
     type_name: ClassVar[str]

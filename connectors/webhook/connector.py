@@ -15,6 +15,7 @@ from connectors.webhook.deadletters import DeadLetter, DeadLetters
 from connectors.webhook.inbound import Route, delivery_id, load_json, parse_event, verify
 from connectors.webhook.outbound import Attempted, Message, Sender, build_message
 from connectors.webhook.settings import WebhookSettings
+from crmbridge.config import mask_url
 from crmbridge.connector import (
     Capabilities,
     ConnectorContext,
@@ -106,6 +107,9 @@ class WebhookConnector:
         self._sender: Sender | None = None
         self._drained = False
         self.api_calls = 0
+        self.warnings: list[str] = []
+        """What the engine puts in the run's report: messages this run could not deliver."""
+        self._kept: dict[str, tuple[int, str]] = {}
         path = settings.dead_letters or f".crmbridge/webhook-{name}.sqlite"
         full = Path(path) if Path(path).is_absolute() else Path(self.context.base_dir) / path
         self.dead_letters = DeadLetters(full)
@@ -232,10 +236,18 @@ class WebhookConnector:
         )
 
     async def close(self) -> None:
-        """Close the HTTP client."""
+        """Close the HTTP client; say what this run left undelivered (see :attr:`warnings`)."""
         if self._client is not None:
             await self._client.aclose()
         self._client = self._sender = None
+        for entity, (count, reason) in sorted(self._kept.items()):
+            self.warnings.append(
+                f"{count} {entity} message{'s' if count != 1 else ''} to "
+                f"{mask_url(self.settings.url or '')} could not be delivered yet ({reason}); "
+                "they wait in the dead-letter file and are sent again on later runs "
+                f"(`crmbridge webhooks dead-letters --connector {self.name}` lists them)"
+            )
+        self._kept.clear()
 
     def _require_sender(self) -> Sender:
         if self._sender is None:
@@ -275,6 +287,8 @@ class WebhookConnector:
         return []
 
     def _keep(self, message: Message, outcome: Attempted, letter: DeadLetter | None = None) -> None:
+        count, _ = self._kept.get(message.entity, (0, ""))
+        self._kept[message.entity] = (count + 1, outcome.reason)
         steps = self.settings.retry.later
         done_later = 0 if letter is None else max(0, letter.attempts - self.settings.retry.attempts)
         step = done_later if letter is None else done_later + 1

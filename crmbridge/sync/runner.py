@@ -142,6 +142,7 @@ async def run_job(
                 await _stages(ctx)
         finally:
             await connector.close()
+            _take_warnings(ctx)
             if ctx.preparer is not None:
                 ctx.preparer.close()
     except RunStopped as exc:
@@ -220,11 +221,20 @@ async def dry_run_legs(
                     status, error = "failed", exc.as_dict()
                 finally:
                     await leg.connector.close()
+                    _take_warnings(ctx)
                 reports.append(_report(ctx, status, started, calls_before, error))
             raise _DryRunRollback
     except _DryRunRollback:
         pass
     return reports
+
+
+def _take_warnings(ctx: RunContext) -> None:
+    """Move what the connector has to say of the run (see :class:`Connector`) to its report."""
+    said = getattr(ctx.connector, "warnings", None)
+    if isinstance(said, list):
+        ctx.warnings.extend(w for w in said if isinstance(w, str) and w not in ctx.warnings)
+        said.clear()
 
 
 def _api_calls(connector: Connector) -> int | None:

@@ -125,6 +125,29 @@ def test_a_sigterm_mid_migration_stops_it_as_ctrl_c_does(
     assert signal.getsignal(signal.SIGTERM) is handler  # the process's own handler is back
 
 
+def test_a_migration_into_a_webhook_nobody_answers_says_so(config: Path) -> None:
+    with config.open("a", encoding="utf-8") as handle:
+        handle.write(
+            "  hook:\n    type: webhook\n    url: http://127.0.0.1:9/in?token=hook-token-value\n"
+            "    allow_http: true\n    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"
+            "    retry: {attempts: 1}\n"
+        )
+    result = runner.invoke(
+        app,
+        ["migrate", "-c", str(config), "--from", "files", "--to", "hook"],
+        terminal_width=400,
+    )
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "2 organizations messages" not in said  # one message a batch
+    assert (
+        "1 organizations message to http://127.0.0.1:9/in?token=********** could not be "
+        "delivered yet (connection failed: ConnectError)"
+    ) in said
+    assert "`crmbridge webhooks dead-letters --connector hook` lists them" in said
+    assert "hook-token-value" not in result.output
+
+
 def migration_runs(config: Path) -> list[dict[str, object]]:
     listed = runner.invoke(app, ["runs", "list", "-c", str(config), "--json"])
     assert listed.exit_code == 0, listed.output
