@@ -330,14 +330,32 @@ def test_a_relative_sqlite_path_is_relative_to_the_config_file(
     )
     default = write(tmp_path / "etc", "runs: {retention_days: 7}\n", "b.yaml")
     absolute = write(tmp_path / "etc", 'store: {url: "sqlite:////srv/hub.db"}\n', "c.yaml")
-    memory = write(tmp_path / "etc", 'store: {url: "sqlite:///:memory:"}\n', "d.yaml")
 
     etc = (tmp_path / "etc").as_posix()
     assert load_config("etc/a.yaml", {}).store.url == f"sqlite:///{etc}/var/hub.db?timeout=5"
     assert load_config(default, {}).store.url == f"sqlite:///{etc}/crmbridge.db"
     assert load_config(absolute, {}).store.url == "sqlite:////srv/hub.db"
-    assert load_config(memory, {}).store.url == "sqlite:///:memory:"
     assert relative.exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("sqlite:///:memory:", "cannot be an in-memory SQLite database"),
+        ("sqlite://", "cannot be an in-memory SQLite database"),
+        ("sqlite://var/hub.db", "a SQLite URL has three slashes before a relative path"),
+        ("mysql://u@h/db", "the store must be SQLite or PostgreSQL"),
+    ],
+)
+def test_a_store_url_that_cannot_hold_a_hub_is_a_config_error(
+    tmp_path: Path, url: str, says: str
+) -> None:
+    path = write(tmp_path, f'store: {{url: "{url}"}}\n')
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, {})
+    assert (raised.value.key, raised.value.line) == ("store.url", 1)
+    assert says in str(raised.value)
+    assert str(path.name) in str(raised.value)
 
 
 def test_the_example_file_documents_a_valid_config() -> None:

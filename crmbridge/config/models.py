@@ -28,6 +28,7 @@ from typing_extensions import override
 
 from crmbridge.config.secrets import hide_secret_keys, mask_url, mask_urls, reveal
 from crmbridge.durations import format_duration, parse_duration
+from crmbridge.errors import ConfigError
 from crmbridge.scheduler import validate_cron
 
 __all__ = [
@@ -83,6 +84,22 @@ class StoreConfig(_Section):
     """Where the hub keeps its records: a SQLAlchemy URL (SQLite or PostgreSQL)."""
 
     url: str = "sqlite:///crmbridge.db"
+
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        from crmbridge.store.engine import is_in_memory, normalize_url
+
+        try:
+            url = normalize_url(value)
+        except ConfigError as exc:
+            raise ValueError(exc.message) from None
+        if is_in_memory(url):
+            raise ValueError(
+                "the hub cannot be an in-memory SQLite database: it would be gone when the "
+                "command ends; give a file, such as sqlite:///crmbridge.db"
+            )
+        return value
 
     @override
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:

@@ -63,7 +63,27 @@ def normalize_url(url: str | URL) -> URL:
             f"{_URL_HELP}",
             key="store.url",
         )
+    if parsed.get_backend_name() == "sqlite":
+        _check_sqlite(parsed)
     return parsed
+
+
+def is_in_memory(url: URL) -> bool:
+    """Whether ``url`` is a SQLite database that lives in memory (gone when closed)."""
+    return url.get_backend_name() == "sqlite" and (
+        url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+    )
+
+
+def _check_sqlite(url: URL) -> None:
+    """Refuse a SQLite URL with a host part: two slashes where a path needs three."""
+    if url.host:
+        raise ConfigError(
+            f"{url.render_as_string()} names no file: a SQLite URL has three slashes before a "
+            f"relative path (sqlite:///{url.host}/{url.database or ''}, from the config's "
+            "folder) and four before an absolute one",
+            key="store.url",
+        )
 
 
 def describe(url: URL) -> str:
@@ -157,12 +177,35 @@ def translate_errors(engine: Engine) -> Iterator[None]:
         if error.connection_invalidated or _is_connect_error(error):
             raise StoreError(
                 f"cannot reach the hub database at {describe(engine.url)}: {_first_line(error)}"
+                + _hint(error)
             ) from error
-        raise StoreError(f"the hub database failed: {_first_line(error)}") from error
+        raise StoreError(_failed(engine, error)) from error
     except exc.IntegrityError as error:
         raise StoreError(f"the hub database refused a write: {_first_line(error)}") from error
     except exc.DBAPIError as error:
-        raise StoreError(f"the hub database failed: {_first_line(error)}") from error
+        raise StoreError(_failed(engine, error)) from error
+
+
+def _failed(engine: Engine, error: BaseException) -> str:
+    return f"the hub database at {describe(engine.url)} failed: {_first_line(error)}" + _hint(error)
+
+
+_HINTS = {
+    "readonly database": "crmbridge needs to write the file and its folder (for the journal); "
+    "give it write access, or point store.url elsewhere",
+    "file is not a database": "store.url names a file that is not a SQLite database; point it "
+    "at a hub file, or at a new one",
+    "unable to open database file": "check that the file's folder exists and crmbridge may "
+    "write there, or point store.url elsewhere",
+    "disk i/o error": "check the disk and the file's folder (a network or read-only file system?)",
+    "database or disk is full": "free some space on the disk that holds the hub",
+}
+
+
+def _hint(error: BaseException) -> str:
+    """How to fix a SQLite error a person can fix, after "; " (else nothing)."""
+    text = _first_line(error).lower()
+    return next((f"; {hint}" for needle, hint in _HINTS.items() if needle in text), "")
 
 
 def _is_connect_error(error: exc.OperationalError) -> bool:
