@@ -82,6 +82,10 @@ class EntityColumns:
             return name
         return self._folded.get(name.casefold(), name)
 
+    def recognised(self, cells: Sequence[str]) -> int:
+        """How many of a header row's ``cells`` name columns the mapping knows."""
+        return sum(1 for cell in cells if self.spelling(_cleaned(cell)) in self._group_of)
+
     def group(self, name: str) -> tuple[str, ...]:
         """The aliases of the column ``name`` (just ``name`` for a column the mapping lacks)."""
         return self._group_of.get(name, (name,))
@@ -119,9 +123,7 @@ class Header:
     key_indices: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.names = [
-            self.columns.spelling(cell.strip().removeprefix("\ufeff").strip()) for cell in self.raw
-        ]
+        self.names = [self.columns.spelling(_cleaned(cell)) for cell in self.raw]
         seen: dict[str, int] = {}
         for i, name in enumerate(self.names):
             if not name:
@@ -186,3 +188,8 @@ class Header:
     def record(self, cells: Sequence[str]) -> dict[str, str]:
         """The named cells of a row (columns without a header name are left out)."""
         return {name: cells[i] for name, i in self.index.items()}
+
+
+def _cleaned(cell: str) -> str:
+    """A header cell as a column name: without spaces around it, nor a byte-order mark."""
+    return cell.strip().removeprefix("\ufeff").strip()

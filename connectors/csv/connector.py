@@ -246,9 +246,10 @@ class CsvConnector:
             found = self._snapshots[entity] = Snapshot(path)
         return found
 
-    def _dialect(self, path: Path) -> Dialect:
+    def _dialect(self, entity: str, path: Path) -> Dialect:
         conf = self.settings
-        return detect_dialect(path, conf.encoding, conf.delimiter)
+        recognised = self.columns(entity).recognised
+        return detect_dialect(path, conf.encoding, conf.delimiter, recognised)
 
     def _new_dialect(self) -> Dialect:
         conf = self.settings
@@ -259,7 +260,7 @@ class CsvConnector:
         return Dialect(encoding, delimiter)
 
     def _open_table(self, entity: str, path: Path) -> Table:
-        table = Table.open(path, self._dialect(path), self.columns(entity))
+        table = Table.open(path, self._dialect(entity, path), self.columns(entity))
         if table.header is not None:
             try:
                 table.header.check_known()
@@ -372,7 +373,7 @@ class CsvConnector:
         index = self._index(entity)
         with self._refused("read the file", path, entity):
             index.recover(path)
-            dialect = self._dialect(path) if path.exists() and path.stat().st_size else None
+            dialect = self._dialect(entity, path) if path.exists() and path.stat().st_size else None
         common: dict[str, Any] = {
             "write_encoding": self.settings.write_encoding,
             "neutralise": self.neutralise,

@@ -12,7 +12,9 @@ reading is scored by how many of its letters beyond ASCII are its languages'
 own, in words shaped like words, and the best wins (François Lefèvre, not
 François Lefčvre; Łódź, not £ódŸ); a tie goes to the more common code page.
 The sample is the first 64 KiB, or,
-when those are plain ASCII, 64 KiB from the first line that is not. The
+when those are plain ASCII, 64 KiB from the first line that is not. Given
+the mapping's column names, a guess of charset-normalizer's gives way to a
+codec that reads more of the header as them (see ``headcodec``). The
 delimiter is the one of ``,`` ``;`` and tab that splits the first rows into
 the most consistent columns; Excel's ``sep=;`` first line declares it
 outright (and is kept when the file is rewritten).
@@ -26,11 +28,12 @@ import io
 import itertools
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
+from connectors.csv.headcodec import mostly_decodes, reads_header_best
 from crmbridge.errors import PermanentError
 
 __all__ = ["SAMPLE_BYTES", "Dialect", "detect_dialect", "detect_encoding", "sniff_delimiter"]
@@ -108,6 +111,11 @@ _OTHER_SCRIPT: Final = frozenset({"cp1251", "koi8-r", "cp1253"})
 _CHINESE: Final = frozenset({"gb2312", "gbk", "gb18030", "hz", "cp936", "euc_cn"})
 _SEP_LINE: Final = re.compile(r"sep=(.)\r?\n")
 _NON_ASCII: Final = re.compile(rb"[\x80-\xff]")
+_UNICODE: Final = frozenset(
+    {"utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"}
+)
+_LEGACY: Final = ("gb18030", *_COMMON)
+"""The codecs a header may tell a legacy file is in, by preference."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +162,7 @@ def detect_encoding(sample: bytes, path: Path | str = "") -> str:
             return "utf-16-le"
         if even > 3 * odd:
             return "utf-16-be"
-    if _mostly_utf8(sample):
+    if mostly_decodes(sample, "utf-8"):
         return "utf-8"
     from charset_normalizer import from_bytes
 
@@ -236,16 +244,6 @@ def _looks_like_a_word(word: str) -> bool:
     return not cased or word.islower() or word.isupper() or (word[0].isupper() and rest.islower())
 
 
-def _mostly_utf8(sample: bytes) -> bool:
-    """Whether ``sample`` is UTF-8, but for a few stray bytes (reported row by row on reading)."""
-    text = codecs.getincrementaldecoder("utf-8")("surrogateescape").decode(sample, final=False)
-    stray = sum(1 for ch in text if "\udc80" <= ch <= "\udcff")
-    if not stray:
-        return True
-    wide = sum(1 for ch in text if "\u0080" <= ch < "\udc80" or ch > "\udcff")
-    return wide >= 4 * stray
-
-
 def _telling_sample(path: Path, head: bytes) -> bytes:
     """Bytes that tell the file's encoding: ``head``, unless it is plain ASCII.
 
@@ -299,8 +297,17 @@ def sniff_delimiter(text: str) -> str:
     return best
 
 
-def detect_dialect(path: Path, encoding: str = "auto", delimiter: str = "auto") -> Dialect:
-    """Read the start of ``path`` and tell its dialect; declared settings win over detection."""
+def detect_dialect(
+    path: Path,
+    encoding: str = "auto",
+    delimiter: str = "auto",
+    recognised: Callable[[Sequence[str]], int] | None = None,
+) -> Dialect:
+    """Read the start of ``path`` and tell its dialect; declared settings win over detection.
+
+    ``recognised`` counts the cells of a header row that name columns the file's mapping
+    knows: with it, a file in a legacy codec is read in the one naming the most of them.
+    """
     try:
         with path.open("rb") as handle:
             sample = handle.read(SAMPLE_BYTES)
@@ -311,6 +318,9 @@ def detect_dialect(path: Path, encoding: str = "auto", delimiter: str = "auto") 
         telling = _telling_sample(path, sample)
         codec = detect_encoding(telling, path)
         ascii_only = codec == "utf-8" and telling.isascii()
+        if recognised is not None and codec not in _UNICODE:
+            whole = sample[: sample.rfind(b"\n") + 1] or sample
+            codec = reads_header_best(whole, codec, _LEGACY, recognised, delimiter)
     else:
         codec = codecs.lookup(encoding).name
         if codec == "utf-8" and sample.startswith(codecs.BOM_UTF8):
