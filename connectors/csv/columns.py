@@ -86,6 +86,10 @@ class EntityColumns:
         """How many of a header row's ``cells`` name columns the mapping knows."""
         return sum(1 for cell in cells if self.spelling(_cleaned(cell)) in self._group_of)
 
+    def knows(self, name: str) -> bool:
+        """Whether ``name`` (as :meth:`spelling` gives it) is a column the mapping reads or writes."""
+        return name in self._group_of
+
     def group(self, name: str) -> tuple[str, ...]:
         """The aliases of the column ``name`` (just ``name`` for a column the mapping lacks)."""
         return self._group_of.get(name, (name,))
@@ -170,6 +174,31 @@ class Header:
                 entity=cols.entity,
             )
 
+    def notes(self) -> list[str]:
+        """What a person should hear before their file is read: columns that are not read.
+
+        A column the mapping does not know, and the second column of one field
+        (``Email`` and ``邮箱``: the first alias present is read), keep their
+        cells in the file but are not synced.
+        """
+        cols, found = self.columns, []
+        unknown = [n for n in self.names if n and not cols.knows(n)]
+        if unknown:
+            found.append(
+                f"{self.path.name}: the mapping of {cols.entity} reads no column named "
+                f"{_listed(unknown, 'or')}, so {'its' if len(unknown) == 1 else 'their'} values "
+                "are not synced; to sync them, add the names as aliases in the connector's "
+                "mapping (see mappings/csv.yaml)"
+            )
+        for group in [*cols.groups, cols.id_only]:
+            present = [n for n in group if n in self.index]
+            if len(present) > 1:
+                found.append(
+                    f"{self.path.name}: {_listed(present, 'and')} are one field of "
+                    f"{cols.entity}; {present[0]!r} is read, not {_listed(present[1:], 'or')}"
+                )
+        return found
+
     def column_for(self, name: str) -> int | None:
         """The column a value the mapping writes as ``name`` goes to (by alias), if any."""
         found = self.index.get(name)
@@ -188,6 +217,11 @@ class Header:
     def record(self, cells: Sequence[str]) -> dict[str, str]:
         """The named cells of a row (columns without a header name are left out)."""
         return {name: cells[i] for name, i in self.index.items()}
+
+
+def _listed(names: Sequence[str], last: str) -> str:
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} {last} {quoted[-1]}"
 
 
 def _cleaned(cell: str) -> str:

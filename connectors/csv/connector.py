@@ -328,7 +328,10 @@ class CsvConnector:
                     rejects=self._rejects,
                     entity=entity,
                 )
+                notes = table.header.notes() if table.header is not None else []
                 async for page in _in_threads(pages):
+                    page.warnings.extend(notes)  # with the first page, once
+                    notes = []
                     yield page
             if len(self._rejects) > before:
                 log.warning(

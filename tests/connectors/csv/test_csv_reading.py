@@ -163,6 +163,43 @@ def test_headers_match_case_insensitively_and_ignore_spaces(tmp_path: Path) -> N
     assert got["9"]["Full Name"] == "Anna"
 
 
+class _Names:
+    """Relations resolved to ``org:<name>``."""
+
+    def to_canonical(self, entity: str, external_id: str) -> str | None:
+        return f"org:{external_id}"
+
+
+def test_common_chinese_header_variants_are_read(tmp_path: Path) -> None:
+    write_file(
+        tmp_path / "stakeholders.csv",
+        "编号,姓名,手机号码,电子邮箱,公司名称\nS1,王伟,138 0013 8000,wang@example.cn,华为\n",
+        "gb18030",
+    )
+    pages = pull(connector(tmp_path), "stakeholders")
+    mapper = load_connector_mapping("files", "csv", None, phone_region="CN").entity("stakeholders")
+    flat = mapper.to_canonical(records(pages)["S1"], _Names())
+    assert (flat["mobile"], flat["email"]) == ("+8613800138000", "wang@example.cn")
+    assert flat["organization_id"] == "org:华为"
+    assert [w for page in pages for w in page.warnings] == []
+
+
+def test_columns_that_are_not_read_are_named_once_before_the_rows(tmp_path: Path) -> None:
+    write_file(
+        tmp_path / "stakeholders.csv",
+        "编号,姓名,微信,邮箱,Email,QQ\nS1,王伟,wx1,wang@example.cn,other@example.cn,123\n",
+        "utf-8",
+    )
+    pages = pull(connector(tmp_path), "stakeholders")
+    assert [w for page in pages for w in page.warnings] == [
+        "stakeholders.csv: the mapping of stakeholders reads no column named '微信' or 'QQ', so "
+        "their values are not synced; to sync them, add the names as aliases in the "
+        "connector's mapping (see mappings/csv.yaml)",
+        "stakeholders.csv: 'Email' and '邮箱' are one field of stakeholders; 'Email' is read, "
+        "not '邮箱'",
+    ]
+
+
 def test_a_duplicated_header_is_an_error_naming_the_file_and_header(tmp_path: Path) -> None:
     path = write_file(
         tmp_path / "stakeholders.csv", "Record Id,Email,手机,Email\n1,a@x.cn,1,b@x.cn\n"
