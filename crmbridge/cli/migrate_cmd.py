@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
 import signal
 import threading
@@ -219,7 +220,7 @@ def migrate(
         ),
     ] = None,
     report: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             help=(
                 "Write the report as JSON here (its folder is created), and every record still "
@@ -239,6 +240,9 @@ def migrate(
     never held keeps the target's value, and target records with no twin are
     left as they are.
     """
+    if source == target:
+        fail(f"--from and --to both name {source!r}: a migration moves records between two", 2)
+    report_path = _report_path(report)
     service = bridge(config)
     known = sorted(service.config.connectors)
     for side, name in (("--from", source), ("--to", target)):
@@ -267,7 +271,7 @@ def migrate(
                     migration,
                     dry_run=dry_run,
                     resume=resume,
-                    report_path=report,
+                    report_path=report_path,
                     progress=feedback,
                 )
             )
@@ -276,7 +280,7 @@ def migrate(
         again = ["crmbridge", "migrate", *(["-c", str(config)] if config else [])]
         again += ["--from", source, "--to", target]
         again += ["--entities", ",".join(migration.entities)] if entities is not None else []
-        again += ["--report", str(report)] if report is not None else []
+        again += ["--report", report] if report is not None else []
         again += ["--resume", feedback.run_id or (last.id if last is not None else "RUN_ID")]
         err.print(
             f"interrupted; what was committed stays. Resume with:\n  {shlex.join(again)}",
@@ -292,6 +296,18 @@ def migrate(
         _summary(result)
     if result.status not in ("succeeded", "planned"):
         raise typer.Exit(1)
+
+
+def _report_path(given: str | None) -> Path | None:
+    """``--report`` as a path; one ending in a slash names a folder, not the report's file."""
+    if given is None:
+        return None
+    if given.endswith(("/", os.sep)):
+        fail(
+            f"--report {given}: names a folder; give the report's file, such as {given}report.json",
+            2,
+        )
+    return Path(given)
 
 
 @contextmanager

@@ -148,6 +148,22 @@ def test_a_migration_into_a_webhook_nobody_answers_says_so(config: Path) -> None
     assert "hook-token-value" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--to", "files"], "--from and --to both name 'files'"),
+        (["--to", "export", "--report", "out/reports/"], "names a folder; give the report's file"),
+    ],
+)
+def test_a_migration_that_cannot_be_meant_is_refused_before_it_starts(
+    config: Path, args: list[str], says: str
+) -> None:
+    result = runner.invoke(app, ["migrate", "-c", str(config), "--from", "files", *args])
+    assert result.exit_code == 2
+    assert says in result.stderr
+    assert not (config.parent / "hub.db").exists()
+
+
 def migration_runs(config: Path) -> list[dict[str, object]]:
     listed = runner.invoke(app, ["runs", "list", "-c", str(config), "--json"])
     assert listed.exit_code == 0, listed.output
