@@ -139,6 +139,22 @@ class LinkResolver:
         return self._hub.get((entity, external_id))
 
 
+def _first_time(
+    seen: set[tuple[str, str | None, str | None]],
+    entity: str,
+    record_id: str | None,
+    external_id: str | None,
+) -> bool:
+    """Whether this run meets the record for the first time (one with no id always is)."""
+    if record_id is None and external_id is None:
+        return True
+    key = (entity, record_id, external_id)
+    if key in seen:
+        return False
+    seen.add(key)
+    return True
+
+
 def _group(refs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     grouped: dict[str, list[str]] = {}
     for entity, ident in refs:
@@ -180,6 +196,8 @@ class RunContext:
     it could not read or map, so could not compare with the hub, and the first one's reason."""
     resolver: LinkResolver = field(init=False)
     _outer: Transaction | None = None
+    _counted: set[tuple[str, str | None, str | None]] = field(default_factory=set)
+    _kept: set[tuple[str, str | None, str | None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.resolver = LinkResolver(self.job.connector)
@@ -228,17 +246,20 @@ class RunContext:
         """
         # a record going out is named by its hub id, one coming in by its external id
         ids = {"record_id": record_id} if record_id is not None else {"external_id": external_id}
-        self.counts.add(entity, "rejected")
-        self.plan.add(
-            entity,
-            side,
-            "reject",
-            **ids,
-            field=field,
-            reason=reason,
-            code=code,
-            **({"where": dict(where)} if where is not None else {}),
-        )
+        # a record rejected twice in one run (a parked record retried at the start, then read
+        # again from its page: a resumed migration) counts once
+        if _first_time(self._counted, entity, record_id, external_id):
+            self.counts.add(entity, "rejected")
+            self.plan.add(
+                entity,
+                side,
+                "reject",
+                **ids,
+                field=field,
+                reason=reason,
+                code=code,
+                **({"where": dict(where)} if where is not None else {}),
+            )
         return NewReject(
             self.job.name,
             self.job.connector,
@@ -256,7 +277,13 @@ class RunContext:
         self, tx: Transaction, rejects: Sequence[tuple[NewReject, Reject | None]]
     ) -> None:
         """Keep this run's rejects, each with the open reject of its record if there is one:
-        that one counts one more attempt (see :meth:`reject_again`), else the new one is added."""
+        that one counts one more attempt (see :meth:`reject_again`), else the new one is added.
+        A record kept once in this run is not kept again: one run is one attempt."""
+        rejects = [
+            (new, old)
+            for new, old in rejects
+            if _first_time(self._kept, new.entity, new.record_id, new.external_id)
+        ]
         self.reject_again(tx, [old for _, old in rejects if old is not None])
         fresh = [new for new, old in rejects if old is None]
         if fresh:

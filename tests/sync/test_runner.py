@@ -326,3 +326,17 @@ def test_a_stop_request_ends_the_run_after_a_committed_page(store: Store, clock:
     assert len(live(store, "stakeholders")) == 5, "the first page was committed, the rest not read"
     resumed = sync(store, crm, clock, direction="pull")
     assert resumed.counts["created"] == 7
+
+
+def test_a_record_rejected_twice_in_one_run_counts_once(store: Store, clock: FakeClock) -> None:
+    # a parked reject is retried at the start of a run; read again from its page in the same
+    # run (a resumed migration reads its file again), it is still one record, one attempt
+    crm = remote_crm(clock)
+    bad = crm.put("stakeholders", {"full_name": "Bad", "email": "not an email"})
+    assert sync(store, crm, clock).counts["rejected"] == 1
+    clock.advance(60)
+    crm.put("stakeholders", {"full_name": "Bad", "email": "not an email"}, bad)
+    second = sync(store, crm, clock)
+    assert (second.counts["pulled"], second.counts["rejected"]) == (1, 1)
+    (reject,) = store.list_open_rejects(second.job)
+    assert (reject.external_id, reject.attempts) == (bad, 2)
