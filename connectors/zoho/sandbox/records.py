@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from connectors.zoho.sandbox.errors import error_item
+from connectors.zoho.sandbox.lists import LIST_FIELDS, ListError, check_list, render_list
 from connectors.zoho.sandbox.schema import MODULES, FieldDef, ModuleDef
 from connectors.zoho.sandbox.state import SandboxState, StoredRecord
 
@@ -78,6 +79,8 @@ def _value_out(
         minutes, _, seconds = str(rec.values.get("Call_Duration") or "").partition(":")
         return int(minutes) * 60 + int(seconds) if minutes.isdigit() and seconds.isdigit() else None
     value = rec.values.get(name)
+    if name in LIST_FIELDS:
+        return render_list(state, name, value)
     if f.data_type == "lookup" and isinstance(value, dict):
         return {"id": value["id"]} if coql else _lookup_out(state, f, value, rec, version)
     return value
@@ -101,7 +104,7 @@ def render(
     if has_se and not coql:
         out["$se_module"] = rec.se_module
     if fields is None and not coql:
-        out.update({"$approval_state": "approved", "$editable": True, "Tag": []})
+        out.update({"$approval_state": "approved", "$editable": True})
     out["id"] = rec.id
     return out
 
@@ -227,6 +230,11 @@ def validate(
             continue
         if f.data_type == "lookup":
             values[key] = _check_lookup(state, f, value, index, se_module)
+        elif key in LIST_FIELDS:
+            try:
+                values[key] = check_list(state, key, value)
+            except ListError as exc:
+                raise invalid(key, index, str(exc), **exc.details) from None
         else:
             values[key] = _check_value(state, f, value, index)
     merged = {**(existing.values if existing else {}), **values}

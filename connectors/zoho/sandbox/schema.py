@@ -1,8 +1,11 @@
 """The sandbox org's modules and fields, and their ``/settings`` metadata in Zoho's shape.
 
+The org is set up the way the README asks of a real one for ``mappings/zoho.yaml``:
+every field that mapping reads or writes exists, standard fields with Zoho's own API
+names and types, and the custom fields it marks ``remote_custom`` created by hand.
 Every module but Notes (which take no custom fields in Zoho) carries the custom unique
-text field ``crmbridge_id`` (the hub's stable id), so upsert can match on it; Contacts carry the custom pick-lists Power, Interest and
-Influence; ``Change_Requests`` is a custom module (``generated_type: custom``).
+text field ``crmbridge_id`` (the hub's stable id), so upsert can match on it;
+``Change_Requests`` is a custom module (``generated_type: custom``).
 """
 
 from __future__ import annotations
@@ -49,11 +52,13 @@ class FieldDef:
     unique: bool = False
     picklist: tuple[str, ...] = ()
     lookup: str | None = None  # target module; "*" = What_Id-style (module from $se_module)
+    #: Zoho's json_type where the data type does not give it (Tag, Participants: lists)
+    json: str | None = None
 
     @property
     def json_type(self) -> str:
         """Zoho's ``json_type`` for the data type."""
-        return _JSON_TYPES.get(self.data_type, "string")
+        return self.json or _JSON_TYPES.get(self.data_type, "string")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +101,17 @@ def _f(api_name: str, data_type: str = "text", length: int | None = None, **kw: 
 
 
 _LEVELS = ("-None-", "Low", "Medium", "High")
-_COMMON = (
+_NOTE_COMMON = (
     _f("Owner", "ownerlookup"),
     _f("Created_By", "ownerlookup", read_only=True),
     _f("Modified_By", "ownerlookup", read_only=True),
     _f("Created_Time", "datetime", read_only=True),
     _f("Modified_Time", "datetime", read_only=True),
+)
+# Zoho gives Notes neither tags nor custom fields: the other modules have both
+_COMMON = (
+    *_NOTE_COMMON,
+    _f("Tag", "text", 2000, json="jsonarray"),
     _f("crmbridge_id", "text", 64, custom=True, unique=True, label="crmbridge id"),
 )
 _ACTIVITY_LINKS = (
@@ -135,6 +145,9 @@ MODULES: dict[str, ModuleDef] = {
                 _f("Power", "picklist", custom=True, picklist=_LEVELS),
                 _f("Interest", "picklist", custom=True, picklist=_LEVELS),
                 _f("Influence", "picklist", custom=True, picklist=_LEVELS),
+                _f("Stakeholder_Type", "picklist", custom=True, picklist=("-None-", "Customer", "End User", "Supplier", "Partner", "Regulator", "Internal", "Other")),
+                _f("Expectations", "textarea", 2000, custom=True),
+                _f("Needs", "textarea", 2000, custom=True),
                 *_COMMON,
             ),
             "Full_Name", duplicate_check="Email",
@@ -147,6 +160,7 @@ MODULES: dict[str, ModuleDef] = {
                 _f("Website", "website"),
                 _f("Industry", "picklist", picklist=("-None-", "Government/Military", "Manufacturing", "Technology", "Finance", "Education", "Healthcare")),
                 _f("Account_Type", "picklist", picklist=("-None-", "Customer", "Partner", "Supplier", "Vendor", "Other")),
+                _f("Billing_Street", length=250),
                 _f("Billing_City", length=30),
                 _f("Billing_Country", length=30),
                 _f("Employees", "integer"),
@@ -163,7 +177,7 @@ MODULES: dict[str, ModuleDef] = {
                 _f("Note_Title", length=120),
                 _f("Note_Content", "textarea"),
                 _f("Parent_Id", "lookup", lookup="*", label="Parent ID"),
-                *_COMMON[:-1],  # Zoho gives Notes no custom fields: no crmbridge_id
+                *_NOTE_COMMON,
             ),
             "Note_Title", upsert=False, deleted_api=False, notifications=False,
         ),
@@ -191,6 +205,8 @@ MODULES: dict[str, ModuleDef] = {
                 _f("End_DateTime", "datetime", mandatory=True),
                 _f("All_day", "boolean"),
                 _f("Venue", length=255),
+                _f("Participants", "bigint", 120, json="jsonarray"),
+                _f("Interaction_Channel", "picklist", custom=True, picklist=("-None-", "Meeting", "Visit")),
                 *_ACTIVITY_LINKS,
                 *_COMMON,
             ),
@@ -204,6 +220,8 @@ MODULES: dict[str, ModuleDef] = {
                 _f("Status", "picklist", picklist=("Not Started", "Deferred", "In Progress", "Completed", "Waiting for input")),
                 _f("Priority", "picklist", picklist=("High", "Highest", "Low", "Lowest", "Normal")),
                 _f("Closed_Time", "datetime", read_only=True),
+                _f("Interaction_Channel", "picklist", custom=True, picklist=("-None-", "Email", "Message")),
+                _f("Occurred_At", "datetime", custom=True),
                 *_ACTIVITY_LINKS,
                 *_COMMON,
             ),
@@ -213,6 +231,7 @@ MODULES: dict[str, ModuleDef] = {
             "Change_Requests", "Change Request", "Change Requests", 7,
             (
                 _f("Name", length=120, mandatory=True, label="Change Request Name"),
+                _f("Description", "textarea"),
                 _f("Status", "picklist", custom=True, picklist=("Identified", "Analysed", "Approved", "Rejected", "Implemented")),
                 _f("Priority", "picklist", custom=True, picklist=("-None-", "Low", "Medium", "High", "Critical")),
                 _f("Requirement", length=255, custom=True),
@@ -220,7 +239,8 @@ MODULES: dict[str, ModuleDef] = {
                 _f("Impact", "textarea", custom=True),
                 _f("Decided_By", length=120, custom=True),
                 _f("Decided_At", "datetime", custom=True),
-                _f("Contact", "lookup", custom=True, lookup="Contacts"),
+                _f("Requested_By", "lookup", custom=True, lookup="Contacts"),
+                _f("History", "textarea", 32000, custom=True),
                 _f("Account", "lookup", custom=True, lookup="Accounts"),
                 *_COMMON,
             ),

@@ -315,7 +315,7 @@ def seed(state: SandboxState, n: int, seed_value: int = 0) -> dict[str, int]:
             "Impact": rng.choice(["+2 weeks", "无影响", "+15% cost"]),
         }
         if contacts:
-            values["Contact"] = {"id": rng.choice(contacts).id}
+            values["Requested_By"] = {"id": rng.choice(contacts).id}
         add("Change_Requests", values)
     state.version += 1
     return {module: len(recs) for module, recs in made.items()}

@@ -140,6 +140,7 @@ class SandboxState:
         self.deleted: dict[str, list[DeletedEntry]] = {m: [] for m in MODULES}
         self._unique: dict[tuple[str, str], dict[str, str]] = {}
         self._next_id = 524_001
+        self.tags: dict[str, str] = {}
         self.version = 0
         self._sorted_cache: dict[tuple[str, str, bool], tuple[int, list[StoredRecord]]] = {}
         self.access_tokens: dict[str, AccessToken] = {}
@@ -169,6 +170,13 @@ class SandboxState:
         """A fresh record id: a 19-digit numeric string, increasing."""
         self._next_id += self.rng.randint(1, 7)
         return str(ORG_PREFIX + self._next_id)
+
+    def tag_id(self, name: str) -> str:
+        """The id of the tag called ``name`` (Zoho matches tag names regardless of case)."""
+        key = name.casefold()
+        if key not in self.tags:
+            self.tags[key] = str(ORG_PREFIX + 700_001 + len(self.tags))
+        return self.tags[key]
 
     def count(self, name: str, n: int = 1) -> None:
         """Bump counter ``name``."""
