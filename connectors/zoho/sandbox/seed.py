@@ -168,9 +168,11 @@ _SUBJECTS = [
 
 def _phone(rng: random.Random, chinese: bool) -> str:
     if chinese or rng.random() < 0.3:
+        # only ranges libphonenumber holds valid: a record with a number it refuses
+        # cannot be matched to the hub's records in a migration
         if rng.random() < 0.7:
-            return f"+86 1{rng.choice('3456789')}{rng.randint(0, 9)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}"
-        return f"+86 {rng.choice(['10', '21', '755', '571'])} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}"
+            return f"+86 1{rng.choice('38')}{rng.randint(0, 9)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}"
+        return f"+86 {rng.choice(['10', '21', '755', '571'])} {rng.randint(2000, 7999)} {rng.randint(1000, 9999)}"
     return rng.choice(
         [
             f"+1 415 555 {rng.randint(1000, 9999)}",
@@ -203,12 +205,14 @@ def seed(state: SandboxState, n: int, seed_value: int = 0) -> dict[str, int]:
 
     for i in range(max(1, n // 5) if n else 0):
         chinese = i % 2 == 0
-        name = rng.choice(_CN_COMPANIES if chinese else _INTL_COMPANIES)
+        names = _CN_COMPANIES if chinese else _INTL_COMPANIES
+        picked = rng.choice(names)
         city, country = rng.choice(_CITIES[:4] if chinese else _CITIES[4:])
         add(
             "Accounts",
             {
-                "Account_Name": f"{name} {i + 1}" if i >= 8 else name,
+                # distinct names, as a migration's match takes two of one name for a duplicate
+                "Account_Name": f"{picked} {i + 1}" if i >= 8 else names[i // 2],
                 "Phone": _phone(rng, chinese),
                 "Billing_City": city,
                 "Billing_Country": country,
