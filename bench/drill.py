@@ -60,7 +60,6 @@ from connectors.csv.swap import replace_if_unchanged  # noqa: E402
 from crmbridge.signatures import standard_headers  # noqa: E402
 from crmbridge.store import open_store, upgrade  # noqa: E402
 
-MAPPING = HERE.parent / "tests" / "connectors" / "zoho" / "sandbox_mapping.yaml"
 SECRET = "whsec_" + base64.b64encode(b"crmbridge-drill-secret-32-bytes!").decode()
 WRONG_SECRET = "whsec_" + base64.b64encode(b"not-the-secret-of-this-service!!").decode()
 # rates high enough that the few hundred calls of a short drill meet every kind
@@ -142,7 +141,6 @@ def write_config(folder: Path, store: str, sandbox: str, data: Path, every: str)
         "    refresh_token: 1000.sandbox.refresh\n"
         f"    accounts_url: {sandbox}\n"
         f"    api_url: {sandbox}\n"
-        f"    mapping: {MAPPING}\n"
         "    concurrency: 4\n"
         "    timeout_s: 2\n"
         "    connect_timeout_s: 2\n"

@@ -31,7 +31,7 @@ from connectors.zoho import ZohoConnector, ZohoSettings
 from connectors.zoho.sandbox import SandboxOptions, SandboxServer
 from crmbridge.connector import ConnectorContext, WriteOp, WriteOutcome, WriteRequest
 
-MAPPING = str(Path(__file__).resolve().parent.parent / "tests/connectors/zoho/sandbox_mapping.yaml")
+MAPPING = str(Path(__file__).resolve().with_name("zoho_mapping.yaml"))
 
 
 async def bench(base: str, records: int, concurrency: int, read_mode: str) -> None:

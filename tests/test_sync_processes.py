@@ -15,7 +15,6 @@ from crmbridge.sync_processes import ChildRunFailed, SyncProcesses
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "data"
 CSV_MAPPING = Path(__file__).resolve().parents[1] / "mappings" / "csv.yaml"
-ZOHO_MAPPING = Path(__file__).resolve().parent / "connectors" / "zoho" / "sandbox_mapping.yaml"
 
 
 def _config(folder: Path, store_url: str) -> Path:
@@ -145,7 +144,6 @@ def test_a_child_s_retries_and_429s_reach_the_service(tmp_path: Path, hub_url: s
             "    refresh_token: 1000.sandbox.refresh\n"
             f"    accounts_url: {sandbox.base_url}\n"
             f"    api_url: {sandbox.base_url}\n"
-            f"    mapping: {ZOHO_MAPPING}\n"
             "jobs:\n"
             "  crm-out: {connector: crm, entities: [stakeholders], direction: push}\n",
             encoding="utf-8",

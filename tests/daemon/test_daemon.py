@@ -175,7 +175,6 @@ def test_status_and_jobs_show_the_live_scheduler_s_next_run(
     store.close()
 
 
-ZOHO_MAPPING = Path(__file__).resolve().parents[1] / "connectors" / "zoho" / "sandbox_mapping.yaml"
 PEOPLE = 400
 BATCH = 50
 
@@ -195,7 +194,6 @@ def write_zoho_push_config(folder: Path, store_url: str, sandbox: str) -> Path:
         f"    accounts_url: {sandbox}\n"
         f"    api_url: {sandbox}\n"
         "    concurrency: 1\n"
-        f"    mapping: {ZOHO_MAPPING}\n"
         "jobs:\n"
         "  crm-out:\n"
         "    connector: crm\n"

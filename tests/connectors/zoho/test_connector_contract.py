@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
@@ -12,7 +11,6 @@ from connectors.zoho.sandbox import SandboxOptions, create_app
 from crmbridge.connector import ConnectorContext
 from crmbridge.testing import ConnectorContract
 
-MAPPING = str(Path(__file__).with_name("sandbox_mapping.yaml"))
 BASE = "http://zoho.sandbox"
 
 
@@ -30,7 +28,7 @@ def sandbox_connector(faults: str = "", **extra: Any) -> ZohoConnector:
     return ZohoConnector(
         "zoho",
         settings,
-        ConnectorContext(mapping=MAPPING),
+        ConnectorContext(),
         transport=httpx.ASGITransport(app=app),
     )
 
@@ -117,7 +115,7 @@ def test_a_replayed_contact_create_adopts_the_record_and_keeps_a_person_s_edit()
         backoff_s=0,
     )
     transport = httpx.ASGITransport(app=app)
-    conn = ZohoConnector("zoho", settings, ConnectorContext(mapping=MAPPING), transport=transport)
+    conn = ZohoConnector("zoho", settings, ConnectorContext(), transport=transport)
     data = {"First_Name": "Ada", "Last_Name": "Lovelace", "Email": "ada@example.com"}
     create = WriteRequest("k1", WriteOp.CREATE, {**data, "Title": "Analyst"})
 

@@ -19,7 +19,6 @@ from crmbridge.store import RecordWrite, Store, open_store
 from crmbridge.sync.job import SyncJob
 from crmbridge.sync.runner import RunReport, run_job
 
-MAPPING = str(Path(__file__).with_name("sandbox_mapping.yaml"))
 ENTITIES = ("organizations", "stakeholders")
 
 
@@ -35,11 +34,11 @@ def connector(base: str) -> ZohoConnector:
         max_retries=6,
         timeout_s=10,
     )
-    return ZohoConnector("zoho", settings, ConnectorContext(mapping=MAPPING))
+    return ZohoConnector("zoho", settings, ConnectorContext())
 
 
 def sync(store: Store, base: str, entities: tuple[str, ...] = ENTITIES) -> RunReport:
-    compiled = load_connector_mapping("zoho", "zoho", MAPPING)
+    compiled = load_connector_mapping("zoho", "zoho", None)
     mappers = {e: compiled.entity(e) for e in entities}
     job = SyncJob(name="zoho-sync", connector="zoho", entities=entities)
     return asyncio.run(run_job(store, job, connector(base), mappers))

@@ -29,7 +29,6 @@ from crmbridge.sync.runner import RunReport, run_job
 from tests.connectors.zoho.sandbox_support import BASE, fixture
 from tests.connectors.zoho.test_connector_http import API, Sleeps, run, settings, token_route
 
-MAPPING = str(Path(__file__).with_name("sandbox_mapping.yaml"))
 PARENT_A = "2423488000000495515"
 PARENT_B = "2423488000000495516"
 OTHER = ("Calls", "Events", "Tasks")
@@ -198,11 +197,11 @@ def sandbox_connector(base: str, **extra: Any) -> ZohoConnector:
         timeout_s=10,
         **extra,
     )
-    return ZohoConnector("zoho", zoho_settings, ConnectorContext(mapping=MAPPING))
+    return ZohoConnector("zoho", zoho_settings, ConnectorContext())
 
 
 def sync(hub: Store, base: str, deletes: str, **extra: Any) -> RunReport:
-    compiled = load_connector_mapping("zoho", "zoho", MAPPING)
+    compiled = load_connector_mapping("zoho", "zoho", None)
     entities = ("stakeholders", "interactions")
     job = SyncJob(
         name="zoho-notes",
@@ -362,7 +361,7 @@ def in_process(faults: str = "") -> tuple[ZohoConnector, Any]:
     conn = ZohoConnector(
         "zoho",
         zoho_settings,
-        ConnectorContext(mapping=MAPPING),
+        ConnectorContext(),
         transport=httpx.ASGITransport(app=app),
     )
     return conn, app
