@@ -109,6 +109,8 @@ def _changes(
                 rejects.append(FileReject(path, row.line, _id_name(table), reason, entity, rid))
             elif state is not RowState.SAME:
                 page.records.append(_record(table, row, rid, restore, modified))
+                if row.note is not None:
+                    page.warnings.append(row.note)
         chunk.clear()
         return page if page.records else None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TextIO
@@ -46,6 +46,8 @@ class Row:
     """a bad row read across several lines: a quote left open took the rows after it in"""
     open_end: bool = False
     """the file ends inside this row's open quote: rows added after it would be read into it"""
+    note: str | None = None
+    """a doubt about a row that was read: a quoted cell holding what look like rows"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,4 +334,28 @@ class Table:
                     raw,
                 )
                 continue
-            yield Row(start, cells, raw=raw)
+            note = None
+            if self.line > start:
+                note = _swallowed(cells, self.dialect.delimiter, width, self.path, start, self.line)
+            yield Row(start, cells, raw=raw, note=note)
+
+
+def _swallowed(
+    cells: Sequence[str], delimiter: str, width: int, path: Path, start: int, end: int
+) -> str | None:
+    """A warning when a row's quoted cell holds lines that each look like a row of their own.
+
+    A stray quote (``"VIP``) that a later stray quote closes reads the rows
+    between as one cell: the file is valid CSV, so only their shape tells.
+    """
+    if width < 3:
+        return None
+    for cell in cells:
+        rest = cell.splitlines()[1:]
+        if rest and all(line.count(delimiter) >= width - 1 for line in rest):
+            return (
+                f"{path.name}: the row on line {start} runs to line {end} inside one quoted "
+                f"cell whose lines look like rows of their own (a quote left open on line "
+                f"{start}?); they were read as one row: check that row"
+            )
+    return None

@@ -81,6 +81,25 @@ def test_a_quote_never_closed_is_one_reject_naming_the_lines_it_took(tmp_path: P
     assert "runs from line 2 to line 4" in bad["reason"]
 
 
+def test_rows_a_stray_quote_reads_into_one_cell_are_pointed_out(tmp_path: Path) -> None:
+    write_file(
+        tmp_path / "stakeholders.csv",
+        "编号,姓名,邮箱,备注\n"
+        'S1,王伟,wang@example.cn,"VIP\n'
+        "S2,李娜,li@example.cn,new\n"
+        'S3,赵六,zhao@example.cn,wants 27"\n'
+        'S4,钱七,qian@example.cn,"met twice, at the expo\nand in Beijing, later"\n',
+        "utf-8",
+    )
+    pages = pull(connector(tmp_path), "stakeholders")
+    assert list(records(pages)) == ["S1", "S4"]  # valid CSV: S2 and S3 are in S1's note
+    assert [w for page in pages for w in page.warnings] == [
+        "stakeholders.csv: the row on line 2 runs to line 4 inside one quoted cell whose lines "
+        "look like rows of their own (a quote left open on line 2?); they were read as one "
+        "row: check that row"
+    ]
+
+
 def test_a_quote_left_open_to_the_end_of_the_file_is_a_reject(tmp_path: Path) -> None:
     text = 'Record Id,Full Name,Email\r\nS1,Wang Wei,"wang@example.cn\r\nS2,Li Na,li@example.cn\r\n'
     write_file(tmp_path / "stakeholders.csv", text)
