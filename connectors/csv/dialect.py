@@ -156,7 +156,8 @@ def detect_encoding(sample: bytes, path: Path | str = "") -> str:
             return name
     if not sample:
         return "utf-8"
-    if b"\x00" in sample:
+    # UTF-16 puts a zero byte beside every ASCII character; a stray one is a bad cell
+    if sample.count(0) >= max(2, len(sample) // 50):
         even, odd = sample[0::2].count(0), sample[1::2].count(0)
         if odd > 3 * even:
             return "utf-16-le"
@@ -329,7 +330,7 @@ def detect_dialect(
     text = text.removeprefix("\ufeff")
     # control, private-use, unassigned or undecodable characters: binary, or the wrong codec
     odd = sum(1 for ch in text if ch not in "\t\r\n" and unicodedata.category(ch)[0] == "C")
-    if odd > len(text) // 100:
+    if odd > max(2, len(text) // 100):  # a few are bad cells (a NUL, a stray byte), not binary
         raise PermanentError(
             f"{path}: does not look like text in {codec} (is it a CSV file?); "
             "declare `encoding:` in the connector's settings if it is"

@@ -23,7 +23,8 @@ from crmbridge.errors import PermanentError
 __all__ = ["Digests", "FileReject", "Row", "RowIds", "Table", "content_digest", "is_derived"]
 
 FIELD_LIMIT: Final = 64 * 1024 * 1024
-_UNDECODABLE: Final = re.compile("[\udc80-\udcff]")
+_UNDECODABLE: Final = re.compile("[\x00\udc80-\udcff]")
+"""A byte the file's codec could not decode, or a NUL (no spreadsheet cell holds one)."""
 
 
 # not frozen (read-only by convention): one is made per record of a bulk sync, and a frozen
@@ -326,13 +327,12 @@ class Table:
                 continue
             if _UNDECODABLE.search("".join(cells)):
                 bad = next(i for i, c in enumerate(cells) if _UNDECODABLE.search(c))
-                yield Row(
-                    start,
-                    cells,
-                    f"holds bytes that are not valid {encoding} (declare `encoding:`?)",
-                    names[bad] or f"column {bad + 1}",
-                    raw,
+                problem = (
+                    "holds a NUL byte"
+                    if "\x00" in cells[bad]
+                    else f"holds bytes that are not valid {encoding} (declare `encoding:`?)"
                 )
+                yield Row(start, cells, problem, names[bad] or f"column {bad + 1}", raw)
                 continue
             note = None
             if self.line > start:

@@ -271,6 +271,21 @@ def test_bad_rows_are_reported_with_line_and_reason_and_the_rest_go_on(tmp_path:
     assert all(r["file"] == str(tmp_path / "stakeholders.csv") for r in remote.file_rejects)
 
 
+@pytest.mark.parametrize("encoding", ["auto", "utf-8"])
+def test_a_nul_byte_rejects_its_row_alone_in_a_small_file(tmp_path: Path, encoding: str) -> None:
+    (tmp_path / "stakeholders.csv").write_bytes(
+        b"Record Id,Full Name,Email\n1,An\x00na,anna@example.com\n2,Ben,ben@example.com\n"
+    )
+    remote = connector(tmp_path, encoding=encoding)
+    assert sorted(records(pull(remote, "stakeholders"))) == ["2"]
+    (reject,) = remote.file_rejects
+    assert (reject["line"], reject["column"], reject["reason"]) == (
+        2,
+        "Full Name",
+        "holds a NUL byte",
+    )
+
+
 def test_rejects_of_a_read_replace_those_of_the_previous_read(tmp_path: Path) -> None:
     path = write_file(tmp_path / "stakeholders.csv", "Record Id,Full Name\n1,Anna\n2\n")
     remote = connector(tmp_path)
@@ -290,7 +305,7 @@ def test_a_missing_or_empty_file_has_no_rows(tmp_path: Path) -> None:
 def test_a_file_that_is_not_text_is_a_permanent_error_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "stakeholders.csv"
     path.write_bytes(bytes(range(256)) * 64)
-    with pytest.raises(PermanentError, match="does not look like text") as caught:
+    with pytest.raises(PermanentError, match=r"is it a CSV file\?") as caught:
         pull(connector(tmp_path), "stakeholders")
     assert str(path) in str(caught.value)
 
