@@ -283,6 +283,9 @@ class Table:
             return
         width = self.width  # the file's own, even once a rewrite adds columns
         names = self.header.names
+        named = width  # the cells up to the last one with a header name
+        while named > 1 and not names[named - 1]:
+            named -= 1
         encoding = self.dialect.encoding
         lines = self._lines
         assert lines is not None
@@ -319,6 +322,8 @@ class Table:
                 continue
             if len(cells) > width and not any(cells[width:]):
                 cells = cells[:width]
+            elif named <= len(cells) < width:  # short only by columns with no name (`a,b,,`)
+                cells += [""] * (width - len(cells))
             if len(cells) != width:
                 problem = f"has {len(cells)} cells where the header has {width}"
                 if self.line > start:

@@ -286,6 +286,20 @@ def test_a_nul_byte_rejects_its_row_alone_in_a_small_file(tmp_path: Path, encodi
     )
 
 
+def test_rows_short_only_by_unnamed_columns_at_the_end_are_whole(tmp_path: Path) -> None:
+    write_file(
+        tmp_path / "stakeholders.csv",
+        "Record Id,Full Name,Email,,\n1,Anna,anna@example.com\n2,Ben\n3,Carl,c@example.com,,\n",
+    )
+    remote = connector(tmp_path)
+    got = records(pull(remote, "stakeholders"))
+    assert sorted(got) == ["1", "3"]
+    assert got["1"]["Email"] == "anna@example.com"
+    assert [(r["line"], r["reason"]) for r in remote.file_rejects] == [
+        (3, "has 2 cells where the header has 5")
+    ]
+
+
 def test_rejects_of_a_read_replace_those_of_the_previous_read(tmp_path: Path) -> None:
     path = write_file(tmp_path / "stakeholders.csv", "Record Id,Full Name\n1,Anna\n2\n")
     remote = connector(tmp_path)
