@@ -61,7 +61,8 @@ ConfigOption = Annotated[
         "-c",
         help="Config file \\[default: $CRMBRIDGE_CONFIG, else crmbridge.yaml].",
         show_default=False,
-        dir_okay=False,
+        # the config reader says what is wrong with the file, in one line, and how to mend it
+        readable=False,
     ),
 ]
 JsonOption = Annotated[

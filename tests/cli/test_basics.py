@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -88,6 +89,7 @@ def test_schema_of_unknown_entity_is_a_usage_error() -> None:
 
 _CTRL_C_WHILE_LOADING = """
 import sys
+from pathlib import Path
 
 
 class CtrlC:
@@ -111,3 +113,12 @@ def test_ctrl_c_while_the_command_loads_prints_one_line() -> None:
         check=False,
     )
     assert (done.returncode, done.stderr) == (130, "interrupted\n")
+
+
+def test_a_config_path_that_is_not_a_file_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["status", "-c", str(tmp_path)])
+    assert result.exit_code == 1
+    assert (
+        result.stderr.strip()
+        == f"error: {tmp_path}: {tmp_path} is a directory; name the config file itself"
+    )
