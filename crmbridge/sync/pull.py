@@ -61,17 +61,18 @@ async def _link_twins(ctx: RunContext, entity: str) -> None:
     The remote is listed whole each time and no cursor is kept, since a
     remote record with no twin now may have one later (a source row mended,
     a person added to the source); it is not read at all while every live
-    hub record is linked to it already, unless listing it costs nothing (a
-    file), nor for an entity the mapping identifies by nothing but the
-    crmbridge id (interactions, say): only a record written there from this
-    hub carries one, and that one is linked.
+    hub record is linked to it already, nor for an entity the mapping
+    identifies by nothing but the crmbridge id (interactions, say: only a
+    record written there from this hub carries one, and that one is
+    linked), unless listing it costs nothing (a file).
 
     A remote listed freely that holds fewer records than are linked to it
     lost some since they were sent (a file deleted, rows removed): its links
     are forgotten, what it still holds is linked again, and the push sends
     the rest again.
     """
-    if all(rule == "id" for rule in ctx.mappers[entity].identity):
+    free = ctx.connector.capabilities.lists_freely
+    if all(rule == "id" for rule in ctx.mappers[entity].identity) and not free:
         return
     connector = ctx.job.connector
     with ctx.unit() as tx:
@@ -79,7 +80,7 @@ async def _link_twins(ctx: RunContext, entity: str) -> None:
         if state.pop("refetch", None) is not None:  # a resolution asked; the listing covers it
             ctx.save_state(tx, entity, state)
         all_linked = not tx.has_unlinked(connector, entity)
-        if all_linked and not ctx.connector.capabilities.lists_freely:
+        if all_linked and not free:
             return
         linked = tx.count_live_links(connector, entity) if all_linked else 0
     listed = await _list_and_link(ctx, entity)
