@@ -116,8 +116,15 @@ class Batch:
                 index = header.add(key)
             try:
                 text.encode(encoding)
-            except UnicodeEncodeError:
-                self.reject(req, "UNENCODABLE", f"cannot be written in {encoding}", key)
+            except UnicodeEncodeError as exc:
+                what = text[exc.start : exc.end]
+                self.reject(
+                    req,
+                    "UNENCODABLE",
+                    f"{what!r} (U+{ord(what[0]):04X}) cannot be written in {encoding}, the "
+                    f"file's encoding; save the file as UTF-8 to hold it",
+                    key,
+                )
                 return None
             change.cells[index] = neutralise(text)
         return change

@@ -126,6 +126,11 @@ def test_a_value_the_encoding_cannot_hold_rejects_its_record_only(tmp_path: Path
     )
     assert results["a"].outcome is WriteOutcome.UPDATED
     assert (results["b"].outcome, results["b"].code) == (WriteOutcome.REJECTED, "UNENCODABLE")
+    assert results["b"].field == "Full Name"
+    assert results["b"].message == (
+        "'王伟' (U+738B) cannot be written in cp1252, the file's encoding; save the file as "
+        "UTF-8 to hold it"
+    )
     assert path.read_bytes().decode("cp1252") == "Record Id,Full Name\r\n1,Zoé\r\n"
 
 
