@@ -134,8 +134,8 @@ class MigrationProgress:
     def advance(self, entity: str, leg: str, records: int) -> None:
         """``records`` more records of ``entity`` are committed by ``leg``."""
 
-    def leg_finished(self, leg: str) -> None:
-        """A leg has ended (done, failed or interrupted)."""
+    def leg_finished(self, leg: str, *, complete: bool = True) -> None:
+        """A leg has ended: done (``complete``), or failed or interrupted."""
 
 
 @dataclass(slots=True)
@@ -312,8 +312,10 @@ async def run_migration(
                     now=bridge.now,
                     progress=_leg_progress(shown, leg_name),
                 )
-            finally:
-                shown.leg_finished(leg_name)
+            except BaseException:
+                shown.leg_finished(leg_name, complete=False)
+                raise
+            shown.leg_finished(leg_name, complete=leg.status == "succeeded")
             report.legs.append(leg)
             report.leg_names.append(leg_name)
             if leg.status != "succeeded":

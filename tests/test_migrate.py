@@ -161,7 +161,7 @@ class Recorder(MigrationProgress):
         if ("advance", leg) not in self.said:
             self.said.append(("advance", leg))
 
-    def leg_finished(self, leg: str) -> None:
+    def leg_finished(self, leg: str, *, complete: bool = True) -> None:
         self.said.append(("finish", leg))
 
 

@@ -157,28 +157,35 @@ class _Feedback(MigrationProgress):
             )
 
     @override
-    def leg_finished(self, leg: str) -> None:
+    def leg_finished(self, leg: str, *, complete: bool = True) -> None:
         stage = self.current.pop(leg, None)
         if stage is not None:
-            self._finish(stage)
+            self._finish(stage, complete=complete)
 
-    def _finish(self, stage: _Stage) -> None:
-        """End an entity's bar where it stands (its total becomes what was done), or say so."""
+    def _finish(self, stage: _Stage, *, complete: bool = True) -> None:
+        """End an entity's bar where it stands (done: its total becomes what was done), or say
+        so; a stage the leg did not finish says it stopped there."""
         end = self.mark.get(stage.key.split(" ", 1)[0], self.clock())
-        stage.total = stage.done
+        if complete:
+            stage.total = stage.done
         if stage.task is not None:
             self.bars.update(
                 stage.task,
-                total=stage.done,
+                total=stage.total,
                 completed=stage.done,
                 count=stage.count(),
                 rate=f"{stage.rate(end):,.0f}",
-                eta="",
+                eta="" if complete else "stopped",
             )
             self.bars.stop_task(stage.task)
         elif not self.live:
+            done = (
+                f"{stage.done} records in"
+                if complete
+                else f"stopped after {stage.count()} records,"
+            )
             self.console.print(
-                f"{stage.key}: {stage.done} records in {end - stage.started:.1f} s, "
+                f"{stage.key}: {done} {end - stage.started:.1f} s, "
                 f"{stage.rate(end):,.0f} records/s",
                 highlight=False,
                 markup=False,

@@ -42,6 +42,18 @@ def test_plain_lines_rate_each_entity_from_its_own_start_with_an_eta_once_a_tota
     ]
 
 
+def test_a_leg_that_stops_says_where_it_stopped_not_that_it_finished() -> None:
+    clock, screen = Ticks(), io.StringIO()
+    feedback = _Feedback(live=False, console=Console(file=screen, width=200), clock=clock)
+    feedback.leg_started("push", {"stakeholders": 6000})
+    clock.now = 10
+    feedback.advance("stakeholders", "push", 1000)
+    feedback.leg_finished("push", complete=False)
+    assert screen.getvalue().splitlines()[-1] == (
+        "push stakeholders: stopped after 1000/6000 records, 10.0 s, 100 records/s"
+    )
+
+
 def test_plain_lines_come_every_two_seconds_and_once_more_when_an_entity_ends() -> None:
     clock, screen = Ticks(), io.StringIO()
     feedback = _Feedback(live=False, console=Console(file=screen, width=200), clock=clock)
