@@ -89,10 +89,6 @@ class Capabilities(BaseModel):
     cursor. A migration reads such a target first, to update the records it already
     holds instead of creating second copies (a webhook inbox is not such a remote: it
     hands out each event once)."""
-    lists_freely: bool = False
-    """Listing every record costs no API call or quota (a file): a migration lists such a
-    target on every run, not only while some hub record has no twin there yet, so that
-    records the target lost since (a file deleted, rows removed) are sent again."""
 
 
 class ConnectorSettings(BaseModel):

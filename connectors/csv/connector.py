@@ -71,7 +71,6 @@ class CsvConnector:
         push_notifications=False,
         fetch_by_ids=True,
         lists_records=True,
-        lists_freely=True,
     )
     settings_model: ClassVar[type[ConnectorSettings]] = CsvSettings
 

@@ -240,28 +240,6 @@ class LinksMixin(Scope):
         with self._read() as conn:
             return int(conn.execute(query).scalar_one())
 
-    def count_live_links(self, connector: str, entity: str) -> int:
-        """How many live (not deleted) records of ``entity`` are linked to ``connector``."""
-        query = (
-            sa.select(sa.func.count())
-            .select_from(links.join(records, records.c.id == links.c.record_id))
-            .where(
-                links.c.connector == connector,
-                links.c.entity == entity,
-                records.c.deleted.is_(False),
-            )
-        )
-        with self._read() as conn:
-            return int(conn.execute(query).scalar_one())
-
-    def forget_links(self, connector: str, entity: str) -> int:
-        """Forget every link of ``entity`` to ``connector``; returns how many were removed."""
-        with self._write() as conn:
-            removed = conn.execute(
-                sa.delete(links).where(links.c.connector == connector, links.c.entity == entity)
-            ).rowcount
-        return int(removed)
-
     def linked_ids(self, connector: str, entity: str, *, at_most: int) -> dict[str, str] | None:
         """Every external id of ``connector``/``entity`` with its record's id; ``None`` when
         there are more than ``at_most``."""

@@ -20,7 +20,7 @@ from crmbridge.errors import CrmBridgeError
 from crmbridge.store import Transaction
 from crmbridge.store.rows import Reject
 from crmbridge.sync.apply import PULL, apply_page
-from crmbridge.sync.context import LinkResolver, RunContext
+from crmbridge.sync.context import RunContext
 from crmbridge.sync.ports import EntityMapper
 from crmbridge.sync.prepare import PagePreparer, Prepared, Shipped, received
 from crmbridge.sync.unreadable import keep_unreadable, pass_over_unreadable, settle_unreadable
@@ -62,58 +62,28 @@ async def _link_twins(ctx: RunContext, entity: str) -> None:
     remote record with no twin now may have one later (a source row mended,
     a person added to the source); it is not read at all while every live
     hub record is linked to it already, nor for an entity the mapping
-    identifies by nothing but the crmbridge id (interactions, say: only a
-    record written there from this hub carries one, and that one is
-    linked), unless listing it costs nothing (a file).
-
-    A remote listed freely that holds fewer records than are linked to it
-    lost some since they were sent (a file deleted, rows removed): its links
-    are forgotten, what it still holds is linked again, and the push sends
-    the rest again.
+    identifies by nothing but the crmbridge id (interactions, say): only a
+    record written there from this hub carries one, and that one is linked.
     """
-    free = ctx.connector.capabilities.lists_freely
-    if all(rule == "id" for rule in ctx.mappers[entity].identity) and not free:
+    if all(rule == "id" for rule in ctx.mappers[entity].identity):
         return
-    connector = ctx.job.connector
     with ctx.unit() as tx:
         state = ctx.state(tx, entity)
         if state.pop("refetch", None) is not None:  # a resolution asked; the listing covers it
             ctx.save_state(tx, entity, state)
-        all_linked = not tx.has_unlinked(connector, entity)
-        if all_linked and not free:
+        if not tx.has_unlinked(ctx.job.connector, entity):
             return
-        linked = tx.count_live_links(connector, entity) if all_linked else 0
-    listed = await _list_and_link(ctx, entity)
-    if all_linked and listed < linked:
-        with ctx.unit() as tx:
-            tx.forget_links(connector, entity)
-            state = ctx.state(tx, entity)
-            state["push_seq"] = 0  # the push looks at every record again, and sends the unlinked
-            ctx.save_state(tx, entity, state)
-        ctx.resolver = LinkResolver(connector, ctx.resolver.limit)
-        ctx.warnings.append(
-            f"{connector} holds {listed} {entity} records where {linked} were sent there; "
-            "those it still holds are linked again and the missing ones are sent again"
-        )
-        await _list_and_link(ctx, entity)
+    async for page in list_records(ctx.connector, entity):
+        listed = Page(records=page.records, unreadable=page.unreadable, warnings=page.warnings)
+        _apply(ctx, entity, listed, None)
     passed = ctx.passed_over.pop(entity, None)
     if passed is not None:
         count, first = passed
         ctx.warnings.append(
-            f"{count} {entity} records of {connector} could not be compared with the "
+            f"{count} {entity} records of {ctx.job.connector} could not be compared with the "
             f"hub's records, so none of them was taken as a twin (the first: {first}); a "
             "record the hub sends there may duplicate one of them"
         )
-
-
-async def _list_and_link(ctx: RunContext, entity: str) -> int:
-    """List the remote and link its records to their hub twins; how many it listed."""
-    listed = 0
-    async for page in list_records(ctx.connector, entity):
-        listed += len(page.records) + len(page.unreadable)
-        page = Page(records=page.records, unreadable=page.unreadable, warnings=page.warnings)
-        _apply(ctx, entity, page, None)
-    return listed
 
 
 def _apply(

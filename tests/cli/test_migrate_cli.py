@@ -6,7 +6,6 @@ import asyncio
 import csv
 import json
 import shlex
-import shutil
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -163,28 +162,6 @@ def test_a_migration_that_cannot_be_meant_is_refused_before_it_starts(
     assert result.exit_code == 2
     assert says in result.stderr
     assert not (config.parent / "hub.db").exists()
-
-
-def test_records_the_target_lost_are_sent_again_by_the_next_migration(config: Path) -> None:
-    export = config.parent / "out" / "export"
-    assert migrate(config).exit_code == 0
-    people = export / "stakeholders.csv"
-    first = rejects_csv(people)  # any CSV file reads the same way
-    assert len(first) == 2
-    # a person deletes one row, then the whole folder
-    lines = people.read_text(encoding="utf-8-sig").splitlines(keepends=True)
-    people.write_text("".join(lines[:-1]), encoding="utf-8")
-    again = migrate(config)
-    assert again.exit_code == 0, again.output
-    assert "holds 1 stakeholders records where 2 were sent there" in " ".join(again.output.split())
-    assert sorted(r["Full Name"] for r in rejects_csv(people)) == ["李娜", "王小明"]
-    shutil.rmtree(export)
-    assert migrate(config).exit_code == 0
-    assert sorted(r["Full Name"] for r in rejects_csv(people)) == ["李娜", "王小明"]
-    assert len(rejects_csv(export / "organizations.csv")) == 2
-    quiet = migrate(config)  # nothing lost since: nothing sent, nothing said
-    assert "were sent there" not in quiet.output
-    assert sorted(r["Full Name"] for r in rejects_csv(people)) == ["李娜", "王小明"]
 
 
 def migration_runs(config: Path) -> list[dict[str, object]]:
