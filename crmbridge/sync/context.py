@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from crmbridge.connector import Connector
+from crmbridge.connector import FILE_KEY, LINE_KEY, Connector
 from crmbridge.errors import RunStopped
 from crmbridge.store import Store, Transaction
 from crmbridge.store.rows import NewReject, Reject
@@ -139,16 +139,23 @@ class LinkResolver:
         return self._hub.get((entity, external_id))
 
 
-def _first_time(
-    seen: set[tuple[str, str | None, str | None]],
-    entity: str,
-    record_id: str | None,
-    external_id: str | None,
-) -> bool:
-    """Whether this run meets the record for the first time (one with no id always is)."""
-    if record_id is None and external_id is None:
+_Met = tuple[str, str | None, str | None, str, str]
+
+
+def _first_time(seen: set[_Met], reject: NewReject) -> bool:
+    """Whether this run meets the rejected record for the first time: the same record (and,
+    for one read from a file, the same row: two rows may share an id) was not rejected yet.
+    A record with no id always is met for the first time."""
+    if reject.record_id is None and reject.external_id is None:
         return True
-    key = (entity, record_id, external_id)
+    data = (reject.payload or {}).get("data") or {}
+    key = (
+        reject.entity,
+        reject.record_id,
+        reject.external_id,
+        str(data.get(FILE_KEY, "")),
+        str(data.get(LINE_KEY, "")),
+    )
     if key in seen:
         return False
     seen.add(key)
@@ -196,8 +203,8 @@ class RunContext:
     it could not read or map, so could not compare with the hub, and the first one's reason."""
     resolver: LinkResolver = field(init=False)
     _outer: Transaction | None = None
-    _counted: set[tuple[str, str | None, str | None]] = field(default_factory=set)
-    _kept: set[tuple[str, str | None, str | None]] = field(default_factory=set)
+    _counted: set[_Met] = field(default_factory=set)
+    _kept: set[_Met] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.resolver = LinkResolver(self.job.connector)
@@ -246,21 +253,7 @@ class RunContext:
         """
         # a record going out is named by its hub id, one coming in by its external id
         ids = {"record_id": record_id} if record_id is not None else {"external_id": external_id}
-        # a record rejected twice in one run (a parked record retried at the start, then read
-        # again from its page: a resumed migration) counts once
-        if _first_time(self._counted, entity, record_id, external_id):
-            self.counts.add(entity, "rejected")
-            self.plan.add(
-                entity,
-                side,
-                "reject",
-                **ids,
-                field=field,
-                reason=reason,
-                code=code,
-                **({"where": dict(where)} if where is not None else {}),
-            )
-        return NewReject(
+        rejected = NewReject(
             self.job.name,
             self.job.connector,
             entity,
@@ -272,6 +265,21 @@ class RunContext:
             field=field,
             payload=payload,
         )
+        # a record rejected twice in one run (a parked record retried at the start, then read
+        # again from its page: a resumed migration) counts once
+        if _first_time(self._counted, rejected):
+            self.counts.add(entity, "rejected")
+            self.plan.add(
+                entity,
+                side,
+                "reject",
+                **ids,
+                field=field,
+                reason=reason,
+                code=code,
+                **({"where": dict(where)} if where is not None else {}),
+            )
+        return rejected
 
     def keep_rejects(
         self, tx: Transaction, rejects: Sequence[tuple[NewReject, Reject | None]]
@@ -279,11 +287,7 @@ class RunContext:
         """Keep this run's rejects, each with the open reject of its record if there is one:
         that one counts one more attempt (see :meth:`reject_again`), else the new one is added.
         A record kept once in this run is not kept again: one run is one attempt."""
-        rejects = [
-            (new, old)
-            for new, old in rejects
-            if _first_time(self._kept, new.entity, new.record_id, new.external_id)
-        ]
+        rejects = [(new, old) for new, old in rejects if _first_time(self._kept, new)]
         self.reject_again(tx, [old for _, old in rejects if old is not None])
         fresh = [new for new, old in rejects if old is None]
         if fresh:

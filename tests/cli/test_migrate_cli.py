@@ -164,6 +164,22 @@ def test_a_migration_that_cannot_be_meant_is_refused_before_it_starts(
     assert not (config.parent / "hub.db").exists()
 
 
+def test_two_bad_rows_sharing_an_id_are_two_rejects_in_a_dry_run_and_a_real_one(
+    config: Path,
+) -> None:
+    people = config.parent / "data" / "stakeholders.csv"
+    with people.open("a", encoding="utf-8") as handle:
+        handle.write("S3,张三,12,zhang@example.cn,华为技术有限公司\n")  # S3's id again, bad too
+    out = config.parent / "out"
+    listed = []
+    for args in (["--dry-run"], []):
+        assert migrate(config, *args, "--report", str(out / "r.json")).exit_code == 0
+        listed.append(
+            sorted((r["external_id"], r["line"]) for r in rejects_csv(out / "r.rejects.csv"))
+        )
+    assert listed[0] == listed[1] == [("S3", "4"), ("S3", "5")]
+
+
 def migration_runs(config: Path) -> list[dict[str, object]]:
     listed = runner.invoke(app, ["runs", "list", "-c", str(config), "--json"])
     assert listed.exit_code == 0, listed.output
