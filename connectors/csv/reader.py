@@ -49,6 +49,8 @@ class Row:
     """the file ends inside this row's open quote: rows added after it would be read into it"""
     note: str | None = None
     """a doubt about a row that was read: a quoted cell holding what look like rows"""
+    padded: int = 0
+    """empty cells added to the row as read: its file line stops short of unnamed columns"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,8 +324,10 @@ class Table:
                 continue
             if len(cells) > width and not any(cells[width:]):
                 cells = cells[:width]
-            elif named <= len(cells) < width:  # short only by columns with no name (`a,b,,`)
-                cells += [""] * (width - len(cells))
+            padded = 0
+            if named <= len(cells) < width:  # short only by columns with no name (`a,b,,`)
+                padded = width - len(cells)
+                cells += [""] * padded
             if len(cells) != width:
                 problem = f"has {len(cells)} cells where the header has {width}"
                 if self.line > start:
@@ -342,7 +346,7 @@ class Table:
             note = None
             if self.line > start:
                 note = _swallowed(cells, self.dialect.delimiter, width, self.path, start, self.line)
-            yield Row(start, cells, raw=raw, note=note)
+            yield Row(start, cells, raw=raw, note=note, padded=padded)
 
 
 def _swallowed(

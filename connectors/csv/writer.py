@@ -270,7 +270,8 @@ def _stream(
                         change.request.key, WriteOutcome.UPDATED, _id_after(ids, header, cells)
                     )
                 elif not filled:
-                    out.write(_terminated(row.raw, dialect.newline, dialect.delimiter * pad))
+                    extra = dialect.delimiter * (pad + row.padded) if pad else ""
+                    out.write(_terminated(row.raw, dialect.newline, extra))
                     continue
                 writer.writerow(cells)
             for change in batch.creates:

@@ -420,3 +420,21 @@ def test_an_ascii_file_gets_a_bom_with_its_first_chinese_row(tmp_path: Path) -> 
     data = path.read_bytes()
     assert data.startswith(codecs.BOM_UTF8)
     assert data.decode("utf-8-sig") == "Record Id,Full Name\r\n1,Anna\r\n2,Ben\r\n3,张三\r\n"
+
+
+def test_a_row_short_by_unnamed_columns_stays_whole_when_a_push_adds_a_column(
+    tmp_path: Path,
+) -> None:
+    path = write_file(
+        tmp_path / "stakeholders.csv",
+        "Record Id,Full Name,Email,,\n1,Anna,anna@example.com\n2,Ben,ben@example.com,,\n",
+    )
+    push(connector(tmp_path), "stakeholders", _update("2", Title="CEO"))
+    assert path.read_text(encoding="utf-8").splitlines() == [
+        "Record Id,Full Name,Email,,,Title",
+        "1,Anna,anna@example.com,,,",
+        "2,Ben,ben@example.com,,,CEO",
+    ]
+    remote = connector(tmp_path)
+    assert sorted(records(pull(remote, "stakeholders"))) == ["1", "2"]
+    assert remote.file_rejects == []
