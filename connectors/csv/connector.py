@@ -442,15 +442,24 @@ def _copy_of(source: Path, copy: Path) -> Path:
 
 
 async def _in_threads(pages: Iterator[T]) -> AsyncIterator[T]:
-    """Run each step of a blocking iterator in a worker thread, so the event loop stays free."""
+    """Run each step of a blocking iterator in a worker thread, so the event loop stays free.
+
+    A step still running in its thread when the reading is cancelled (a run interrupted) is
+    waited for before the iterator is closed: it reads files the connector closes next, and
+    SQLite closed under a running statement crashes the process.
+    """
     done = object()
+    step: asyncio.Future[Any] | None = None
     try:
         while True:
-            item = await asyncio.to_thread(next, pages, done)
+            step = asyncio.ensure_future(asyncio.to_thread(next, pages, done))
+            item = await asyncio.shield(step)
             if item is done:
                 return
-            yield item  # type: ignore[misc]
+            yield item
     finally:
+        if step is not None and not step.done():
+            await asyncio.wait([step])
         close = getattr(pages, "close", None)
         if close is not None:
             close()

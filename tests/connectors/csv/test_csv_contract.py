@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +42,41 @@ class TestCsvConnectorContractOrganizations(TestCsvConnectorContract):
 
     def sample(self, i: int) -> dict[str, Any]:
         return {"Account Name": f"公司 {i}", "Industry": "telecom", "Phone": "+8675512345678"}
+
+
+def test_an_interrupted_read_closes_its_pages_only_after_the_step_in_its_thread() -> None:
+    # the step reads the snapshot's SQLite file, which the connector closes next: closing it
+    # under a running statement crashed the process on Ctrl-C
+    from connectors.csv.connector import _in_threads
+
+    started, release = threading.Event(), threading.Event()
+    seen: list[str] = []
+
+    class Pages:
+        def __iter__(self) -> Pages:
+            return self
+
+        def __next__(self) -> int:
+            started.set()
+            release.wait(5)
+            seen.append("step done")
+            return 1
+
+        def close(self) -> None:
+            seen.append("closed")
+
+    async def read() -> None:
+        async for _ in _in_threads(Pages()):
+            pass
+
+    async def interrupt() -> None:
+        task = asyncio.create_task(read())
+        await asyncio.to_thread(started.wait, 5)
+        task.cancel()
+        await asyncio.sleep(0.05)
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(interrupt())
+    assert seen == ["step done", "closed"]
