@@ -321,7 +321,10 @@ def _report_path(given: str | None) -> Path | None:
 def _terminate_as_interrupt() -> Iterator[None]:
     """A SIGTERM (``kill``, a container stopping) ends the migration as Ctrl-C does:
     what was committed stays, and the command that resumes it is printed."""
-    if threading.current_thread() is not threading.main_thread():
+    # a job started in the background (`crmbridge migrate ... &` in a script) ignores SIGINT:
+    # raising it would do nothing, so SIGTERM keeps ending the process there
+    interruptible = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    if threading.current_thread() is not threading.main_thread() or not interruptible:
         yield
         return
     previous = signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))

@@ -180,6 +180,18 @@ def test_two_bad_rows_sharing_an_id_are_two_rejects_in_a_dry_run_and_a_real_one(
     assert listed[0] == listed[1] == [("S3", "4"), ("S3", "5")]
 
 
+def test_a_sigterm_still_ends_a_migration_that_ignores_sigint(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as a job started in the background by a script does: SIGTERM cannot become a Ctrl-C
+    monkeypatch.setattr(signal, "getsignal", lambda sig: signal.SIG_IGN)
+    installed: list[int] = []
+    real = signal.signal
+    monkeypatch.setattr(signal, "signal", lambda sig, h: installed.append(sig) or real(sig, h))
+    assert migrate(config).exit_code == 0
+    assert signal.SIGTERM not in installed
+
+
 def migration_runs(config: Path) -> list[dict[str, object]]:
     listed = runner.invoke(app, ["runs", "list", "-c", str(config), "--json"])
     assert listed.exit_code == 0, listed.output
