@@ -109,7 +109,8 @@ class WebhookConnector:
         self.api_calls = 0
         self.warnings: list[str] = []
         """What the engine puts in the run's report: messages this run could not deliver."""
-        self._kept: dict[str, tuple[int, str]] = {}
+        self._kept: dict[tuple[str, bool], tuple[int, str]] = {}
+        """(entity, to be retried) -> how many messages this run kept undelivered, and why"""
         path = settings.dead_letters or f".crmbridge/webhook-{name}.sqlite"
         full = Path(path) if Path(path).is_absolute() else Path(self.context.base_dir) / path
         self.dead_letters = DeadLetters(full)
@@ -240,12 +241,18 @@ class WebhookConnector:
         if self._client is not None:
             await self._client.aclose()
         self._client = self._sender = None
-        for entity, (count, reason) in sorted(self._kept.items()):
+        where = mask_url(self.settings.url or "")
+        for (entity, later), (count, reason) in sorted(self._kept.items()):
+            what = f"{count} {entity} message{'s' if count != 1 else ''} to {where}"
             self.warnings.append(
-                f"{count} {entity} message{'s' if count != 1 else ''} to "
-                f"{mask_url(self.settings.url or '')} could not be delivered yet ({reason}); "
-                "they wait in the dead-letter file and are sent again on later runs "
-                f"(`crmbridge webhooks dead-letters --connector {self.name}` lists them)"
+                f"{what} could not be delivered yet ({reason}); they wait in the dead-letter "
+                "file and are sent again on later runs"
+                if later
+                else f"{what} could not be delivered ({reason}) and will not be retried: "
+                f"`crmbridge webhooks redeliver --all --connector {self.name}` sends them again"
+            )
+            self.warnings[-1] += (
+                f" (`crmbridge webhooks dead-letters --connector {self.name}` lists them)"
             )
         self._kept.clear()
 
@@ -287,8 +294,6 @@ class WebhookConnector:
         return []
 
     def _keep(self, message: Message, outcome: Attempted, letter: DeadLetter | None = None) -> None:
-        count, _ = self._kept.get(message.entity, (0, ""))
-        self._kept[message.entity] = (count + 1, outcome.reason)
         steps = self.settings.retry.later
         done_later = 0 if letter is None else max(0, letter.attempts - self.settings.retry.attempts)
         step = done_later if letter is None else done_later + 1
@@ -296,6 +301,8 @@ class WebhookConnector:
         wait = steps[step] if step < len(steps) else None
         if outcome.wait_s is not None and wait is not None:
             wait = max(wait, outcome.wait_s)
+        count, _ = self._kept.get((message.entity, wait is not None), (0, ""))
+        self._kept[(message.entity, wait is not None)] = (count + 1, outcome.reason)
         self.dead_letters.put(
             webhook_id=message.webhook_id,
             entity=message.entity,

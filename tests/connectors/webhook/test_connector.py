@@ -319,3 +319,31 @@ def test_timeouts_are_retried() -> None:
     (result,) = run(_write(connector, [_create()]))
     assert result.outcome is WriteOutcome.CREATED
     assert len(peer.received) == 2
+
+
+@pytest.mark.parametrize(
+    ("later", "says"),
+    [
+        (
+            [60],
+            "could not be delivered yet (HTTP 500); they wait in the dead-letter file and are "
+            "sent again on later runs",
+        ),
+        (
+            [],
+            "could not be delivered (HTTP 500) and will not be retried: `crmbridge webhooks "
+            "redeliver --all --connector peer` sends them again",
+        ),
+    ],
+)
+def test_undelivered_messages_are_told_as_they_will_be_retried_or_not(
+    later: list[int], says: str
+) -> None:
+    peer = Peer(MemoryInbox())
+    peer.script = [httpx.Response(500)] * 2
+    connector = make_connector(peer, retry={"attempts": 2, "later": later})
+    run(_write(connector, [_create()]))
+    (warning,) = connector.warnings
+    assert warning.startswith("1 stakeholders message to ")
+    assert says in warning
+    assert warning.endswith("(`crmbridge webhooks dead-letters --connector peer` lists them)")
