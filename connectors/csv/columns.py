@@ -84,7 +84,7 @@ class EntityColumns:
 
     def recognised(self, cells: Sequence[str]) -> int:
         """How many of a header row's ``cells`` name columns the mapping knows."""
-        return sum(1 for cell in cells if self.spelling(_cleaned(cell)) in self._group_of)
+        return sum(1 for cell in cells if self.knows(self.spelling(_cleaned(cell))))
 
     def knows(self, name: str) -> bool:
         """Whether ``name`` (as :meth:`spelling` gives it) is a column the mapping reads or writes."""

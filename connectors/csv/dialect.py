@@ -167,10 +167,7 @@ def detect_encoding(sample: bytes, path: Path | str = "") -> str:
         return "utf-8"
     from charset_normalizer import from_bytes
 
-    # a sample cut at a byte count may end inside a character, which rules out the right codec;
-    # no CJK codec uses the byte of a line feed inside a character, so whole lines are safe
-    end = sample.rfind(b"\n")
-    whole = sample[: end + 1] if end > 0 else sample
+    whole = _whole_lines(sample)
     matches = list(from_bytes(whole))
     best = matches[0] if matches else None
     if best is None:
@@ -243,6 +240,17 @@ def _looks_like_a_word(word: str) -> bool:
     rest = word[1:]
     cased = any(ch.isupper() or ch.islower() for ch in word)
     return not cased or word.islower() or word.isupper() or (word[0].isupper() and rest.islower())
+
+
+def _whole_lines(sample: bytes) -> bytes:
+    """``sample`` up to its last line end.
+
+    A sample cut at a byte count may end inside a character, which rules out the right
+    codec; no CJK codec uses the byte of a line feed inside a character, so whole lines
+    are safe.
+    """
+    end = sample.rfind(b"\n")
+    return sample[: end + 1] if end > 0 else sample
 
 
 def _telling_sample(path: Path, head: bytes) -> bytes:
@@ -320,8 +328,7 @@ def detect_dialect(
         codec = detect_encoding(telling, path)
         ascii_only = codec == "utf-8" and telling.isascii()
         if recognised is not None and codec not in _UNICODE:
-            whole = sample[: sample.rfind(b"\n") + 1] or sample
-            codec = reads_header_best(whole, codec, _LEGACY, recognised, delimiter)
+            codec = reads_header_best(_whole_lines(sample), codec, _LEGACY, recognised, delimiter)
     else:
         codec = codecs.lookup(encoding).name
         if codec == "utf-8" and sample.startswith(codecs.BOM_UTF8):
