@@ -281,6 +281,10 @@ class RunContext:
             )
         return rejected
 
+    def warn(self, messages: Iterable[str]) -> None:
+        """Add ``messages`` to the run's warnings, each once."""
+        self.warnings.extend(m for m in messages if m not in self.warnings)
+
     def keep_rejects(
         self, tx: Transaction, rejects: Sequence[tuple[NewReject, Reject | None]]
     ) -> None:

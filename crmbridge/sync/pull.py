@@ -89,7 +89,7 @@ async def _link_twins(ctx: RunContext, entity: str) -> None:
 def _apply(
     ctx: RunContext, entity: str, page: Page, prepared: Mapping[str, Prepared | None] | None
 ) -> None:
-    ctx.warnings.extend(w for w in page.warnings if w not in ctx.warnings)
+    ctx.warn(page.warnings)
     with ctx.unit() as tx:
         if ctx.job.pull_creates:
             keep_unreadable(ctx, tx, entity, page.unreadable)

@@ -233,7 +233,7 @@ def _take_warnings(ctx: RunContext) -> None:
     """Move what the connector has to say of the run (see :class:`Connector`) to its report."""
     said = getattr(ctx.connector, "warnings", None)
     if isinstance(said, list):
-        ctx.warnings.extend(w for w in said if isinstance(w, str) and w not in ctx.warnings)
+        ctx.warn(w for w in said if isinstance(w, str))
         said.clear()
 
 
