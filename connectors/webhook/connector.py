@@ -244,16 +244,15 @@ class WebhookConnector:
         where = mask_url(self.settings.url or "")
         for (entity, later), (count, reason) in sorted(self._kept.items()):
             what = f"{count} {entity} message{'s' if count != 1 else ''} to {where}"
-            self.warnings.append(
-                f"{what} could not be delivered yet ({reason}); they wait in the dead-letter "
-                "file and are sent again on later runs"
+            fate = (
+                f"could not be delivered yet ({reason}); they wait in the dead-letter file and "
+                "are sent again on later runs"
                 if later
-                else f"{what} could not be delivered ({reason}) and will not be retried: "
-                f"`crmbridge webhooks redeliver --all --connector {self.name}` sends them again"
+                else f"could not be delivered ({reason}) and will not be retried: `crmbridge "
+                f"webhooks redeliver --all --connector {self.name}` sends them again"
             )
-            self.warnings[-1] += (
-                f" (`crmbridge webhooks dead-letters --connector {self.name}` lists them)"
-            )
+            listed = f"`crmbridge webhooks dead-letters --connector {self.name}` lists them"
+            self.warnings.append(f"{what} {fate} ({listed})")
         self._kept.clear()
 
     def _require_sender(self) -> Sender:

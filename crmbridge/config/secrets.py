@@ -28,15 +28,17 @@ def mask_url(url: str) -> str:
         has_password = parts.password is not None
     except ValueError:
         return url
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    secret_query = any(_SECRET_PARAMETER.search(name) for name, _ in pairs)
+    if not (has_password or secret_query):
+        return url
     if has_password:
         userinfo, _, hostinfo = parts.netloc.rpartition("@")
         parts = parts._replace(netloc=f"{userinfo.partition(':')[0]}:{_MASK}@{hostinfo}")
-    if parts.query:
-        pairs = parse_qsl(parts.query, keep_blank_values=True)
-        if any(_SECRET_PARAMETER.search(name) for name, _ in pairs):
-            masked = [(n, _MASK if _SECRET_PARAMETER.search(n) else v) for n, v in pairs]
-            parts = parts._replace(query=urlencode(masked, safe="*"))
-    return parts.geturl() if has_password or parts.query else url
+    if secret_query:
+        masked = [(n, _MASK if _SECRET_PARAMETER.search(n) else v) for n, v in pairs]
+        parts = parts._replace(query=urlencode(masked, safe="*"))
+    return parts.geturl()
 
 
 def mask_urls(value: Any) -> Any:

@@ -345,7 +345,7 @@ def _main_script_hidden() -> Iterator[None]:
     A spawned child runs the script its parent was started as (as ``__mp_main__``)
     before anything else, so that what the script defines can be unpickled there.
     The worker needs none of it: for the ``crmbridge`` command that script imports
-    the whole command line, a second or more and some 35 MB before the worker
+    the whole command line, a second or more and some 30 MB before the worker
     can start. A main module run with ``-m`` is left alone (a child skips a
     ``__main__`` module itself).
     """
