@@ -38,6 +38,7 @@ __all__ = [
     "NO_API_EVENTS",
     "ApiEvents",
     "Capabilities",
+    "ChecksPresence",
     "Connector",
     "ConnectorContext",
     "ConnectorSettings",
@@ -360,6 +361,21 @@ def list_records(connector: Connector, entity: str) -> AsyncIterator[Page]:
     if isinstance(connector, ListsRecords):
         return connector.list_records(entity)
     return connector.read_changes(entity, None)
+
+
+@runtime_checkable
+class ChecksPresence(Protocol):
+    """A connector that can tell cheaply which of the records sent to it it still holds
+    (optional).
+
+    A migration asks before its push: a record whose row or record is gone from the
+    target (an export file deleted or cut down by hand) is sent again, not taken as
+    delivered because the hub once sent it.
+    """
+
+    async def still_held(self, entity: str, external_ids: Sequence[str]) -> set[str] | None:
+        """Those of ``external_ids`` the remote holds now; ``None`` when it cannot tell."""
+        ...
 
 
 @runtime_checkable

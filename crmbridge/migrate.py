@@ -23,6 +23,11 @@ duplicated). Target records that all match one hub record (the target holds
 that person twice) go to the inbox, and the push holds the hub record back
 until the match is settled.
 
+Before that, the match leg asks a target that can tell cheaply
+(:class:`~crmbridge.connector.ChecksPresence`) which linked records it still
+holds, and forgets the links of those it lost (an export file deleted): the
+push sends them again (:mod:`crmbridge.sync.presence`).
+
 The push leg sends every hub record of the chosen entities the target has not
 seen, which on a fresh hub is exactly what the source held. In a conflict the
 source wins on every leg; deletes are not migrated.

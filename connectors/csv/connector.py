@@ -18,7 +18,7 @@ from connectors.csv.append import append
 from connectors.csv.columns import EntityColumns
 from connectors.csv.dialect import Dialect, detect_dialect
 from connectors.csv.filelock import writing
-from connectors.csv.idindex import IdIndex
+from connectors.csv.idindex import IdIndex, layout
 from connectors.csv.oserrors import cannot, check_folder
 from connectors.csv.pages import fetch_rows, list_pages, pull_pages
 from connectors.csv.reader import FileReject, Table
@@ -162,10 +162,20 @@ class CsvConnector:
         return self.directory / ".crmbridge" / f"{self.name}-{entity}.ids"
 
     def _index(self, entity: str) -> IdIndex:
+        """The id index of ``entity``'s file: in a dry run, a new one outside the folder."""
         found = self._indexes.get(entity)
         if found is None:
-            found = self._indexes[entity] = IdIndex(self.index_path(entity))
+            path = self.index_path(entity)
+            if self.dry_run:
+                path = self._scratch_folder() / path.name
+            found = self._indexes[entity] = IdIndex(path)
         return found
+
+    def _scratch_folder(self) -> Path:
+        """A folder of this connector's own, for a dry run's copies; removed on close."""
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="crmbridge-dry-run-"))
+        return self._scratch
 
     @contextmanager
     def _refused(self, doing: str, path: Path, entity: str) -> Iterator[None]:
@@ -240,9 +250,7 @@ class CsvConnector:
         if found is None:
             path = self.snapshot_path(entity)
             if self.dry_run:
-                if self._scratch is None:
-                    self._scratch = Path(tempfile.mkdtemp(prefix="crmbridge-dry-run-"))
-                path = _copy_of(path, self._scratch / path.name)
+                path = _copy_of(path, self._scratch_folder() / path.name)
             found = self._snapshots[entity] = Snapshot(path)
         return found
 
@@ -412,6 +420,40 @@ class CsvConnector:
                     yield page
         finally:
             table.close()
+
+    async def still_held(self, entity: str, external_ids: Sequence[str]) -> set[str] | None:
+        """Those of ``external_ids`` the entity's file holds in its id column, looked up in
+        its id index (rebuilt with one pass when the file changed); none from a missing
+        file. ``None`` when the file has no id column: its rows' ids derive from their
+        content, so a changed row cannot be told from a removed one.
+        """
+        readable = await self._readable(entity)
+        if readable is None:
+            return set()
+        path = readable[0]
+        async with self._locks.setdefault(entity, asyncio.Lock()):
+            with self._refused("read the file", path, entity):
+                if self.dry_run:  # which takes no lock: it would make the lock file
+                    return await asyncio.to_thread(self._held, entity, path, external_ids)
+                return await asyncio.to_thread(
+                    self._locked, path, self._held, entity, path, external_ids
+                )
+
+    def _held(self, entity: str, path: Path, external_ids: Sequence[str]) -> set[str] | None:
+        index = self._index(entity)
+        stat = os.stat(path)
+        with self._open_table(entity, path) as table:
+            header = table.header
+            if header is None or header.id_index is None:
+                return None
+            state = index.state()
+            if state is None or not state.same_file(stat, layout(header)):
+                index.rebuild(stat, header, table.rows())
+        # the index holds cells as the file has them: an id beginning like a formula may
+        # have been written with the quote that keeps a spreadsheet from running it
+        cells = {external_id: self.neutralise(external_id) for external_id in external_ids}
+        known = index.known([*cells, *cells.values()])
+        return {external_id for external_id, cell in cells.items() if {external_id, cell} & known}
 
     async def fetch(self, entity: str, external_ids: Sequence[str]) -> list[RemoteRecord]:
         """The rows with these ids (streaming the file once); none from a missing file."""

@@ -252,6 +252,20 @@ class LinksMixin(Scope):
             found = conn.execute(query).all()
         return None if len(found) > at_most else {ext: rid for ext, rid in found}
 
+    def linked_page(
+        self, connector: str, entity: str, *, after: str | None, limit: int
+    ) -> list[tuple[str, str]]:
+        """Up to ``limit`` ``(external id, record id)`` of ``connector``/``entity``, in
+        external id order, from the first after ``after`` (``None``: from the start)."""
+        query = sa.select(links.c.external_id, links.c.record_id).where(
+            links.c.connector == connector, links.c.entity == entity
+        )
+        if after is not None:
+            query = query.where(links.c.external_id > after)
+        query = query.order_by(links.c.external_id).limit(limit)
+        with self._read() as conn:
+            return [(ext, rid) for ext, rid in conn.execute(query)]
+
     def has_unlinked(self, connector: str, entity: str) -> bool:
         """Whether some live record of ``entity`` has no link to ``connector`` yet."""
         linked = sa.exists().where(

@@ -23,6 +23,7 @@ from crmbridge.sync.apply import PULL, apply_page
 from crmbridge.sync.context import RunContext
 from crmbridge.sync.ports import EntityMapper
 from crmbridge.sync.prepare import PagePreparer, Prepared, Shipped, received
+from crmbridge.sync.presence import forget_lost_records
 from crmbridge.sync.unreadable import keep_unreadable, pass_over_unreadable, settle_unreadable
 
 __all__ = ["pull_entity", "retry_parked"]
@@ -64,7 +65,10 @@ async def _link_twins(ctx: RunContext, entity: str) -> None:
     hub record is linked to it already, nor for an entity the mapping
     identifies by nothing but the crmbridge id (interactions, say): only a
     record written there from this hub carries one, and that one is linked.
+    First, the links to records the remote no longer holds are forgotten (when it
+    can tell), so the push sends those again.
     """
+    await forget_lost_records(ctx, entity)
     if all(rule == "id" for rule in ctx.mappers[entity].identity):
         return
     with ctx.unit() as tx:

@@ -507,3 +507,68 @@ def test_a_person_the_target_file_holds_twice_waits_and_the_summary_says_so(
     assert "1 stakeholders records were not sent to export" in result.stderr
     rows = rejects_csv(export / "stakeholders.csv")
     assert sum(r["Email"].casefold() == "wang@example.cn" for r in rows) == 2
+
+
+def export_rows(config: Path, entity: str) -> list[dict[str, str]]:
+    return rejects_csv(config.parent / "out" / "export" / f"{entity}.csv")
+
+
+def test_a_deleted_export_is_written_again_by_the_next_run(config: Path) -> None:
+    assert migrate(config).exit_code == 0
+    people = config.parent / "out" / "export" / "stakeholders.csv"
+    before = sorted(row["Full Name"] for row in export_rows(config, "stakeholders"))
+    people.unlink()
+    again = migrate(config, "--report", str(config.parent / "r.json"))
+    assert again.exit_code == 0, again.output
+    assert sorted(row["Full Name"] for row in export_rows(config, "stakeholders")) == before
+    assert "2 stakeholders records sent to export before are no longer there" in again.output
+    report = json.loads((config.parent / "r.json").read_text(encoding="utf-8"))
+    assert report["entities"]["stakeholders"]["push"]["pushed"] == 2
+    assert len(export_rows(config, "organizations")) == 2  # still there: not sent again
+    assert "organizations records" not in again.output
+    third = migrate(config)
+    assert "no longer there" not in third.output
+    assert len(export_rows(config, "stakeholders")) == 2
+
+
+def test_rows_cut_from_the_export_are_sent_again_and_no_other(config: Path) -> None:
+    assert migrate(config).exit_code == 0
+    people = config.parent / "out" / "export" / "stakeholders.csv"
+    lines = people.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    kept = [line for line in lines if "李娜" not in line]
+    kept[1] = kept[1].replace("王小明", "王小明 (edited)")  # a hand edit the hub does not undo
+    people.write_text("".join(kept), encoding="utf-8-sig")
+    again = migrate(config)
+    assert again.exit_code == 0, again.output
+    assert "1 stakeholders records sent to export before" in again.output
+    names = sorted(row["Full Name"] for row in export_rows(config, "stakeholders"))
+    assert names == ["李娜", "王小明 (edited)"]
+
+
+def test_a_dry_run_plans_sending_a_lost_export_again_and_changes_nothing(config: Path) -> None:
+    assert migrate(config).exit_code == 0
+    export = config.parent / "out" / "export"
+    (export / "organizations.csv").unlink()
+    side_files = sorted(p.name for p in (export / ".crmbridge").iterdir())
+    planned = migrate(config, "--dry-run", "--json")
+    assert planned.exit_code == 0, planned.output
+    plan = json.loads(planned.stdout)
+    assert plan["entities"]["organizations"]["push"]["created"] == 2
+    assert not (export / "organizations.csv").exists()
+    assert sorted(p.name for p in (export / ".crmbridge").iterdir()) == side_files
+    assert migrate(config).exit_code == 0  # the dry run forgot nothing for real
+    assert len(export_rows(config, "organizations")) == 2
+
+
+def test_an_export_without_its_id_column_is_not_taken_as_lost(config: Path) -> None:
+    assert migrate(config).exit_code == 0
+    people = config.parent / "out" / "export" / "stakeholders.csv"
+    rows = export_rows(config, "stakeholders")
+    with people.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, [c for c in rows[0] if c != "crmbridge_id"])
+        writer.writeheader()
+        writer.writerows({k: v for k, v in row.items() if k != "crmbridge_id"} for row in rows)
+    again = migrate(config)
+    assert again.exit_code == 0, again.output
+    assert "no longer there" not in again.output  # its rows' ids now derive from their content
+    assert len(export_rows(config, "stakeholders")) == 2

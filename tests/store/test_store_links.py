@@ -89,6 +89,20 @@ def test_delete_links(store: Store) -> None:
     assert list(store.get_links_by_record_ids("zoho", "stakeholders", [a, b])) == [b]
 
 
+def test_linked_pages_walk_every_link_of_one_connector_once(store: Store) -> None:
+    ids = make_records(store, 5)
+    store.upsert_links("zoho", "stakeholders", [LinkWrite(i, f"Z{n}") for n, i in enumerate(ids)])
+    store.upsert_links("csv", "stakeholders", [LinkWrite(ids[0], "C0")])
+    seen: list[tuple[str, str]] = []
+    after = None
+    while page := store.linked_page("zoho", "stakeholders", after=after, limit=2):
+        assert len(page) <= 2
+        seen += page
+        after = page[-1][0]
+    assert seen == [(f"Z{n}", i) for n, i in enumerate(ids)]
+    assert store.linked_page("zoho", "organizations", after=None, limit=2) == []
+
+
 def test_many_links_in_one_call(store: Store) -> None:
     ids = make_records(store, 1200)
     store.upsert_links("zoho", "stakeholders", [LinkWrite(i, f"Z{n}") for n, i in enumerate(ids)])
