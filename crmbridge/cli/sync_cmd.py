@@ -8,7 +8,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from crmbridge.cli.common import ConfigOption, JsonOption, bridge, emit_json, err, out, print_table
+from crmbridge.cli.common import (
+    ConfigOption,
+    JsonOption,
+    bridge,
+    emit_json,
+    err,
+    fail,
+    out,
+    print_table,
+)
 from crmbridge.sync.job import COUNT_KEYS
 from crmbridge.sync.runner import RunReport
 
@@ -30,6 +39,10 @@ def sync(
 ) -> None:
     """Run one sync job once and print its report (pulled, created, updated, ... pushed)."""
     service = bridge(config)
+    if job not in service.config.jobs:
+        service.close()
+        known = ", ".join(sorted(service.config.jobs)) or "none configured"
+        fail(f"no job {job!r} in the config; jobs: {known}", code=2)
     try:
         if not dry_run:
             service.interrupt_dead_runs()  # a run killed outright was left "running"

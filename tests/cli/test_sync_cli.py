@@ -70,9 +70,9 @@ def test_dry_run_plans_and_writes_nothing(config: Path) -> None:
     assert json.loads(listed.stdout)["runs"] == []
 
 
-def test_unknown_job_is_a_one_line_error(config: Path) -> None:
+def test_unknown_job_is_a_one_line_usage_error(config: Path) -> None:
     result = runner.invoke(app, ["sync", "nope", "-c", str(config)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # as an unknown connector is to migrate
     assert "no job 'nope' in the config; jobs: mem-sync" in result.stderr
     assert "Traceback" not in result.output
 
