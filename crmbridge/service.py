@@ -208,6 +208,9 @@ class Bridge:
                 f"no connector {connector!r} in the config; connectors: {known}",
                 key=f"connectors.{connector}",
             )
+        unusable = self.config.unusable(connector)
+        if unusable is not None:
+            raise unusable
         ctype = self.types.get(section.type)
         if ctype is None or ctype.cls is None:
             why = ctype.error if ctype is not None else "not installed"

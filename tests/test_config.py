@@ -140,6 +140,32 @@ def test_an_unset_variable_names_the_variable_the_key_and_the_line(tmp_path: Pat
     assert raised.value.path == str(path)
 
 
+def test_an_unset_connector_variable_makes_only_that_connector_unusable(tmp_path: Path) -> None:
+    path = write(tmp_path, ISSUE_EXAMPLE)
+    environ = {"CRMBRIDGE_TRIGGER_TOKEN": "t"}  # none of Zoho's: a laptop migrating CSV files
+    config = load_config(path, environ, only_used=True)
+    assert config.unusable("files") is None
+    unusable = config.unusable("crm")
+    assert unusable is not None
+    assert (unusable.key, unusable.line, unusable.path) == (
+        "connectors.crm.client_id",
+        4,
+        str(path),
+    )
+    assert "${ZOHO_CLIENT_ID} is not set" in unusable.message
+    assert "2 more problems" in unusable.message
+    with pytest.raises(ConfigError, match="ZOHO_CLIENT_ID"):
+        load_config(path, environ)  # the daemon's load: every connector must be ready
+
+
+def test_only_connector_variables_are_left_until_used(tmp_path: Path) -> None:
+    path = write(tmp_path, ISSUE_EXAMPLE)
+    environ = {k: v for k, v in ENV.items() if k != "CRMBRIDGE_TRIGGER_TOKEN"}
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ, only_used=True)
+    assert raised.value.key == "server.trigger_token"
+
+
 def test_a_bad_duration_is_reported_with_its_key_and_line(tmp_path: Path) -> None:
     text = ISSUE_EXAMPLE.replace(
         '    schedule: {every: 5m}      # or {cron: "*/5 * * * *"}\n',

@@ -89,22 +89,24 @@ def fail(error: CrmBridgeError | str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load(option: Path | None, *, required: bool = True) -> Config | None:
+def load(option: Path | None, *, required: bool = True, every: bool = False) -> Config | None:
     """Load and validate the config (connector settings included).
 
     With ``required=False`` a missing default config file gives ``None`` (the
     command then runs on the embedded defaults); a file named explicitly must exist.
+    An unset variable in a connector's settings stops only a command that uses that
+    connector, unless ``every`` connector must be ready (the daemon's commands).
     """
     path = config_path(option)
     explicit = option is not None or bool(os.environ.get("CRMBRIDGE_CONFIG"))
     if not required and not explicit and not path.exists():
         return None
-    return load_config(path, os.environ, settings_models(discover()))
+    return load_config(path, os.environ, settings_models(discover()), only_used=not every)
 
 
-def bridge(option: Path | None) -> Bridge:
-    """A :class:`Bridge` over the config (which must exist)."""
-    config = load(option)
+def bridge(option: Path | None, *, every: bool = False) -> Bridge:
+    """A :class:`Bridge` over the config (which must exist); ``every`` as for :func:`load`."""
+    config = load(option, every=every)
     assert config is not None
     return Bridge(config)
 

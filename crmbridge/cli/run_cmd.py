@@ -36,7 +36,7 @@ def run(
     at a time); SQLite serves one process. The first signal lets running syncs
     finish their current batch and exits 0; a second exits at once.
     """
-    service = bridge(config)
+    service = bridge(config, every=True)
     settings = service.config
     fmt = log_format or settings.log.format
     if fmt not in ("text", "json"):

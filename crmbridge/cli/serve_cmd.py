@@ -32,7 +32,7 @@ def serve(
     from crmbridge.sync_processes import SyncProcesses
     from crmbridge.web import create_app, ready_to_serve
 
-    service = bridge(config)
+    service = bridge(config, every=True)
     server = service.config.server
     bind_host = host or server.host
     bind_port = port or server.port

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from crmbridge.config.models import Config
 from crmbridge.config.problems import ConfigProblem, Report, add_validation_errors, did_you_mean
 from crmbridge.config.reading import read_yaml, substitute
+from crmbridge.errors import ConfigError
 
 __all__ = ["check_config", "load_config", "validate_connector_settings"]
 
@@ -37,23 +38,21 @@ def load_config(
     path: str | os.PathLike[str],
     environ: Mapping[str, str],
     connector_models: Mapping[str, type[BaseModel]] | None = None,
+    *,
+    only_used: bool = False,
 ) -> Config:
     """Load and validate the config file at ``path``.
 
     Raises :class:`ConfigError` with the file, key path and line of the first
     problem (and how many more there are); it never lets a parser traceback out.
+    With ``only_used``, an unset ``${VAR}`` in a connector's settings does not stop
+    the load: that connector alone is unusable (:meth:`Config.unusable`), so a
+    command that never uses it (a CSV migration beside a Zoho connector whose
+    secrets live on the server) runs.
     """
-    config, problems = _analyse(Path(path), environ, connector_models)
+    config, problems = _analyse(Path(path), environ, connector_models, only_used=only_used)
     if problems or config is None:
-        first = problems[0]
-        error = first.to_error()
-        if len(problems) > 1:
-            more = len(problems) - 1
-            error.message = error.message + (
-                f"; {more} more problem{'s' if more > 1 else ''}: "
-                "`crmbridge config check` lists them all"
-            )
-        raise error
+        raise _first_of(problems)
     return config
 
 
@@ -75,6 +74,8 @@ def _analyse(
     path: Path,
     environ: Mapping[str, str],
     connector_models: Mapping[str, type[BaseModel]] | None,
+    *,
+    only_used: bool = False,
 ) -> tuple[Config | None, list[ConfigProblem]]:
     report = Report(str(path))
     data = read_yaml(path, report)
@@ -92,11 +93,41 @@ def _analyse(
     if connector_models is not None:
         _check_raw_connectors(data.get("connectors"), connector_models, report, unset)
     problems = sorted(report.problems, key=lambda problem: problem.line or 0)
+    held: dict[str, list[ConfigProblem]] = {}
+    if only_used and config is not None:
+        kept = []
+        for problem in problems:
+            name = _connector_of(problem.key) if problem.key in unset else None
+            if name is None:
+                kept.append(problem)
+            else:
+                held.setdefault(name, []).append(problem)
+        problems = kept
     if config is None or problems:
         return None, problems
     config._source_path = path.absolute()
     config._lines = report.lines
+    config._unusable = {name: _first_of(found) for name, found in held.items()}
     return config, []
+
+
+def _first_of(problems: list[ConfigProblem]) -> ConfigError:
+    """The first problem as the error to raise, saying how many more there are."""
+    error = problems[0].to_error()
+    if len(problems) > 1:
+        more = len(problems) - 1
+        error.message = error.message + (
+            f"; {more} more problem{'s' if more > 1 else ''}: "
+            "`crmbridge config check` lists them all"
+        )
+    return error
+
+
+def _connector_of(key: str) -> str | None:
+    """The connector a key path lies in (``connectors.crm.client_secret`` -> ``crm``)."""
+    section, _, rest = key.partition(".")
+    name = re.split(r"[.\[]", rest, maxsplit=1)[0]
+    return name if section == "connectors" and _NAME.fullmatch(name) else None
 
 
 def _cross_check(data: Mapping[str, Any], report: Report) -> None:

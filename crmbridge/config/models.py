@@ -291,6 +291,7 @@ class Config(_Section):
 
     _source_path: Path | None = PrivateAttr(default=None)
     _lines: dict[str, int] = PrivateAttr(default_factory=dict)
+    _unusable: dict[str, ConfigError] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -321,6 +322,11 @@ class Config(_Section):
         """A path from the config, made absolute against :attr:`base_dir`."""
         path = Path(value).expanduser()
         return path if path.is_absolute() else self.base_dir / path
+
+    def unusable(self, connector: str) -> ConfigError | None:
+        """Why connector ``connector`` cannot be used although the config loaded (a variable
+        its settings need is unset; see ``load_config(only_used=True)``), else ``None``."""
+        return self._unusable.get(connector)
 
     def line_of(self, key: str) -> int | None:
         """The line of a dotted key path (``jobs.crm-sync.schedule``) in the file, if known."""

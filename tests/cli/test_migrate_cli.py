@@ -572,3 +572,31 @@ def test_an_export_without_its_id_column_is_not_taken_as_lost(config: Path) -> N
     assert again.exit_code == 0, again.output
     assert "no longer there" not in again.output  # its rows' ids now derive from their content
     assert len(export_rows(config, "stakeholders")) == 2
+
+
+def with_zoho_needing(config: Path, variable: str) -> None:
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text + "  crm: {type: zoho, client_id: x, client_secret: '${" + variable + "}', "
+        "refresh_token: y}\n",
+        encoding="utf-8",
+    )
+
+
+def test_an_unset_secret_of_another_connector_does_not_stop_a_migration(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CRMBRIDGE_TEST_UNSET", raising=False)
+    with_zoho_needing(config, "CRMBRIDGE_TEST_UNSET")
+    result = migrate(config)
+    assert result.exit_code == 0, result.output
+    assert len(export_rows(config, "stakeholders")) == 2
+    into_crm = runner.invoke(app, ["migrate", "-c", str(config), "--from", "files", "--to", "crm"])
+    assert into_crm.exit_code == 1
+    assert "connectors.crm.client_secret: ${CRMBRIDGE_TEST_UNSET} is not set" in into_crm.stderr
+    assert "Traceback" not in into_crm.output
+    # the daemon needs every connector ready: it must refuse before it starts
+    monkeypatch.setattr("crmbridge.cli.run_cmd.Daemon", None)
+    daemon = runner.invoke(app, ["run", "-c", str(config)])
+    assert daemon.exit_code == 1
+    assert "${CRMBRIDGE_TEST_UNSET} is not set" in daemon.stderr
