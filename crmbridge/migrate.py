@@ -484,16 +484,20 @@ def _rejects(
     rejected it, so these are the open rejects of each leg's connector and
     entities seen since that leg started; and those of records that could
     not be read, which stay open until a read finds them mended or gone (a
-    source not changed since, such as a CSV file, is not read again).
+    source not changed since, such as a CSV file, is not read again). Those are
+    marked as met by this run, so ``crmbridge runs show RUN --rejects`` lists them too.
     """
     job = migration_job_name(migration.source, migration.target)
     rows: list[dict[str, Any]] = []
     for leg_name, connector, since in met:
         for entity in migration.entities:
             found = {r.id: r for r in bridge.store.list_rejects_seen(job, connector, entity, since)}
-            for r in bridge.store.list_open_rejects(job, connector=connector, entity=entity):
-                if (r.payload or {}).get("side") == READ:
-                    found.setdefault(r.id, r)
+            unread = [
+                r.id
+                for r in bridge.store.list_open_rejects(job, connector=connector, entity=entity)
+                if (r.payload or {}).get("side") == READ and found.setdefault(r.id, r) is r
+            ]
+            bridge.store.touch_rejects(unread)
             rows.extend(_reject_row(leg_name, r) for r in sorted(found.values(), key=_line))
     return rows
 

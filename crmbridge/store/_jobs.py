@@ -271,6 +271,14 @@ class JobsMixin(Scope):
                     .values(attempts=rejects.c.attempts + 1, last_seen=now)
                 )
 
+    def touch_rejects(self, ids: Sequence[int]) -> None:
+        """Note that a run met these rejects again without trying them again (their
+        source was not read: it has not changed), so they count among the run's."""
+        now = self._now()
+        with self._write() as conn:
+            for part in chunks(ids):
+                conn.execute(sa.update(rejects).where(rejects.c.id.in_(part)).values(last_seen=now))
+
     def set_reject_status(self, ids: Sequence[int], status: RejectStatus) -> None:
         """Set aside, resolve or reopen these rejects."""
         with self._write() as conn:

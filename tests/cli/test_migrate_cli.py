@@ -78,9 +78,16 @@ def test_every_run_lists_the_rows_still_unreadable_until_they_are_mended(config:
     out = config.parent / "out"
     places = []
     for n in (1, 2):  # the second run reads nothing: the file has not changed
-        assert migrate(config, "--report", str(out / f"r{n}.json")).exit_code == 0
+        result = migrate(config, "--report", str(out / f"r{n}.json"))
+        assert result.exit_code == 0, result.output
         rows = rejects_csv(out / f"r{n}.rejects.csv")
         places.append([(row["line"], row["code"]) for row in rows])
+        run_id = result.stdout.split("run ")[-1].split(";")[0]
+        shown = runner.invoke(
+            app, ["runs", "show", run_id, "--rejects", "--json", "-c", str(config)]
+        )
+        listed = json.loads(shown.stdout)["rejects"]
+        assert sorted(r["payload"]["data"]["$line"] for r in listed) == [4, 5, 6]  # as the file
     assert (
         places[0] == places[1] == [("4", "INVALID_VALUE"), ("5", "UNREADABLE"), ("6", "UNREADABLE")]
     )

@@ -120,6 +120,26 @@ def test_rejects_by_run_open_by_job_and_attempts(store: Store, clock: FakeClock)
     assert store.list_open_rejects("other") == []
 
 
+def test_a_reject_met_again_unread_counts_among_the_later_runs(
+    store: Store, clock: FakeClock
+) -> None:
+    first = store.start_run("nightly", "migrate")
+    store.add_rejects(
+        [NewReject("nightly", "csv", "stakeholders", "UNREADABLE", "bad row", run_id=first.id)]
+    )
+    store.finish_run(first.id, "succeeded")
+    clock.advance(hours=1)
+    later = store.start_run("nightly", "migrate")
+    assert store.list_rejects_met(later) == []
+    (reject,) = store.list_rejects(first.id)
+    store.touch_rejects([reject.id])
+    store.finish_run(later.id, "succeeded")
+    later = store.get_run(later.id)
+    assert later is not None
+    (met,) = store.list_rejects_met(later)
+    assert (met.id, met.attempts) == (reject.id, reject.attempts)  # met, not tried again
+
+
 def test_open_rejects_of_some_records_only(store: Store) -> None:
     """A page asks about its own records' rejects, not every reject of the import."""
     store.add_rejects(
