@@ -44,7 +44,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -53,6 +53,7 @@ from typing import Any
 from crmbridge.cells import neutralise
 from crmbridge.connector import FILE_KEY, LINE_KEY
 from crmbridge.errors import ConfigError, CrmBridgeError
+from crmbridge.migration_progress import MigrationProgress
 from crmbridge.model import ENTITY_ORDER
 from crmbridge.service import Bridge
 from crmbridge.store.rows import Reject, Run
@@ -121,26 +122,6 @@ class Migration:
         push = SyncJob(name, self.target, direction="push", conflicts=hub_wins, **common)
         legs.append(("push", push))
         return legs
-
-
-class MigrationProgress:
-    """Told how a migration goes, to show it; every method here does nothing.
-
-    A leg is ``"pull"`` or ``"push"``; within a leg the entities go one after
-    the other, in the order of ``totals``.
-    """
-
-    def run_started(self, run_id: str) -> None:
-        """The migration is recorded as run ``run_id`` (the id ``--resume`` takes)."""
-
-    def leg_started(self, leg: str, totals: Mapping[str, int | None]) -> None:
-        """A leg begins; ``totals`` holds how many records each entity expects, if known."""
-
-    def advance(self, entity: str, leg: str, records: int) -> None:
-        """``records`` more records of ``entity`` are committed by ``leg``."""
-
-    def leg_finished(self, leg: str, *, complete: bool = True) -> None:
-        """A leg has ended: done (``complete``), or failed or interrupted."""
 
 
 @dataclass(slots=True)

@@ -5,11 +5,35 @@ data centres, edition limits), :mod:`.auth` (OAuth refresh-token grant,
 grant-code exchange), :mod:`.client` (HTTP, retries, concurrency, credits),
 :mod:`.reads`, :mod:`.writes`, :mod:`.metadata` (field lists, mapping check,
 notification channels) and :mod:`.connector`.
+
+Each name below is imported when first asked for, so the commands this package
+adds to ``crmbridge`` (:mod:`.cli`) load without the connector.
 """
 
-from connectors.zoho.auth import exchange_grant_code
-from connectors.zoho.connector import ZohoConnector
-from connectors.zoho.metadata import enable_notifications
-from connectors.zoho.settings import ZohoSettings
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from connectors.zoho.auth import exchange_grant_code
+    from connectors.zoho.connector import ZohoConnector
+    from connectors.zoho.metadata import enable_notifications
+    from connectors.zoho.settings import ZohoSettings
 
 __all__ = ["ZohoConnector", "ZohoSettings", "enable_notifications", "exchange_grant_code"]
+
+_HOMES = {
+    "ZohoConnector": "connectors.zoho.connector",
+    "ZohoSettings": "connectors.zoho.settings",
+    "enable_notifications": "connectors.zoho.metadata",
+    "exchange_grant_code": "connectors.zoho.auth",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The names above, each imported when first asked for."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
 from rich.markup import escape
 
-from connectors.zoho.auth import exchange_grant_code
-from connectors.zoho.metadata import enable_notifications
-from connectors.zoho.settings import ZohoSettings
 from crmbridge.cli.common import ConfigOption, JsonOption, emit_json, err, fail, load, out
+
+if TYPE_CHECKING:  # the connector loads when a command runs, not with crmbridge --help
+    from connectors.zoho.settings import ZohoSettings
 
 __all__ = ["app", "sandbox"]
 
@@ -33,7 +33,13 @@ ConnectorOption = Annotated[
 ]
 
 
-def _settings(config: Any, name: str | None) -> tuple[str, ZohoSettings]:
+def _settings(
+    config: Any, name: str | None, *, token_unset: bool = False
+) -> tuple[str, ZohoSettings]:
+    """The settings of the zoho connector ``name`` (the only one when ``None``); with
+    ``token_unset``, its refresh token may be an unset variable (it is being made)."""
+    from connectors.zoho.settings import ZohoSettings
+
     loaded = load(config)
     assert loaded is not None
     zoho = {n: c for n, c in loaded.connectors.items() if c.type == "zoho"}
@@ -49,6 +55,11 @@ def _settings(config: Any, name: str | None) -> tuple[str, ZohoSettings]:
             f"no zoho connector {name!r} in the config ({', '.join(sorted(zoho)) or 'none configured'})",
             code=2,
         )
+    token_key = f"connectors.{name}.refresh_token"
+    if [key for key in loaded.unset_keys(name) if not (token_unset and key == token_key)]:
+        unusable = loaded.unusable(name)
+        assert unusable is not None
+        fail(unusable)
     raw = dict(zoho[name].settings())
     raw.setdefault("refresh_token", "")
     try:
@@ -71,7 +82,9 @@ def auth(
     as_json: JsonOption = False,
 ) -> None:
     """Exchange a Self Client grant code for a refresh token, and say where to put it."""
-    name, settings = _settings(config, connector)
+    from connectors.zoho.auth import exchange_grant_code
+
+    name, settings = _settings(config, connector, token_unset=True)
     token = asyncio.run(exchange_grant_code(settings, grant_code))
     if as_json:
         emit_json({"connector": name, "refresh_token": token})
@@ -100,6 +113,8 @@ def watch(
     as_json: JsonOption = False,
 ) -> None:
     """Enable a Zoho notification channel for the synced modules, with a random token."""
+    from connectors.zoho.metadata import enable_notifications
+
     name, settings = _settings(config, connector)
     configured = settings.notify_token.get_secret_value() if settings.notify_token else ""
     token = configured or secrets.token_urlsafe(24)

@@ -9,8 +9,7 @@ import typer
 from rich.table import Table
 
 from crmbridge.cli.common import ConfigOption, JsonOption, emit_json, fail, out, print_table
-from crmbridge.model import ENTITIES
-from crmbridge.registry import discover
+from crmbridge.names import ENTITY_NAMES
 
 __all__ = ["connectors", "register", "schema"]
 
@@ -27,6 +26,8 @@ _FLAGS = (
 
 def connectors(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """List every installed connector with its capabilities; one that fails to load is reported."""
+    from crmbridge.registry import discover
+
     found = discover()
     rows: list[dict[str, Any]] = []
     for name, ct in found.items():
@@ -66,12 +67,14 @@ def connectors(config: ConfigOption = None, as_json: JsonOption = False) -> None
 def schema(
     entity: Annotated[
         str | None,
-        typer.Argument(help=f"One of: {', '.join(ENTITIES)}. Without it, all of them."),
+        typer.Argument(help=f"One of: {', '.join(ENTITY_NAMES)}. Without it, all of them."),
     ] = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Print the JSON Schema of a canonical entity (or of all of them), always as JSON."""
+    from crmbridge.model import ENTITIES
+
     if entity is None:
         document: dict[str, Any] = {
             name: model.model_json_schema() for name, model in ENTITIES.items()

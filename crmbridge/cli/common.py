@@ -11,17 +11,18 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from crmbridge.config import Config, load_config
 from crmbridge.errors import CrmBridgeError
-from crmbridge.registry import discover, settings_models
-from crmbridge.service import Bridge
+
+if TYPE_CHECKING:  # the engine is imported by the commands that run, not by --help
+    from crmbridge.config import Config
+    from crmbridge.service import Bridge
 
 __all__ = [
     "ConfigOption",
@@ -101,11 +102,16 @@ def load(option: Path | None, *, required: bool = True, every: bool = False) -> 
     explicit = option is not None or bool(os.environ.get("CRMBRIDGE_CONFIG"))
     if not required and not explicit and not path.exists():
         return None
+    from crmbridge.config import load_config
+    from crmbridge.registry import discover, settings_models
+
     return load_config(path, os.environ, settings_models(discover()), only_used=not every)
 
 
 def bridge(option: Path | None, *, every: bool = False) -> Bridge:
     """A :class:`Bridge` over the config (which must exist); ``every`` as for :func:`load`."""
+    from crmbridge.service import Bridge
+
     config = load(option, every=every)
     assert config is not None
     return Bridge(config)

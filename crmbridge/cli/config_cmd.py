@@ -8,8 +8,6 @@ import typer
 from rich.markup import escape
 
 from crmbridge.cli.common import ConfigOption, JsonOption, config_path, emit_json, err, out
-from crmbridge.config import check_config, load_config
-from crmbridge.registry import discover, settings_models
 
 __all__ = ["app"]
 
@@ -20,6 +18,9 @@ app = typer.Typer(help="Check or show the config file.", no_args_is_help=True)
 def check(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Print every problem in the config with its key path and line; exit 1 if there is any."""
     path = config_path(config)
+    from crmbridge.config import check_config
+    from crmbridge.registry import discover, settings_models
+
     problems = check_config(path, os.environ, settings_models(discover()))
     if as_json:
         emit_json(
@@ -47,6 +48,9 @@ def check(config: ConfigOption = None, as_json: JsonOption = False) -> None:
 @app.command("show")
 def show(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Print the config as crmbridge reads it, defaults filled in and secrets hidden."""
+    from crmbridge.config import load_config
+    from crmbridge.registry import discover, settings_models
+
     loaded = load_config(config_path(config), os.environ, settings_models(discover()))
     if as_json:
         emit_json(loaded.redacted())

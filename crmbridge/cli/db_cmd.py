@@ -6,8 +6,6 @@ import typer
 from rich.markup import escape
 
 from crmbridge.cli.common import ConfigOption, JsonOption, emit_json, load, out, store_url
-from crmbridge.store.engine import describe, normalize_url
-from crmbridge.store.schema import current_revision, head_revision, upgrade
 
 __all__ = ["app"]
 
@@ -17,6 +15,9 @@ app = typer.Typer(help="Create, upgrade and inspect the hub store.", no_args_is_
 @app.command("upgrade")
 def upgrade_cmd(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Create or upgrade the hub store's tables; running it again changes nothing."""
+    from crmbridge.store.engine import describe, normalize_url
+    from crmbridge.store.schema import current_revision, upgrade
+
     url = store_url(load(config, required=False))
     before = current_revision(url)
     upgrade(url)
@@ -33,6 +34,9 @@ def upgrade_cmd(config: ConfigOption = None, as_json: JsonOption = False) -> Non
 @app.command("current")
 def current_cmd(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Show the store's schema revision; exit 1 if it is not the one this version needs."""
+    from crmbridge.store.engine import describe, normalize_url
+    from crmbridge.store.schema import current_revision, head_revision
+
     url = store_url(load(config, required=False))
     revision, head = current_revision(url), head_revision()
     where = describe(normalize_url(url))

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from crmbridge.cli.common import ConfigOption, JsonOption, bridge, emit_json, fail, out, print_table
-from crmbridge.store.rows import InboxItem
+
+if TYPE_CHECKING:
+    from crmbridge.store.rows import InboxItem
 
 __all__ = ["app"]
 

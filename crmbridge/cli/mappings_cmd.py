@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -19,16 +19,10 @@ from crmbridge.cli.common import (
     out,
     print_table,
 )
-from crmbridge.config import Config
 from crmbridge.errors import ConfigError
-from crmbridge.mapping import (
-    check_config_mappings,
-    check_mapping,
-    describe_entity,
-    load_mapping,
-    mapping_source,
-    shipped_mappings,
-)
+
+if TYPE_CHECKING:
+    from crmbridge.config import Config
 
 __all__ = ["app"]
 
@@ -62,6 +56,8 @@ def check(
 
     Lists each problem with its file, line and key path; exits 1 if there is any.
     """
+    from crmbridge.mapping import check_config_mappings, check_mapping, mapping_source
+
     results: list[dict[str, Any]] = []
     if files:
         for path in files:
@@ -137,6 +133,8 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """Print the effective mapping of one entity (extends applied) as a table."""
+    from crmbridge.mapping import describe_entity, load_mapping, mapping_source, shipped_mappings
+
     loaded = load(config, required=False)
     section = loaded.connectors.get(connector) if loaded is not None else None
     defaults = loaded.defaults if loaded is not None else None

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -39,16 +39,11 @@ from crmbridge.cli.common import (
     print_table,
 )
 from crmbridge.errors import ConfigError
-from crmbridge.migrate import (
-    Migration,
-    MigrationProgress,
-    MigrationReport,
-    latest_migration_run,
-    resumed_migration,
-    run_migration,
-)
-from crmbridge.model import ENTITY_ORDER
-from crmbridge.sync.job import COUNT_KEYS
+from crmbridge.migration_progress import MigrationProgress
+from crmbridge.names import COUNT_KEYS, ENTITY_NAMES
+
+if TYPE_CHECKING:
+    from crmbridge.migrate import MigrationReport
 
 __all__ = ["migrate", "register"]
 
@@ -207,7 +202,7 @@ def migrate(
         typer.Option(
             help=(
                 "Comma-separated entities, at least one \\[default: all that both mappings map: "
-                f"{', '.join(ENTITY_ORDER)}; with --resume, the run's own]."
+                f"{', '.join(ENTITY_NAMES)}; with --resume, the run's own]."
             )
         ),
     ] = None,
@@ -249,6 +244,13 @@ def migrate(
     """
     if source == target:
         fail(f"--from and --to both name {source!r}: a migration moves records between two", 2)
+    from crmbridge.migrate import (
+        Migration,
+        latest_migration_run,
+        resumed_migration,
+        run_migration,
+    )
+
     report_path = _report_path(report)
     service = bridge(config)
     known = sorted(service.config.connectors)
@@ -338,15 +340,15 @@ def _entities(
     asked: str | None, source: Mapping[str, object], target: Mapping[str, object]
 ) -> tuple[str, ...]:
     if asked is None:
-        return tuple(e for e in ENTITY_ORDER if e in source and e in target)
+        return tuple(e for e in ENTITY_NAMES if e in source and e in target)
     names = tuple(n.strip() for n in asked.split(",") if n.strip())
-    unknown = [n for n in names if n not in ENTITY_ORDER]
+    unknown = [n for n in names if n not in ENTITY_NAMES]
     if unknown:
         fail(
-            f"unknown entities {', '.join(unknown)}; choose from {', '.join(ENTITY_ORDER)}", code=2
+            f"unknown entities {', '.join(unknown)}; choose from {', '.join(ENTITY_NAMES)}", code=2
         )
     if not names:
-        fail(f"--entities names no entity; choose from {', '.join(ENTITY_ORDER)}", code=2)
+        fail(f"--entities names no entity; choose from {', '.join(ENTITY_NAMES)}", code=2)
     return names
 
 

@@ -8,8 +8,6 @@ from typing import Annotated
 import typer
 
 from crmbridge.cli.common import ConfigOption, bridge
-from crmbridge.daemon import Daemon, sqlite_guard
-from crmbridge.logs import setup_logging
 
 __all__ = ["register", "run"]
 
@@ -36,6 +34,9 @@ def run(
     at a time); SQLite serves one process. The first signal lets running syncs
     finish their current batch and exits 0; a second exits at once.
     """
+    from crmbridge.daemon import Daemon, sqlite_guard
+    from crmbridge.logs import setup_logging
+
     service = bridge(config, every=True)
     settings = service.config
     fmt = log_format or settings.log.format

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -18,8 +18,9 @@ from crmbridge.cli.common import (
     out,
     print_table,
 )
-from crmbridge.connector import FILE_KEY, LINE_KEY
-from crmbridge.store.rows import Reject, Run
+
+if TYPE_CHECKING:
+    from crmbridge.store.rows import Reject, Run
 
 __all__ = ["app"]
 
@@ -36,6 +37,8 @@ def _reject(reject: Reject) -> dict[str, Any]:
 
 def _where(reject: Reject) -> str:
     """Where a rejected record is, when its source says (a CSV row: ``file.csv:12``)."""
+    from crmbridge.connector import FILE_KEY, LINE_KEY
+
     data = (reject.payload or {}).get("data") or {}
     file, line = data.get(FILE_KEY), data.get(LINE_KEY)
     if not file:

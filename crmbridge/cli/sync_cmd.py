@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -18,8 +18,10 @@ from crmbridge.cli.common import (
     out,
     print_table,
 )
-from crmbridge.sync.job import COUNT_KEYS
-from crmbridge.sync.runner import RunReport
+from crmbridge.names import COUNT_KEYS
+
+if TYPE_CHECKING:
+    from crmbridge.sync.runner import RunReport
 
 __all__ = ["register", "sync"]
 

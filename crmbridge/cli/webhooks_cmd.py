@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, runtime_checkable
 
 import typer
 from rich.table import Table
 
 from crmbridge.cli.common import ConfigOption, JsonOption, bridge, emit_json, fail, out, print_table
-from crmbridge.service import Bridge
+
+if TYPE_CHECKING:
+    from crmbridge.service import Bridge
 
 __all__ = ["app"]
 

@@ -11,9 +11,14 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from crmbridge.config.models import Config
-from crmbridge.config.problems import ConfigProblem, Report, add_validation_errors, did_you_mean
+from crmbridge.config.problems import (
+    ConfigProblem,
+    Report,
+    add_validation_errors,
+    did_you_mean,
+    first_of,
+)
 from crmbridge.config.reading import read_yaml, substitute
-from crmbridge.errors import ConfigError
 
 __all__ = ["check_config", "load_config", "validate_connector_settings"]
 
@@ -52,7 +57,7 @@ def load_config(
     """
     config, problems = _analyse(Path(path), environ, connector_models, only_used=only_used)
     if problems or config is None:
-        raise _first_of(problems)
+        raise first_of(problems)
     return config
 
 
@@ -107,20 +112,8 @@ def _analyse(
         return None, problems
     config._source_path = path.absolute()
     config._lines = report.lines
-    config._unusable = {name: _first_of(found) for name, found in held.items()}
+    config._unusable = held
     return config, []
-
-
-def _first_of(problems: list[ConfigProblem]) -> ConfigError:
-    """The first problem as the error to raise, saying how many more there are."""
-    error = problems[0].to_error()
-    if len(problems) > 1:
-        more = len(problems) - 1
-        error.message = error.message + (
-            f"; {more} more problem{'s' if more > 1 else ''}: "
-            "`crmbridge config check` lists them all"
-        )
-    return error
 
 
 def _connector_of(key: str) -> str | None:

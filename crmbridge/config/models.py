@@ -26,6 +26,7 @@ from pydantic import (
 )
 from typing_extensions import override
 
+from crmbridge.config.problems import ConfigProblem, first_of
 from crmbridge.config.secrets import hide_secret_keys, mask_url, mask_urls, reveal
 from crmbridge.durations import format_duration, parse_duration
 from crmbridge.errors import ConfigError
@@ -291,7 +292,7 @@ class Config(_Section):
 
     _source_path: Path | None = PrivateAttr(default=None)
     _lines: dict[str, int] = PrivateAttr(default_factory=dict)
-    _unusable: dict[str, ConfigError] = PrivateAttr(default_factory=dict)
+    _unusable: dict[str, list[ConfigProblem]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -326,7 +327,13 @@ class Config(_Section):
     def unusable(self, connector: str) -> ConfigError | None:
         """Why connector ``connector`` cannot be used although the config loaded (a variable
         its settings need is unset; see ``load_config(only_used=True)``), else ``None``."""
-        return self._unusable.get(connector)
+        problems = self._unusable.get(connector)
+        return first_of(problems) if problems else None
+
+    def unset_keys(self, connector: str) -> list[str]:
+        """The key paths of ``connector``'s settings whose variable is unset (see
+        :meth:`unusable`): ``connectors.crm.refresh_token``, ..."""
+        return [problem.key for problem in self._unusable.get(connector, ())]
 
     def line_of(self, key: str) -> int | None:
         """The line of a dotted key path (``jobs.crm-sync.schedule``) in the file, if known."""

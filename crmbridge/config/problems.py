@@ -16,7 +16,14 @@ from typing_extensions import override
 from crmbridge.config.secrets import SECRET_KEY
 from crmbridge.errors import ConfigError
 
-__all__ = ["ConfigProblem", "Report", "add_validation_errors", "did_you_mean", "key_path"]
+__all__ = [
+    "ConfigProblem",
+    "Report",
+    "add_validation_errors",
+    "did_you_mean",
+    "first_of",
+    "key_path",
+]
 
 _KEY = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -41,6 +48,18 @@ class ConfigProblem:
     def to_error(self) -> ConfigError:
         """This problem as the :class:`ConfigError` to raise."""
         return ConfigError(self.message, path=self.file, key=self.key or None, line=self.line)
+
+
+def first_of(problems: Sequence[ConfigProblem]) -> ConfigError:
+    """The first of ``problems`` as the error to raise, saying how many more there are."""
+    error = problems[0].to_error()
+    if len(problems) > 1:
+        more = len(problems) - 1
+        error.message = error.message + (
+            f"; {more} more problem{'s' if more > 1 else ''}: "
+            "`crmbridge config check` lists them all"
+        )
+    return error
 
 
 @dataclass

@@ -7,20 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crmbridge.model import ENTITY_ORDER
+from crmbridge.names import COUNT_KEYS
 from crmbridge.sync.merge import ConflictPolicy, Policy
 
 __all__ = ["COUNT_KEYS", "Counts", "SyncJob"]
-
-COUNT_KEYS = (
-    "pulled",
-    "created",
-    "updated",
-    "deleted",
-    "unchanged",
-    "conflicts",
-    "rejected",
-    "pushed",
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,28 @@ def test_installed_script_runs() -> None:
     assert __version__ in done.stdout
 
 
+def test_the_command_line_answers_help_without_loading_the_engine() -> None:
+    # --help, --version and a mistyped option answer at once: nothing heavy is imported
+    # until a command runs (the store, the model, the connectors, the HTTP client)
+    heavy = ["sqlalchemy", "alembic", "crmbridge.model", "crmbridge.service", "httpx"]
+    probe = (
+        "import sys; sys.argv = ['crmbridge', '--help']\n"
+        "from crmbridge.command import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print([m for m in {heavy!r} if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert "migrate" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_names_the_command_line_shows_are_the_model_s() -> None:
+    from crmbridge.model import ENTITY_ORDER
+    from crmbridge.names import ENTITY_NAMES
+
+    assert ENTITY_NAMES == ENTITY_ORDER
+
+
 def test_connectors_lists_built_ins_with_capabilities_as_json() -> None:
     result = runner.invoke(app, ["connectors", "--json"])
     assert result.exit_code == 0

@@ -603,7 +603,7 @@ def test_an_unset_secret_of_another_connector_does_not_stop_a_migration(
     assert "connectors.crm.client_secret: ${CRMBRIDGE_TEST_UNSET} is not set" in into_crm.stderr
     assert "Traceback" not in into_crm.output
     # the daemon needs every connector ready: it must refuse before it starts
-    monkeypatch.setattr("crmbridge.cli.run_cmd.Daemon", None)
+    monkeypatch.setattr("crmbridge.daemon.Daemon", None)
     daemon = runner.invoke(app, ["run", "-c", str(config)])
     assert daemon.exit_code == 1
     assert "${CRMBRIDGE_TEST_UNSET} is not set" in daemon.stderr
