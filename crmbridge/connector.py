@@ -373,8 +373,9 @@ class ChecksPresence(Protocol):
     delivered because the hub once sent it.
     """
 
-    async def still_held(self, entity: str, external_ids: Sequence[str]) -> set[str] | None:
-        """Those of ``external_ids`` the remote holds now; ``None`` when it cannot tell."""
+    async def still_held(self, entity: str, linked: Mapping[str, str]) -> set[str] | None:
+        """Those of the external ids in ``linked`` (each with its hub record's id) the
+        remote holds now; ``None`` when it cannot tell."""
         ...
 
 

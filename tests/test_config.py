@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
 from crmbridge.config import (
     DEFAULT_ENTITIES,
@@ -509,3 +509,37 @@ def test_the_example_file_passes_the_installed_connectors_own_checks() -> None:
     models = settings_models(discover())
     assert {"zoho", "fxiaoke", "csv", "webhook"} <= set(models)
     assert check_config(EXAMPLE_FILE, environ, models) == []
+
+
+def test_a_connector_whose_secret_is_unset_is_held_back_whole(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        connectors:
+          files: {type: csv, directory: ./data}
+          hooks: {type: webhook, url: "https://x.example/in", signature: standard, secret: "${HOOK_SECRET}"}
+        """,
+    )
+    models = {"webhook": _RequiresSecret, "csv": _Anything}
+    config = load_config(path, {}, models, only_used=True)
+    unusable = config.unusable("hooks")
+    assert unusable is not None
+    assert unusable.key == "connectors.hooks.secret"  # the cause, not what it caused
+    assert "${HOOK_SECRET} is not set" in unusable.message
+    assert config.unusable("files") is None
+
+
+class _Anything(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _RequiresSecret(BaseModel):
+    url: str
+    signature: str
+    secret: str
+
+    @model_validator(mode="after")
+    def _consistent(self) -> _RequiresSecret:
+        if self.signature == "standard" and not self.secret:
+            raise ValueError("signature: standard needs a secret")
+        return self

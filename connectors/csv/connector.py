@@ -8,14 +8,14 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from connectors.csv.append import append
-from connectors.csv.columns import EntityColumns
+from connectors.csv.columns import EntityColumns, IdKind
 from connectors.csv.dialect import Dialect, detect_dialect
 from connectors.csv.filelock import writing
 from connectors.csv.idindex import IdIndex, layout
@@ -423,11 +423,17 @@ class CsvConnector:
         finally:
             table.close()
 
-    async def still_held(self, entity: str, external_ids: Sequence[str]) -> set[str] | None:
-        """Those of ``external_ids`` the entity's file holds in its id column, looked up in
-        its id index (rebuilt with one pass when the file changed); none from a missing
-        file. ``None`` when the file has no id column: its rows' ids derive from their
-        content, so a changed row cannot be told from a removed one.
+    async def still_held(self, entity: str, linked: Mapping[str, str]) -> set[str] | None:
+        """Those of ``linked``'s external ids whose rows the entity's file still holds, looked
+        up in its id index (rebuilt with one pass when the file changed); none from a
+        missing file, or one with no header. A row that cannot be read but shows its id
+        is held.
+
+        A row is found by its id column when that holds ids (``Record Id``,
+        ``crmbridge_id``); by its record's crmbridge id when the id is a value
+        (organisations' ``Account Name``, which a person may edit). ``None`` when
+        neither is in the file (a changed row cannot be told from a removed one), or
+        its header cannot be read.
         """
         readable = await self._readable(entity)
         if readable is None:
@@ -436,24 +442,32 @@ class CsvConnector:
         async with self._locks.setdefault(entity, asyncio.Lock()):
             with self._refused("read the file", path, entity):
                 if self.dry_run:  # which takes no lock: it would make the lock file
-                    return await asyncio.to_thread(self._held, entity, path, external_ids)
-                return await asyncio.to_thread(
-                    self._locked, path, self._held, entity, path, external_ids
-                )
+                    return await asyncio.to_thread(self._held, entity, path, linked)
+                return await asyncio.to_thread(self._locked, path, self._held, entity, path, linked)
 
-    def _held(self, entity: str, path: Path, external_ids: Sequence[str]) -> set[str] | None:
+    def _held(self, entity: str, path: Path, linked: Mapping[str, str]) -> set[str] | None:
         index = self._index(entity)
         stat = os.stat(path)
-        with self._open_table(entity, path) as table:
+        try:
+            table = self._open_table(entity, path)
+        except ConfigError:  # a header the push would refuse too, saying why
+            return None
+        with table:
             header = table.header
-            if header is None or header.id_index is None:
+            if header is None:
+                return set()
+            by_record = header.id_kind is IdKind.FIELD or header.id_index is None
+            if by_record and not header.key_indices:
                 return None
             state = index.state()
             if state is None or not state.same_file(stat, layout(header)):
                 index.rebuild(stat, header, table.rows())
+        if by_record:
+            known = index.known(linked.values())
+            return {external_id for external_id, record_id in linked.items() if record_id in known}
         # the index holds cells as the file has them: an id beginning like a formula may
         # have been written with the quote that keeps a spreadsheet from running it
-        cells = {external_id: self.neutralise(external_id) for external_id in external_ids}
+        cells = {external_id: self.neutralise(external_id) for external_id in linked}
         known = index.known([*cells, *cells.values()])
         return {external_id for external_id, cell in cells.items() if {external_id, cell} & known}
 

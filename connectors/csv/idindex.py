@@ -85,7 +85,7 @@ def key_cells(header: Header, cells: Sequence[str]) -> Iterator[str]:
     if header.id_index is not None:
         indices.add(header.id_index)
     for index in indices:
-        value = cells[index].strip()
+        value = cells[index].strip() if index < len(cells) else ""
         if value:
             yield value
 
@@ -165,6 +165,8 @@ class IdIndex:
             for row in rows:
                 if row.problem is not None:
                     needs_fill = needs_fill or row.open_end
+                    if not row.open_end:  # a damaged row still holds its record: no second one
+                        chunk.extend((value,) for value in key_cells(header, row.cells))
                     continue
                 chunk.extend((value,) for value in key_cells(header, row.cells))
                 if pure and id_index is not None and not row.cells[id_index].strip():

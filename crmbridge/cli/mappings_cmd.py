@@ -41,7 +41,19 @@ FilesArgument = Annotated[
 def _connectors(config: Config | None) -> list[tuple[str, str, str | None]]:
     if config is None:
         return []
+    for name in config.connectors:
+        _check_named(config, name)
     return [(name, c.type, c.mapping) for name, c in config.connectors.items()]
+
+
+def _check_named(config: Config, name: str) -> None:
+    """Fail with the unset-variable error when ``name``'s type or mapping is one: which
+    mapping it uses is then unknown."""
+    unset = set(config.unset_keys(name))
+    if {f"connectors.{name}.type", f"connectors.{name}.mapping"} & unset:
+        unusable = config.unusable(name)
+        assert unusable is not None
+        fail(unusable)
 
 
 def _base_dir(config: Config | None) -> Path:
@@ -140,6 +152,8 @@ def show(
     defaults = loaded.defaults if loaded is not None else None
     try:
         if section is not None:
+            assert loaded is not None
+            _check_named(loaded, connector)
             path = mapping_source(section.type, section.mapping, _base_dir(loaded))
         elif connector in shipped_mappings():
             path = shipped_mappings()[connector]

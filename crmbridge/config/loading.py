@@ -100,14 +100,19 @@ def _analyse(
     problems = sorted(report.problems, key=lambda problem: problem.line or 0)
     held: dict[str, list[ConfigProblem]] = {}
     if only_used and config is not None:
+        # a connector with an unset variable is held back whole: its settings' other
+        # problems may come of the empty stand-in (a signature that needs the secret)
+        waiting = {_connector_of(key) for key in unset} - {None}
         kept = []
         for problem in problems:
-            name = _connector_of(problem.key) if problem.key in unset else None
-            if name is None:
-                kept.append(problem)
-            else:
+            name = _connector_of(problem.key)
+            if name is not None and name in waiting:
                 held.setdefault(name, []).append(problem)
+            else:
+                kept.append(problem)
         problems = kept
+        for found in held.values():  # the unset variables first: the cause to name
+            found.sort(key=lambda problem: problem.key not in unset)
     if config is None or problems:
         return None, problems
     config._source_path = path.absolute()

@@ -37,7 +37,7 @@ async def forget_lost_records(ctx: RunContext, entity: str) -> int:
         if not linked:
             break
         after = linked[-1][0]
-        held = await connector.still_held(entity, [external_id for external_id, _ in linked])
+        held = await connector.still_held(entity, dict(linked))
         if held is None:
             return 0
         lost = [record_id for external_id, record_id in linked if external_id not in held]

@@ -607,3 +607,57 @@ def test_an_unset_secret_of_another_connector_does_not_stop_a_migration(
     daemon = runner.invoke(app, ["run", "-c", str(config)])
     assert daemon.exit_code == 1
     assert "${CRMBRIDGE_TEST_UNSET} is not set" in daemon.stderr
+
+
+def test_a_company_renamed_in_the_export_is_not_taken_as_lost(config: Path) -> None:
+    assert migrate(config).exit_code == 0
+    companies = config.parent / "out" / "export" / "organizations.csv"
+    text = companies.read_text(encoding="utf-8-sig")
+    companies.write_text(text.replace("阿里巴巴集团", "阿里巴巴集团有限公司"), encoding="utf-8-sig")
+    again = migrate(config)
+    assert again.exit_code == 0, again.output
+    assert "no longer there" not in again.output  # found by its crmbridge id, not its name
+    names = sorted(row["Account Name"] for row in export_rows(config, "organizations"))
+    assert names == ["华为技术有限公司", "阿里巴巴集团有限公司"]
+    kept = [line for line in text.splitlines(keepends=True) if "华为" not in line]
+    companies.write_text("".join(kept), encoding="utf-8-sig")
+    third = migrate(config)
+    assert "1 organizations records sent to export before" in third.output
+    assert sorted(row["Account Name"] for row in export_rows(config, "organizations")) == [
+        "华为技术有限公司",
+        "阿里巴巴集团",
+    ]
+
+
+def test_a_damaged_row_that_still_shows_its_id_gets_no_twin(config: Path) -> None:
+    assert migrate(config).exit_code == 0
+    people = config.parent / "out" / "export" / "stakeholders.csv"
+    lines = people.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    lines[-1] = ",".join(lines[-1].split(",")[:3]) + "\r\n"  # cut short by hand
+    people.write_text("".join(lines), encoding="utf-8-sig")
+    again = migrate(config)
+    assert again.exit_code == 0, again.output
+    assert "no longer there" not in again.output
+    with people.open(encoding="utf-8-sig", newline="") as handle:
+        ids = [row[0] for row in csv.reader(handle)][1:]
+    assert len(ids) == len(set(ids)) == 2
+
+
+@pytest.mark.parametrize("left", [b"\xef\xbb\xbf", b"\r\n"], ids=["bom", "blank-line"])
+def test_an_export_emptied_in_an_editor_is_filled_again(config: Path, left: bytes) -> None:
+    assert migrate(config).exit_code == 0
+    (config.parent / "out" / "export" / "stakeholders.csv").write_bytes(left)
+    again = migrate(config)
+    assert again.exit_code == 0, again.output
+    assert len(export_rows(config, "stakeholders")) == 2
+
+
+def test_a_header_the_export_broke_does_not_stop_a_run_with_nothing_to_send(
+    config: Path,
+) -> None:
+    assert migrate(config).exit_code == 0
+    people = config.parent / "out" / "export" / "stakeholders.csv"
+    text = people.read_text(encoding="utf-8-sig")
+    people.write_text(text.replace("Secondary Email", "Email", 1), encoding="utf-8-sig")
+    again = migrate(config)
+    assert again.exit_code == 0, again.output
