@@ -301,10 +301,15 @@ class CsvConnector:
         file (same modification time and size as the cursor's) yields nothing.
         A ``directory`` that is not there is a :class:`ConfigError`: most
         likely a typo, which reading as empty would hide; for a migration's
-        target, which the migration makes, it has no rows.
+        target, which the migration makes, it has no rows. When the file the
+        cursor read is gone or emptied, one empty page says it was read: the
+        rows it could not read before are settled.
         """
         readable = await self._readable(entity)
         if readable is None:
+            if cursor and cursor.get("file_mtime_ns") is not None:
+                self._rejects = [r for r in self._rejects if r.entity != entity]
+                yield Page(cursor={**cursor, "file_mtime_ns": None, "size": None})
             return
         path, stat = readable
         if cursor and (cursor.get("file_mtime_ns"), cursor.get("size")) == (

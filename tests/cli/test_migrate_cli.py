@@ -661,3 +661,18 @@ def test_a_header_the_export_broke_does_not_stop_a_run_with_nothing_to_send(
     people.write_text(text.replace("Secondary Email", "Email", 1), encoding="utf-8-sig")
     again = migrate(config)
     assert again.exit_code == 0, again.output
+
+
+def test_unreadable_rows_of_a_source_file_since_deleted_are_settled(config: Path) -> None:
+    people = config.parent / "data" / "stakeholders.csv"
+    with people.open("a", encoding="utf-8") as handle:
+        handle.write("S4,赵六\n")
+    out = config.parent / "out"
+    assert migrate(config, "--report", str(out / "r1.json")).exit_code == 0
+    assert "UNREADABLE" in {row["code"] for row in rejects_csv(out / "r1.rejects.csv")}
+    people.unlink()
+    again = migrate(config, "--report", str(out / "r2.json"))
+    assert again.exit_code == 0, again.output
+    # S3's bad phone number is retried from what the hub kept of it; S4's row is gone
+    codes = [(row["external_id"], row["code"]) for row in rejects_csv(out / "r2.rejects.csv")]
+    assert codes == [("S3", "INVALID_VALUE")]

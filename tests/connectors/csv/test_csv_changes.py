@@ -34,6 +34,23 @@ def test_a_touched_but_unchanged_file_yields_no_records_and_a_new_cursor(tmp_pat
     assert page.cursor["generation"] == cursor["generation"] + 1
 
 
+def test_a_file_gone_since_the_last_pull_removes_nothing_and_is_read_whole_when_back(
+    tmp_path: Path,
+) -> None:
+    path = write_file(tmp_path / "stakeholders.csv", PEOPLE)
+    remote = connector(tmp_path)
+    cursor = last_cursor(pull(remote, "stakeholders"))
+    path.unlink()
+    (page,) = pull(remote, "stakeholders", cursor)  # read: nothing in it is unreadable now
+    assert (page.records, page.deletions, page.unreadable) == ([], [], [])
+    assert pull(remote, "stakeholders", page.cursor) == []  # said once
+    write_file(path, PEOPLE)
+    back = pull(remote, "stakeholders", page.cursor)
+    assert records(back) == {}  # the same rows as before it went: nothing changed
+    assert back
+    assert back[-1].cursor is not None
+
+
 def test_added_changed_and_removed_rows_yield_exactly_those(tmp_path: Path) -> None:
     path = write_file(tmp_path / "stakeholders.csv", PEOPLE)
     remote = connector(tmp_path)
