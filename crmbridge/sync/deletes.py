@@ -72,9 +72,19 @@ def _settle_gone(
     """Close the ambiguous matches of unlinked remote records deleted since: none is left to match.
 
     What they held back is queued in ``state`` (see :mod:`crmbridge.sync.ambiguity`).
+    Their rejects are settled too: a record the hub refused and its source then
+    removed (a bad row deleted from the file) is no longer a record to mend.
     """
     if not external_ids:
         return
+    from crmbridge.sync.apply import PULL
+
+    refused = tx.list_open_rejects(
+        ctx.job.name, connector=ctx.job.connector, entity=entity, external_ids=external_ids
+    )
+    gone = [r.id for r in refused if (r.payload or {}).get("side") == PULL]
+    if gone:
+        tx.set_reject_status(gone, "resolved")
     settled = open_matches(tx, ctx.job.name, ctx.job.connector, entity, external_ids)
     for item in settled:
         tx.resolve_inbox_item(item.id, {"settled": "deleted"})

@@ -676,3 +676,16 @@ def test_unreadable_rows_of_a_source_file_since_deleted_are_settled(config: Path
     # S3's bad phone number is retried from what the hub kept of it; S4's row is gone
     codes = [(row["external_id"], row["code"]) for row in rejects_csv(out / "r2.rejects.csv")]
     assert codes == [("S3", "INVALID_VALUE")]
+
+
+def test_a_bad_row_removed_from_the_source_is_no_longer_reported(config: Path) -> None:
+    out = config.parent / "out"
+    assert migrate(config, "--report", str(out / "r1.json")).exit_code == 0
+    assert [row["external_id"] for row in rejects_csv(out / "r1.rejects.csv")] == ["S3"]
+    people = config.parent / "data" / "stakeholders.csv"
+    kept = [line for line in people.read_text(encoding="utf-8").splitlines() if "S3" not in line]
+    people.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    again = migrate(config, "--report", str(out / "r2.json"))
+    assert again.exit_code == 0, again.output
+    assert rejects_csv(out / "r2.rejects.csv") == []
+    assert "rejected records: 0" in again.stdout
