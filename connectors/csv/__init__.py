@@ -67,7 +67,8 @@ Change detection
     row an edit makes, the engine takes it as an edit. The cursor (``snapshot``, ``generation``,
     ``file_mtime_ns``, ``size``) comes only with the last page; a file whose
     modification time and size equal the cursor's is not read at all. A
-    missing or empty (0-byte) file yields nothing and deletes nothing; a
+    missing or empty (0-byte) file deletes nothing: it yields nothing, or one
+    empty page when the cursor's file is gone (its unreadable rows settle); a
     missing ``directory`` is a :class:`~crmbridge.errors.ConfigError` naming
     ``connectors.<name>.directory`` (a mistyped folder must not read as no
     rows), as is a ``directory`` that is a file. A connector made with
@@ -98,6 +99,14 @@ Writing
     exclusive lock on ``.crmbridge/<file name>.lock``
     (:mod:`connectors.csv.filelock`), so two migrations into one folder never
     trim each other's appends.
+
+What a file still holds
+    ``still_held`` tells a migration which rows it sent are still in the
+    file, from the id index (one pass when the file changed): by the id
+    column, or by the ``crmbridge_id`` column where the id is a value a person
+    may edit (an organisation's name). A missing, emptied or header-only file
+    holds none; a row that cannot be read but shows its id is held; a file
+    with neither column, or a header the push would refuse, cannot tell.
 
 Folders and files the system refuses
     A file or folder that cannot be read or written (no right to, no room
