@@ -47,12 +47,25 @@ def check(config: ConfigOption = None, as_json: JsonOption = False) -> None:
 
 @app.command("show")
 def show(config: ConfigOption = None, as_json: JsonOption = False) -> None:
-    """Print the config as crmbridge reads it, defaults filled in and secrets hidden."""
+    """Print the config as crmbridge reads it, defaults filled in and secrets hidden.
+
+    A connector whose settings name an unset variable is shown with the value
+    empty, and a line on stderr says which commands it stops.
+    """
     from crmbridge.config import load_config
     from crmbridge.registry import discover, settings_models
 
-    loaded = load_config(config_path(config), os.environ, settings_models(discover()))
+    path = config_path(config)
+    loaded = load_config(path, os.environ, settings_models(discover()), only_used=True)
     if as_json:
         emit_json(loaded.redacted())
     else:
         out.print(loaded.redacted_yaml(), highlight=False, markup=False)
+    for name in loaded.connectors:
+        unusable = loaded.unusable(name)
+        if unusable is not None:
+            err.print(
+                f"[bold yellow]warning:[/] connector {escape(name)} cannot be used until this is "
+                f"mended (crmbridge run and serve refuse to start): {escape(str(unusable))}",
+                highlight=False,
+            )

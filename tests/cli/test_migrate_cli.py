@@ -602,6 +602,11 @@ def test_an_unset_secret_of_another_connector_does_not_stop_a_migration(
     assert into_crm.exit_code == 1
     assert "connectors.crm.client_secret: ${CRMBRIDGE_TEST_UNSET} is not set" in into_crm.stderr
     assert "Traceback" not in into_crm.output
+    shown = runner.invoke(app, ["config", "show", "-c", str(config)])
+    assert shown.exit_code == 0, shown.output
+    assert "connectors:" in shown.stdout
+    assert "connector crm cannot be used" in shown.stderr
+    assert "${CRMBRIDGE_TEST_UNSET} is not set" in shown.stderr
     # the daemon needs every connector ready: it must refuse before it starts
     monkeypatch.setattr("crmbridge.daemon.Daemon", None)
     daemon = runner.invoke(app, ["run", "-c", str(config)])
