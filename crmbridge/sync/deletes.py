@@ -56,6 +56,7 @@ def apply_remote_deletions(ctx: RunContext, tx: Transaction, entity: str) -> lis
     elif targets:
         delete_in_hub(ctx, tx, entity, targets)
     _settle_gone(ctx, tx, entity, [ext for ext in queued if ext not in links], state)
+    _settle_refused(ctx, tx, entity, queued)
     state["deletes"] = []
     state.pop("content_ids", None)
     ctx.save_state(tx, entity, state)
@@ -72,11 +73,20 @@ def _settle_gone(
     """Close the ambiguous matches of unlinked remote records deleted since: none is left to match.
 
     What they held back is queued in ``state`` (see :mod:`crmbridge.sync.ambiguity`).
-    Their rejects are settled too: a record the hub refused and its source then
-    removed (a bad row deleted from the file) is no longer a record to mend.
     """
     if not external_ids:
         return
+    settled = open_matches(tx, ctx.job.name, ctx.job.connector, entity, external_ids)
+    for item in settled:
+        tx.resolve_inbox_item(item.id, {"settled": "deleted"})
+    free_candidates(ctx, tx, entity, settled, state)
+
+
+def _settle_refused(
+    ctx: RunContext, tx: Transaction, entity: str, external_ids: Sequence[str]
+) -> None:
+    """Resolve what the hub refused of remote records deleted since, whatever the delete
+    policy: a bad row removed from its file is no longer a record to mend."""
     from crmbridge.sync.apply import PULL
 
     refused = tx.list_open_rejects(
@@ -85,10 +95,6 @@ def _settle_gone(
     gone = [r.id for r in refused if (r.payload or {}).get("side") == PULL]
     if gone:
         tx.set_reject_status(gone, "resolved")
-    settled = open_matches(tx, ctx.job.name, ctx.job.connector, entity, external_ids)
-    for item in settled:
-        tx.resolve_inbox_item(item.id, {"settled": "deleted"})
-    free_candidates(ctx, tx, entity, settled, state)
 
 
 def _moved(

@@ -694,3 +694,39 @@ def test_a_bad_row_removed_from_the_source_is_no_longer_reported(config: Path) -
     assert again.exit_code == 0, again.output
     assert rejects_csv(out / "r2.rejects.csv") == []
     assert "rejected records: 0" in again.stdout
+
+
+def test_a_refused_edit_of_a_row_since_deleted_is_settled(config: Path) -> None:
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + "jobs:\n  files-sync: {connector: files, direction: pull, deletes: ignore}\n",
+        encoding="utf-8",
+    )
+    people = config.parent / "data" / "stakeholders.csv"
+    text = people.read_text(encoding="utf-8")
+
+    def sync() -> dict[str, object]:
+        result = runner.invoke(app, ["sync", "files-sync", "-c", str(config), "--json"])
+        assert result.exit_code == 0, result.output
+        report: dict[str, object] = json.loads(result.stdout)
+        return report
+
+    def open_rejects() -> list[str]:
+        found = runner.invoke(app, ["runs", "list", "-c", str(config), "--json"])
+        latest = json.loads(found.stdout)["runs"][0]["id"]
+        shown = runner.invoke(
+            app, ["runs", "show", latest, "--rejects", "--json", "-c", str(config)]
+        )
+        rejects = json.loads(shown.stdout)["rejects"]
+        return sorted(r["external_id"] for r in rejects if r["status"] == "open")
+
+    sync()
+    people.write_text(text.replace("138 0013 8000", "138"), encoding="utf-8")  # S1 now bad
+    sync()
+    assert open_rejects() == ["S1", "S3"]
+    people.write_text(
+        "\n".join(line for line in text.splitlines() if not line.startswith("S1,")) + "\n",
+        encoding="utf-8",
+    )
+    sync()
+    assert open_rejects() == ["S3"]  # S1's refused edit went with its row; S3 is still there
