@@ -257,9 +257,7 @@ class CsvConnector:
     def _dialect(self, entity: str, path: Path) -> Dialect:
         conf = self.settings
         recognised = self.columns(entity).recognised
-        return detect_dialect(
-            path, conf.encoding, conf.delimiter, recognised, self.context.phone_region
-        )
+        return detect_dialect(path, conf.encoding, conf.delimiter, recognised)
 
     def _new_dialect(self) -> Dialect:
         conf = self.settings

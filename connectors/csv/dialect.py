@@ -149,15 +149,8 @@ class Dialect:
         return csv.QUOTE_ALL if self.quote_all else csv.QUOTE_MINIMAL
 
 
-def detect_encoding(sample: bytes, path: Path | str = "", region: str | None = None) -> str:
-    """The codec of ``sample`` (the start of a file); :class:`PermanentError` if there is none.
-
-    ``region`` (the config's ``defaults.phone_region``) settles what the bytes cannot:
-    in China (``CN``), a sample that reads in GB2312 as Chinese characters alone is
-    GB18030. The same bytes read as Korean or Japanese, or as accented Latin letters,
-    and charset-normalizer often takes them so when the text is short or repetitive
-    (a few names, a phone number each).
-    """
+def detect_encoding(sample: bytes, path: Path | str = "") -> str:
+    """The codec of ``sample`` (the start of a file); :class:`PermanentError` if there is none."""
     for bom, name in _BOMS:
         if sample.startswith(bom):
             return name
@@ -172,11 +165,9 @@ def detect_encoding(sample: bytes, path: Path | str = "", region: str | None = N
             return "utf-16-be"
     if mostly_decodes(sample, "utf-8"):
         return "utf-8"
-    whole = _whole_lines(sample)
-    if region == "CN" and _reads_as_hanzi(whole):
-        return "gb18030"
     from charset_normalizer import from_bytes
 
+    whole = _whole_lines(sample)
     matches = list(from_bytes(whole))
     best = matches[0] if matches else None
     if best is None:
@@ -209,48 +200,6 @@ def detect_encoding(sample: bytes, path: Path | str = "", region: str | None = N
     scored = [(_native_share(readings[name] or "", name), name) for name in candidates]
     top = max(score for score, _ in scored)
     return next(name for score, name in scored if score == top)  # ties: the more common
-
-
-def _reads_as_hanzi(data: bytes) -> bool:
-    """Whether ``data`` holds text beyond ASCII and reads in GB2312 as Chinese characters
-    and CJK punctuation alone (no kana, no Cyrillic, no box drawing: GB2312 holds those too).
-
-    Accented Latin text rarely reads so: GB2312's second byte is never ASCII.
-    """
-    text = _reads_as(data, "gb2312")
-    if text is None or text.isascii():
-        return False
-    return all(ch.isascii() or _is_hanzi(ch) for ch in text) and not _plainly_korean(data)
-
-
-def _plainly_korean(data: bytes) -> bool:
-    """Whether ``data`` reads in cp949 as Hangul alone, in so many different syllables that
-    Chinese text would have shown a character that reads as a Hanja there.
-
-    GB2312's first 25 rows of hanzi are the bytes of Hangul in cp949; the rest read
-    as Hanja, which Korean text rarely holds. Twelve different characters all from those
-    rows are fewer than one Chinese text in 300.
-    """
-    text = _reads_as(data, "cp949")
-    if text is None:
-        return False
-    wide = {ch for ch in text if not ch.isascii()}
-    return len(wide) >= 12 and all(0xAC00 <= ord(ch) <= 0xD7A3 for ch in wide)
-
-
-def _is_hanzi(ch: str) -> bool:
-    code = ord(ch)
-    return (
-        0x4E00 <= code <= 0x9FFF
-        or 0x3000 <= code <= 0x303F
-        or 0xFF01 <= code <= 0xFF5E
-        or ch in _CHINESE_PUNCTUATION
-    )
-
-
-_CHINESE_PUNCTUATION: Final = frozenset("\u00b7\u30fb\u2014\u2026\u2018\u2019\u201c\u201d")
-"""The middle dot of transliterated names (GB2312's reads as katakana's), dashes, ellipsis,
-curly quotes."""
 
 
 def _reads_as(data: bytes, name: str) -> str | None:
@@ -362,13 +311,11 @@ def detect_dialect(
     encoding: str = "auto",
     delimiter: str = "auto",
     recognised: Callable[[Sequence[str]], int] | None = None,
-    region: str | None = None,
 ) -> Dialect:
     """Read the start of ``path`` and tell its dialect; declared settings win over detection.
 
     ``recognised`` counts the cells of a header row that name columns the file's mapping
     knows: with it, a file in a legacy codec is read in the one naming the most of them.
-    ``region`` as for :func:`detect_encoding`.
     """
     try:
         with path.open("rb") as handle:
@@ -378,7 +325,7 @@ def detect_dialect(
     ascii_only = False
     if encoding == "auto":
         telling = _telling_sample(path, sample)
-        codec = detect_encoding(telling, path, region)
+        codec = detect_encoding(telling, path)
         ascii_only = codec == "utf-8" and telling.isascii()
         if recognised is not None and codec not in _UNICODE:
             codec = reads_header_best(_whole_lines(sample), codec, _LEGACY, recognised, delimiter)

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from csv_support import connector, pull, push, records, write_file
 
-from connectors.csv.dialect import detect_encoding
 from crmbridge.connector import WriteOp, WriteRequest
 from crmbridge.errors import ConfigError
 
@@ -104,53 +103,3 @@ def test_a_latin_file_with_an_english_header_keeps_its_codec(tmp_path: Path) -> 
     )
     got = records(pull(connector(tmp_path), "stakeholders"))
     assert [data["Full Name"] for data in got.values()] == ["Jürgen Müller"]
-
-
-ENGLISH_HEADER = {
-    "2-names": "Full Name,Mobile\r\n罗斌,13800138000\r\n黄丽,13900139000\r\n",
-    "3-alike": "Full Name,Mobile\r\n" + "赵磊,13800138000\r\n" * 3,
-    "company": "Full Name,Email,Account Name\r\n高峰,gf@example.cn,华为技术有限公司\r\n",
-    "punctuation": "Full Name,Description\r\n阿卜杜·热合曼,“重要”客户（老）\r\n",  # noqa: RUF001
-}
-
-
-@pytest.mark.parametrize("text", ENGLISH_HEADER.values(), ids=ENGLISH_HEADER.keys())
-def test_a_short_gbk_file_with_an_english_header_reads_its_chinese_right(
-    tmp_path: Path, text: str
-) -> None:
-    # nothing in an ASCII header tells; charset-normalizer took most of these for Korean
-    write_file(tmp_path / "stakeholders.csv", text, "gbk")
-    got = records(pull(connector(tmp_path), "stakeholders"))
-    expected = sorted(line.split(",")[0] for line in text.splitlines()[1:])
-    assert sorted(data["Full Name"] for data in got.values()) == expected
-
-
-OTHER_LANGUAGES = {
-    "cp1252": "Name,City\r\nJosé Müller,Zürich\r\nFrançois Lefèvre,Besançon\r\n",
-    "cp1250": "Name\r\nŁukasz Żółć\r\nJiří Dvořák\r\n",
-    "cp1251": "Имя\r\nИван Петров\r\nОльга Смирнова\r\n",  # noqa: RUF001
-    "cp932": "名前\r\n田中 たろう\r\nやまだ はなこ\r\n",
-    "big5": "姓名\r\n陳大文\r\n林美麗\r\n",
-}
-
-
-@pytest.mark.parametrize("codec", OTHER_LANGUAGES)
-def test_the_region_leaves_files_in_other_languages_alone(codec: str) -> None:
-    sample = OTHER_LANGUAGES[codec].encode(codec)
-    assert detect_encoding(sample, region="CN") == detect_encoding(sample) == codec
-
-
-def test_only_a_chinese_region_reads_bytes_korean_could_be_as_chinese() -> None:
-    sample = "이름\r\n김민수\r\n이영희\r\n".encode("cp949")
-    assert detect_encoding(sample) == "cp949"
-    assert detect_encoding(sample, region="KR") == "cp949"
-    # the same bytes are GB2312 hanzi: in China so short a file needs `encoding: cp949`
-    assert detect_encoding(sample, region="CN") == "gb18030"
-    longer = "이름\r\n김민수\r\n이영희\r\n박지훈\r\n최수아\r\n".encode("cp949")
-    assert detect_encoding(longer, region="CN") == "cp949"  # no Hanja among 12 syllables
-
-
-def test_a_longer_chinese_file_is_never_taken_for_korean_in_china() -> None:
-    # 黄丽 and 罗斌 read as Hangul in cp949, however often they repeat
-    sample = ("Full Name\r\n" + "黄丽\r\n罗斌\r\n" * 40).encode("gbk")
-    assert detect_encoding(sample, region="CN") == "gb18030"
