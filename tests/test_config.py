@@ -543,3 +543,12 @@ class _RequiresSecret(BaseModel):
         if self.signature == "standard" and not self.secret:
             raise ValueError("signature: standard needs a secret")
         return self
+
+
+def test_unset_keys_name_only_the_unset_variables(tmp_path: Path) -> None:
+    path = write(tmp_path, ISSUE_EXAMPLE.replace("data_centre: com", "data_centre: mars"))
+    environ = {k: v for k, v in ENV.items() if k != "ZOHO_REFRESH_TOKEN"}
+    models = {"zoho": _Anything, "csv": _Anything}
+    config = load_config(path, environ, models, only_used=True)
+    assert config.unset_keys("crm") == ["connectors.crm.refresh_token"]
+    assert config.unset_keys("files") == []

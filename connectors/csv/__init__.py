@@ -102,11 +102,11 @@ Writing
 
 What a file still holds
     ``still_held`` tells a migration which rows it sent are still in the
-    file, from the id index (one pass when the file changed): by the id
-    column, or by the ``crmbridge_id`` column where the id is a value a person
-    may edit (an organisation's name). A missing, emptied or header-only file
-    holds none; a row that cannot be read but shows its id is held; a file
-    with neither column, or a header the push would refuse, cannot tell.
+    file, from the id index (one pass when the file changed), by the id
+    column. A missing, emptied or header-only file holds none; a row that
+    cannot be read but shows its id is held. A file whose id is a value a
+    person may edit (an organisation's name), one with no id column, or a
+    header the push would refuse, cannot tell.
 
 Folders and files the system refuses
     A file or folder that cannot be read or written (no right to, no room

@@ -433,10 +433,11 @@ class CsvConnector:
         is held.
 
         A row is found by its id column when that holds ids (``Record Id``,
-        ``crmbridge_id``); by its record's crmbridge id when the id is a value
-        (organisations' ``Account Name``, which a person may edit). ``None`` when
-        neither is in the file (a changed row cannot be told from a removed one), or
-        its header cannot be read.
+        ``crmbridge_id``); in a file without one, by its record's crmbridge id.
+        ``None`` when the id is a value a person may edit (organisations'
+        ``Account Name``: a renamed row would read as gone), when neither column is
+        in the file (a changed row cannot be told from a removed one), or when its
+        header cannot be read.
         """
         readable = await self._readable(entity)
         if readable is None:
@@ -459,7 +460,9 @@ class CsvConnector:
             header = table.header
             if header is None:
                 return set()
-            by_record = header.id_kind is IdKind.FIELD or header.id_index is None
+            if header.id_kind is IdKind.FIELD:
+                return None  # a name a person may edit: its row renamed reads as gone
+            by_record = header.id_index is None
             if by_record and not header.key_indices:
                 return None
             state = index.state()

@@ -56,9 +56,9 @@ def _settings(
             code=2,
         )
     token_key = f"connectors.{name}.refresh_token"
-    if [key for key in loaded.unset_keys(name) if not (token_unset and key == token_key)]:
-        unusable = loaded.unusable(name)
-        assert unusable is not None
+    unusable = loaded.unusable(name)
+    only_the_token = token_unset and loaded.unset_keys(name) == [token_key]
+    if unusable is not None and not only_the_token:
         fail(unusable)
     raw = dict(zoho[name].settings())
     raw.setdefault("refresh_token", "")

@@ -118,6 +118,7 @@ def _analyse(
     config._source_path = path.absolute()
     config._lines = report.lines
     config._unusable = held
+    config._unset = {name: [p.key for p in found if p.key in unset] for name, found in held.items()}
     return config, []
 
 

@@ -293,6 +293,7 @@ class Config(_Section):
     _source_path: Path | None = PrivateAttr(default=None)
     _lines: dict[str, int] = PrivateAttr(default_factory=dict)
     _unusable: dict[str, list[ConfigProblem]] = PrivateAttr(default_factory=dict)
+    _unset: dict[str, list[str]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -333,7 +334,7 @@ class Config(_Section):
     def unset_keys(self, connector: str) -> list[str]:
         """The key paths of ``connector``'s settings whose variable is unset (see
         :meth:`unusable`): ``connectors.crm.refresh_token``, ..."""
-        return [problem.key for problem in self._unusable.get(connector, ())]
+        return list(self._unset.get(connector, ()))
 
     def line_of(self, key: str) -> int | None:
         """The line of a dotted key path (``jobs.crm-sync.schedule``) in the file, if known."""
