@@ -18,6 +18,7 @@ from crmbridge.cli.common import (
     out,
     print_table,
 )
+from crmbridge.errors import ConfigError
 from crmbridge.names import COUNT_KEYS
 
 if TYPE_CHECKING:
@@ -41,10 +42,11 @@ def sync(
 ) -> None:
     """Run one sync job once and print its report (pulled, created, updated, ... pushed)."""
     service = bridge(config)
-    if job not in service.config.jobs:
+    try:
+        service.job(job)  # an unknown job is bad usage, named with the jobs there are
+    except ConfigError as exc:
         service.close()
-        known = ", ".join(sorted(service.config.jobs)) or "none configured"
-        fail(f"no job {job!r} in the config; jobs: {known}", code=2)
+        fail(exc, code=2)
     try:
         if not dry_run:
             service.interrupt_dead_runs()  # a run killed outright was left "running"
