@@ -12,8 +12,9 @@ Each name below is imported when first asked for.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from crmbridge.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from connectors.fxiaoke.codes import DailyQuotaExhausted, FxiaokeError
@@ -22,18 +23,12 @@ if TYPE_CHECKING:
 
 __all__ = ["DailyQuotaExhausted", "FxiaokeConnector", "FxiaokeError", "FxiaokeSettings"]
 
-_HOMES = {
-    "DailyQuotaExhausted": "connectors.fxiaoke.codes",
-    "FxiaokeConnector": "connectors.fxiaoke.connector",
-    "FxiaokeError": "connectors.fxiaoke.codes",
-    "FxiaokeSettings": "connectors.fxiaoke.settings",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """The names above, each imported when first asked for (the sandbox command loads
-    without the connector)."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "DailyQuotaExhausted": "connectors.fxiaoke.codes",
+        "FxiaokeConnector": "connectors.fxiaoke.connector",
+        "FxiaokeError": "connectors.fxiaoke.codes",
+        "FxiaokeSettings": "connectors.fxiaoke.settings",
+    },
+)

@@ -12,8 +12,9 @@ adds to ``crmbridge`` (:mod:`.cli`) load without the connector.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from crmbridge.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from connectors.zoho.auth import exchange_grant_code
@@ -23,17 +24,12 @@ if TYPE_CHECKING:
 
 __all__ = ["ZohoConnector", "ZohoSettings", "enable_notifications", "exchange_grant_code"]
 
-_HOMES = {
-    "ZohoConnector": "connectors.zoho.connector",
-    "ZohoSettings": "connectors.zoho.settings",
-    "enable_notifications": "connectors.zoho.metadata",
-    "exchange_grant_code": "connectors.zoho.auth",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """The names above, each imported when first asked for."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "ZohoConnector": "connectors.zoho.connector",
+        "ZohoSettings": "connectors.zoho.settings",
+        "enable_notifications": "connectors.zoho.metadata",
+        "exchange_grant_code": "connectors.zoho.auth",
+    },
+)
