@@ -255,6 +255,34 @@ def test_a_target_record_that_cannot_be_read_is_passed_over_with_a_warning(
     assert len(Shared("new").live("stakeholders")) == 13
 
 
+def test_an_update_the_target_finds_no_record_for_is_reported_not_dropped_silently(
+    service: Bridge,
+) -> None:
+    old, new = Shared("old"), Shared("new")
+    seed(old)
+    migrate(service)
+    (gone,) = [
+        ext for ext, data in new.live("stakeholders").items() if data["full_name"] == "王3号"
+    ]
+    del new.tables["stakeholders"][gone]  # purged there, leaving no deletion to read
+    new.by_key = {key: ext for key, ext in new.by_key.items() if ext != gone}
+    (source,) = [
+        ext for ext, data in old.live("stakeholders").items() if data["full_name"] == "王3号"
+    ]
+    old.put("stakeholders", {**old.live("stakeholders")[source], "title": "CTO"}, source)
+    report = migrate(service)
+    push = dict(zip(report.leg_names, report.legs, strict=True))["push"]
+    (warning,) = push.warnings
+    assert f"1 stakeholders records were no longer in new when updated ({gone})" in warning
+    assert "created there again on its next change" in warning
+    old.put("stakeholders", {**old.live("stakeholders")[source], "title": "CEO"}, source)
+    migrate(service)
+    titles = [
+        p.get("title") for p in new.live("stakeholders").values() if p["full_name"] == "王3号"
+    ]
+    assert titles == ["CEO"]
+
+
 class EventFeed(Shared):
     """A target whose reads hand out events once, like a webhook inbox: never read to match."""
 

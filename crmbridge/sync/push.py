@@ -312,6 +312,7 @@ def commit_results(
     by_key = {r.key: r for r in results}
     links: list[LinkWrite] = []
     dropped: list[str] = []
+    gone: list[str] = []
     failures: list[tuple[str, str | None, RecordRejected]] = []
     for req in item.payload["requests"]:
         result = by_key.get(req["key"])
@@ -323,6 +324,8 @@ def commit_results(
         if result.outcome is WriteOutcome.REJECTED:
             if result.code == "NOT_FOUND" and req["op"] != WriteOp.CREATE.value:
                 dropped.append(record_id)  # gone remotely: next change re-creates it
+                if req["op"] != WriteOp.DELETE.value:
+                    gone.append(req["external_id"] or record_id)
                 continue
             exc = RecordRejected(
                 result.message or "rejected", code=result.code or "REJECTED", field=result.field
@@ -343,6 +346,8 @@ def commit_results(
         ctx.resolver.learn(entity, record_id, external_id)
     if links:
         tx.upsert_links(ctx.job.connector, entity, links)
+    if gone:
+        ctx.warn([_gone_warning(ctx.job.connector, entity, gone)])
     if dropped:
         for record_id in dropped:
             ctx.resolver.forget(entity, record_id, None)
@@ -360,6 +365,16 @@ def commit_results(
     records = tx.get_records(entity, [rid for rid, _, _ in failures])
     _park(ctx, tx, entity, [(records[rid], exc) for rid, _, exc in failures if rid in records])
     tx.mark_outbox_sent(item.id)
+
+
+def _gone_warning(connector: str, entity: str, external_ids: Sequence[str]) -> str:
+    """What the report says of updates ``connector`` found no record for."""
+    shown = ", ".join(external_ids[:5]) + (", ..." if len(external_ids) > 5 else "")
+    return (
+        f"{len(external_ids)} {entity} records were no longer in {connector} when updated "
+        f"({shown}): their links were dropped, and each is created there again on its next "
+        "change in the hub"
+    )
 
 
 def _park(
