@@ -271,6 +271,33 @@ class JobsMixin(Scope):
                     .values(attempts=rejects.c.attempts + 1, last_seen=now)
                 )
 
+    def refresh_rejects(self, items: Sequence[tuple[int, NewReject]]) -> None:
+        """Replace what these rejects say of their record (reason, field, code, the payload
+        a later run retries) with a newer rejection of the same record; attempts stay."""
+        if not items:
+            return
+        with self._write() as conn:
+            conn.execute(
+                sa.update(rejects)
+                .where(rejects.c.id == sa.bindparam("b_id"))
+                .values(
+                    code=sa.bindparam("b_code"),
+                    reason=sa.bindparam("b_reason"),
+                    field=sa.bindparam("b_field"),
+                    payload=sa.bindparam("b_payload", type_=rejects.c.payload.type),
+                ),
+                [
+                    {
+                        "b_id": reject_id,
+                        "b_code": new.code,
+                        "b_reason": new.reason,
+                        "b_field": new.field,
+                        "b_payload": as_dict(new.payload),
+                    }
+                    for reject_id, new in items
+                ],
+            )
+
     def touch_rejects(self, ids: Sequence[int]) -> None:
         """Note that a run met these rejects again without trying them again (their
         source was not read: it has not changed), so they count among the run's."""

@@ -549,6 +549,7 @@ def _settle_rejects(
         if r.payload and r.payload.get("side") == PULL
     }
     kept: list[tuple[NewReject, Reject | None]] = []
+    tried_again = {r.external_id for r in retried}
     for ext, (record, exc) in failures.items():
         reject = ctx.reject(
             entity,
@@ -564,6 +565,7 @@ def _settle_rejects(
                 "modified_at": record.modified_at.isoformat() if record.modified_at else None,
                 "missing": exc.missing if isinstance(exc, RelationPending) else None,
             },
+            retry=ext in tried_again,
         )
         kept.append((reject, earlier.get(ext)))
     ctx.keep_rejects(tx, kept)

@@ -142,20 +142,25 @@ class LinkResolver:
 _Met = tuple[str, str | None, str | None, str, str]
 
 
-def _first_time(seen: set[_Met], reject: NewReject) -> bool:
-    """Whether this run meets the rejected record for the first time: the same record (and,
-    for one read from a file, the same row: two rows may share an id) was not rejected yet.
-    A record with no id always is met for the first time."""
-    if reject.record_id is None and reject.external_id is None:
-        return True
+def _met(reject: NewReject) -> _Met:
+    """Which record (and, for one read from a file, which row) a reject is of."""
     data = (reject.payload or {}).get("data") or {}
-    key = (
+    return (
         reject.entity,
         reject.record_id,
         reject.external_id,
         str(data.get(FILE_KEY, "")),
         str(data.get(LINE_KEY, "")),
     )
+
+
+def _first_time(seen: set[_Met], reject: NewReject) -> bool:
+    """Whether this run meets the rejected record for the first time: the same record (and,
+    for one read from a file, the same row: two rows may share an id) was not rejected yet.
+    A record with no id always is met for the first time."""
+    if reject.record_id is None and reject.external_id is None:
+        return True
+    key = _met(reject)
     if key in seen:
         return False
     seen.add(key)
@@ -205,6 +210,7 @@ class RunContext:
     _outer: Transaction | None = None
     _counted: set[_Met] = field(default_factory=set)
     _kept: set[_Met] = field(default_factory=set)
+    _retried: set[tuple[str, str | None, str | None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.resolver = LinkResolver(self.job.connector)
@@ -245,11 +251,15 @@ class RunContext:
         external_id: str | None = None,
         record_id: str | None = None,
         where: Mapping[str, Any] | None = None,
+        retry: bool = False,
     ) -> NewReject:
         """Count and plan one rejected record; the reject to keep of it unless one is open.
 
         ``side`` is where it would have gone (``hub`` or ``remote``); ``where``
-        says where it is in its source (a file and line).
+        says where it is in its source (a file and line). ``retry``: the record
+        is one parked on an earlier run, tried again from what that run kept; the
+        same record read afresh later in this run is the same reject, wherever it
+        now is in its source.
         """
         # a record going out is named by its hub id, one coming in by its external id
         ids = {"record_id": record_id} if record_id is not None else {"external_id": external_id}
@@ -266,8 +276,19 @@ class RunContext:
             payload=payload,
         )
         # a record rejected twice in one run (a parked record retried at the start, then read
-        # again from its page: a resumed migration) counts once
-        if _first_time(self._counted, rejected):
+        # again from its page: a resumed migration, or a file re-read whose rows moved) counts
+        # once; two rows of a file sharing an id are two rejects
+        met = (entity, record_id, external_id)
+        if retry:
+            self._retried.add(met)
+            first = _first_time(self._counted, rejected)
+        else:
+            again = met in self._retried
+            self._retried.discard(met)
+            first = _first_time(self._counted, rejected) and not again
+            if again:  # the retry was this run's attempt: this one only says it afresh
+                self._kept.add(_met(rejected))
+        if first:
             self.counts.add(entity, "rejected")
             self.plan.add(
                 entity,
@@ -290,7 +311,17 @@ class RunContext:
     ) -> None:
         """Keep this run's rejects, each with the open reject of its record if there is one:
         that one counts one more attempt (see :meth:`reject_again`), else the new one is added.
-        A record kept once in this run is not kept again: one run is one attempt."""
+        A record kept once in this run is not kept again: one run is one attempt. An open
+        reject takes what the latest rejection says of its record (the row as it is now in
+        its source, and why), so a later run retries that, not a version since edited."""
+        newer = [
+            (old.id, new)
+            for new, old in rejects
+            if old is not None
+            and (old.payload, old.reason, old.field, old.code)
+            != (new.payload, new.reason, new.field, new.code)
+        ]
+        tx.refresh_rejects(newer)
         rejects = [(new, old) for new, old in rejects if _first_time(self._kept, new)]
         self.reject_again(tx, [old for _, old in rejects if old is not None])
         fresh = [new for new, old in rejects if old is None]

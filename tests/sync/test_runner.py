@@ -255,6 +255,32 @@ def test_child_waits_for_its_parent_and_is_never_dropped(store: Store, clock: Fa
     assert store.list_open_rejects("crm-sync") == []
 
 
+def test_a_waiting_child_edited_meanwhile_arrives_as_last_edited(
+    store: Store, clock: FakeClock
+) -> None:
+    crm = remote_crm(clock)
+    child = crm.put(
+        "stakeholders",
+        {"full_name": "Orphan", "email": "o@x.cn", "title": "CTO", "organization_id": "m99"},
+    )
+    sync(store, crm, clock, direction="pull")
+    clock.advance(60)
+    crm.put(
+        "stakeholders",
+        {"full_name": "Orphan", "email": "o@x.cn", "title": "VP", "organization_id": "m99"},
+        child,
+    )
+    waiting = sync(store, crm, clock, direction="pull")
+    assert waiting.counts["rejected"] == 1  # one record, retried and read again: one reject
+    (parked,) = store.list_open_rejects("crm-sync")
+    assert (parked.attempts, parked.payload["data"]["title"]) == (2, "VP")
+    clock.advance(60)
+    crm.put("organizations", {"name": "Late Org"}, "m99")
+    sync(store, crm, clock, direction="pull")
+    (person,) = live(store, "stakeholders")
+    assert person["title"] == "VP"  # not the title it had when it first waited
+
+
 def test_a_push_rejected_once_is_sent_again_next_run(store: Store, clock: FakeClock) -> None:
     crm = remote_crm(clock)
     hub_add(store, "stakeholders", {"full_name": "Flaky", "email": "f@x.cn"})

@@ -149,3 +149,31 @@ def test_a_blank_cell_of_a_field_with_a_default_means_the_default(
     assert last["created"] == last["updated"] == last["pushed"] == last["rejected"] == 0
     # the blank stands for the default: nothing to write back, nothing to pull again
     assert [row["类型"] for row in _table(folder / "stakeholders.csv")] == [""]
+
+
+def test_a_bad_row_that_moved_up_the_file_is_still_one_reject(tmp_path: Path) -> None:
+    folder = tmp_path / "files"
+    folder.mkdir()
+    people = folder / "stakeholders.csv"
+    write_file(
+        people,
+        "编号,姓名,邮箱,职位\r\nS1,Ann,ann@example.com,CEO\r\nS2,Bob,bob@,CTO\r\n"
+        "S3,Cat,cat@example.com,CFO\r\n",
+    )
+    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    try:
+        job = SyncJob("files", "files", ("stakeholders",), direction="pull")
+        assert _run(store, job, connector(folder, name="files")).counts["rejected"] == 1
+        # S1 gone and a column renamed: the file is read whole again, S2 now on line 2
+        write_file(
+            people,
+            "编号,姓名,邮箱,职务\r\nS2,Bob,bob@,CTO\r\nS3,Cat,cat@example.com,CFO\r\n",
+        )
+        again = _run(store, job, connector(folder, name="files"))
+        assert again.counts["rejected"] == 1
+        (reject,) = store.list_open_rejects("files")
+        assert reject.payload is not None
+        assert (reject.external_id, reject.attempts) == ("S2", 2)
+        assert reject.payload["data"]["$line"] == 2  # where it is now, for the person fixing it
+    finally:
+        store.close()
