@@ -231,10 +231,12 @@ def _stream(
             pad = width - (table.width if table is not None else width)
             pure = header.id_kind is IdKind.PURE
             open_end: Row | None = None
+            unread: list[int] = []
             for row in table.rows() if table is not None else ():
                 if row.problem is not None:
                     out.write(_terminated(row.raw, dialect.newline))  # kept as it is
                     open_end = row if row.open_end else None
+                    unread.append(row.line)
                     continue
                 cells = row.cells + [""] * pad
                 stated = ids.stated(cells)
@@ -297,10 +299,12 @@ def _stream(
                 writer.writerow(cells)
             out.flush()
             os.fsync(out.fileno())
-        for ext, change in batch.updates.items():
-            batch.reject(change.request, "NOT_FOUND", f"no row with id {ext} in {path}", None)
-        for ext, req in batch.deletes.items():
-            batch.reject(req, "NOT_FOUND", f"no row with id {ext} in {path}", None)
+        missing = [(ext, c.request) for ext, c in batch.updates.items()]
+        for ext, req in [*missing, *batch.deletes.items()]:
+            if unread:  # the row may be one crmbridge cannot read: not gone, only hidden
+                batch.reject(req, "ROW_UNREADABLE", _hidden(ext, path, unread), None)
+            else:
+                batch.reject(req, "NOT_FOUND", f"no row with id {ext} in {path}", None)
         if changed:
             _replace(temp, path, before)
         else:
@@ -321,6 +325,16 @@ def _stream(
         else r
         for r in results.values()
     ]
+
+
+def _hidden(ext: str, path: Path, lines: Sequence[int]) -> str:
+    """Why a change to a row not found waits, when the file has rows it cannot read."""
+    where = ", ".join(str(n) for n in lines[:5]) + (", ..." if len(lines) > 5 else "")
+    return (
+        f"no readable row with id {ext} in {path}, which has rows it cannot read "
+        f"(line {where}; a quote left open takes the rows after it in): the row may be "
+        "among them, so the change waits until they are mended"
+    )
 
 
 def written_texts(requests: Sequence[WriteRequest]) -> Iterator[str]:

@@ -379,6 +379,32 @@ def test_no_row_is_added_after_a_quote_the_file_leaves_open(tmp_path: Path, page
     assert path.read_bytes().decode("utf-8") == text
 
 
+def test_a_change_to_a_row_an_open_quote_hides_waits_instead_of_dropping_the_row(
+    tmp_path: Path,
+) -> None:
+    # found by exploratory testing: taken as NOT_FOUND, the update was dropped with the link,
+    # and once the quote was mended the row's old value came back and won
+    text = (
+        "Record Id,Full Name,Email\r\nS1,Wang Wei,wang@example.cn\r\n"
+        'S2,"Li Na,li@example.cn\r\nS3,Zhang San,zhang@example.cn\r\n'
+    )
+    path = write_file(tmp_path / "stakeholders.csv", text)
+    results = push(
+        connector(tmp_path),
+        "stakeholders",
+        _update("S3", "update", Email="z@new.cn"),
+        WriteRequest("delete", WriteOp.DELETE, None, "S2"),
+    )
+    for key in ("update", "delete"):
+        assert (results[key].outcome, results[key].code) == (
+            WriteOutcome.REJECTED,
+            "ROW_UNREADABLE",
+        )
+    assert "has rows it cannot read (line 3;" in (results["update"].message or "")
+    assert "the change waits until they are mended" in (results["update"].message or "")
+    assert path.read_bytes().decode("utf-8") == text
+
+
 def test_a_file_that_quotes_every_cell_keeps_doing_so(tmp_path: Path) -> None:
     # as Zoho CRM exports are written
     text = (
