@@ -333,7 +333,14 @@ def detect_dialect(
         codec = codecs.lookup(encoding).name
         if codec == "utf-8" and sample.startswith(codecs.BOM_UTF8):
             codec = "utf-8-sig"
-    text = codecs.getincrementaldecoder(codec)(errors="replace").decode(sample, final=False)
+    try:
+        text = codecs.getincrementaldecoder(codec)(errors="replace").decode(sample, final=False)
+    except UnicodeError as exc:  # utf-16 or utf-32 declared for a file with no byte-order mark
+        raise PermanentError(
+            f"{path}: cannot be read as {encoding}, the encoding the connector's settings "
+            f"declare ({exc}); declare the file's own encoding (utf-16-le, utf-16-be, ...) "
+            "or `encoding: auto`"
+        ) from None
     text = text.removeprefix("\ufeff")
     # control, private-use, unassigned or undecodable characters: binary, or the wrong codec
     odd = sum(1 for ch in text if ch not in "\t\r\n" and unicodedata.category(ch)[0] == "C")

@@ -178,7 +178,13 @@ class _Lines:
         return self
 
     def __next__(self) -> str:
-        line = next(self.handle)
+        try:
+            line = next(self.handle)
+        except UnicodeDecodeError as exc:  # a UTF-16 or UTF-32 file cut short, or not one
+            raise PermanentError(
+                f"{self.handle.name}: cannot be read as {exc.encoding} ({exc.reason}); "
+                "declare the file's own encoding, or `encoding: auto`"
+            ) from None
         self.taken.append(line)
         return line
 

@@ -66,3 +66,25 @@ def test_sync_names_the_file_of_a_bad_header(tmp_path: Path, kind: str) -> None:
 
     as_json = runner.invoke(app, ["sync", "load", "-c", str(config), "--json"])
     assert json.loads(as_json.stdout)["error"]["path"] == str(csv_file)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "says"),
+    [
+        ("utf-16", "cannot be read as utf-16, the encoding the connector's settings declare"),
+        ("utf-32", "cannot be read as utf-32, the encoding the connector's settings declare"),
+        ("utf-32-le", "cannot be read as utf-32-le (code point not in range(0x110000))"),
+    ],
+)
+def test_a_declared_encoding_the_file_is_not_in_is_a_clear_error(
+    tmp_path: Path, encoding: str, says: str
+) -> None:
+    config, csv_file = _config(tmp_path, "Full Name,Email\r\n")  # UTF-8, no mark
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("directory: src}", f"directory: src, encoding: {encoding}}}"))
+    shown = runner.invoke(app, ["migrate", "-c", str(config), "--from", "a", "--to", "b"])
+    assert shown.exit_code == 1
+    assert "Traceback" not in shown.output
+    message = " ".join(shown.stderr.split())
+    assert f"error: {csv_file}: {says}" in message
+    assert "declare the file's own encoding" in message
