@@ -8,8 +8,8 @@ Five entities, named in configs and mappings by their plural:
 ``requirements``        :class:`Requirement` — something a stakeholder asked for
 ``requirement_changes`` :class:`RequirementChange` — a change request (需求变更) with its history
 
-Phones are parsed to E.164 with the default region given in the validation
-context (``Stakeholder.model_validate(data, context={"phone_region": "CN"})``);
+Phones are parsed to E.164 (an extension kept after ``;ext=``) with the default
+region given in the validation context (``Stakeholder.model_validate(data, context={"phone_region": "CN"})``);
 without one, a phone must carry its country code. Emails are validated and
 normalised with email-validator. Fields holding another entity's id are
 *relations* (see :func:`relation_fields`); connectors translate them through

@@ -46,8 +46,11 @@ def normalize_email(value: str) -> str:
 def normalize_phone(value: str, region: str | None = None) -> str:
     """Parse a phone number to E.164 (``138 0013 8000`` with region ``CN`` -> ``+8613800138000``).
 
-    Without ``region`` the number must start with ``+`` and its country code.
-    Raises :class:`ValueError` naming the value when it is not a valid number.
+    An extension is kept after ``;ext=``, as RFC 3966 writes it (``+1 415 555 0100
+    ext. 123`` -> ``+14155550100;ext=123``): E.164 has no place for one, and
+    dropping it would lose the way to reach the person. Without ``region`` the
+    number must start with ``+`` and its country code. Raises
+    :class:`ValueError` naming the value when it is not a valid number.
     """
     text = value.strip()
     try:
@@ -57,7 +60,8 @@ def normalize_phone(value: str, region: str | None = None) -> str:
         raise ValueError(f"{value!r} is not a phone number: {exc}{hint}") from None
     if not phonenumbers.is_valid_number(parsed):
         raise ValueError(f"{value!r} is not a valid phone number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    number = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return f"{number};ext={parsed.extension}" if parsed.extension else number
 
 
 _E164: Final = re.compile(r"\+[1-9][0-9]{5,14}")
@@ -159,7 +163,8 @@ def _matches(national: str, general: _Desc, types: tuple[_Desc, ...]) -> bool:
 
 @functools.lru_cache(maxsize=65536)
 def phone_format(value: str, region: str | None, style: str) -> str:
-    """An E.164 number written for people: ``national`` when it belongs to ``region``, else ``international``.
+    """An E.164 number (and its extension) written for people: ``national`` when it belongs
+    to ``region``, else ``international``.
 
     ``style`` is ``national`` or ``international``; numbers of other regions
     keep their country code so they read back the same.

@@ -69,3 +69,20 @@ def test_email_shortcut_agrees_with_the_model(value: str) -> None:
 )
 def test_email_shortcut_on_special_cases(value: str) -> None:
     assert _outcome(fastnorm.email, value) == _outcome(normalize_email, value)
+
+
+@pytest.mark.parametrize(
+    ("written", "stored", "national"),
+    [
+        ("+1 415 555 0100 ext. 123", "+14155550100;ext=123", "(415) 555-0100 ext. 123"),
+        ("0755-8888 6666 x801", "+8675588886666;ext=801", "0755 8888 6666 ext. 801"),
+        ("+14155550100;ext=123", "+14155550100;ext=123", "(415) 555-0100 ext. 123"),
+    ],
+)
+def test_a_phone_extension_is_kept_and_reads_back_the_same(
+    written: str, stored: str, national: str
+) -> None:
+    region = "US" if national.startswith("(") else "CN"
+    assert fastnorm.phone(written, "CN") == stored
+    assert fastnorm.phone(stored, "CN") == stored  # what the hub holds normalises to itself
+    assert fastnorm.phone_format(stored, region, "national") == national
