@@ -32,6 +32,7 @@ from crmbridge.sync.values import (
     remote_fields,
     validated_content,
 )
+from crmbridge.sync.workflow import step_through_workflow
 
 __all__ = ["PULL", "apply_page"]
 
@@ -156,9 +157,14 @@ def apply_page(
                 continue
             # a remote record may hold only some fields (a webhook's partial update):
             # it is checked as the record it would make of its hub twin
-            content, _ = validated_content(
-                entity, {**flatten(twin.data), **flat}, phone_region=ctx.job.phone_region
+            overlaid = step_through_workflow(
+                entity,
+                twin,
+                {**flatten(twin.data), **flat},
+                where=ctx.job.connector,
+                at=ctx.clock(),
             )
+            content, _ = validated_content(entity, overlaid, phone_region=ctx.job.phone_region)
         except RecordRejected as exc:
             failures[ext] = (latest[ext], exc)
             continue
@@ -383,9 +389,14 @@ def _decide(
     write: dict[str, Any] | None = None
     digest = current.content_hash
     if result.to_hub:
-        write, digest = validated_content(
-            entity, {**hub_flat, **result.to_hub}, phone_region=ctx.job.phone_region
+        merged = step_through_workflow(
+            entity,
+            current,
+            {**hub_flat, **result.to_hub},
+            where=ctx.job.connector,
+            at=_until(record.modified_at, ctx.clock()) or ctx.clock(),
         )
+        write, digest = validated_content(entity, merged, phone_region=ctx.job.phone_region)
         ctx.plan.add(entity, "hub", "update", record_id=current.id, fields=sorted(result.to_hub))
     else:
         ctx.counts.add(entity, "unchanged")
@@ -572,3 +583,5 @@ def _settle_rejects(
     settled = [r.id for ext, r in earlier.items() if ext in latest and ext not in failures]
     if settled:
         tx.set_reject_status(settled, "resolved")
+    if not retried:
+        ctx.settled_afresh(entity, [ext for ext in latest if ext not in failures])

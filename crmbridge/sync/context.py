@@ -210,7 +210,7 @@ class RunContext:
     _outer: Transaction | None = None
     _counted: set[_Met] = field(default_factory=set)
     _kept: set[_Met] = field(default_factory=set)
-    _retried: set[tuple[str, str | None, str | None]] = field(default_factory=set)
+    _retried: dict[tuple[str, str | None, str | None], bool] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.resolver = LinkResolver(self.job.connector)
@@ -280,11 +280,10 @@ class RunContext:
         # once; two rows of a file sharing an id are two rejects
         met = (entity, record_id, external_id)
         if retry:
-            self._retried.add(met)
             first = _first_time(self._counted, rejected)
+            self._retried[met] = first
         else:
-            again = met in self._retried
-            self._retried.discard(met)
+            again = self._retried.pop(met, None) is not None
             first = _first_time(self._counted, rejected) and not again
             if again:  # the retry was this run's attempt: this one only says it afresh
                 self._kept.add(_met(rejected))
@@ -301,6 +300,13 @@ class RunContext:
                 **({"where": dict(where)} if where is not None else {}),
             )
         return rejected
+
+    def settled_afresh(self, entity: str, external_ids: Iterable[str]) -> None:
+        """Records retried from what an earlier run kept and rejected again, then read
+        afresh in this run and taken: they are not this run's rejects after all."""
+        for ext in external_ids:
+            if self._retried.pop((entity, None, ext), False):
+                self.counts.add(entity, "rejected", -1)
 
     def warn(self, messages: Iterable[str]) -> None:
         """Add ``messages`` to the run's warnings, each once."""

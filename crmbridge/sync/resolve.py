@@ -17,14 +17,16 @@ remote is sent by the next run of the job, through the usual push stage:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from crmbridge.errors import CrmBridgeError
 from crmbridge.model import content_hash
 from crmbridge.store import LinkWrite, Store, Transaction
-from crmbridge.store.rows import InboxItem, RecordWrite
+from crmbridge.store.rows import InboxItem, Record, RecordWrite
 from crmbridge.sync.ambiguity import partners, queue
 from crmbridge.sync.values import flatten, validated_content
+from crmbridge.sync.workflow import step_through_workflow
 
 __all__ = ["ResolveError", "queue_refetch", "queue_resend", "resolve_item"]
 
@@ -119,11 +121,11 @@ def _conflict(
     elif take == "remote":
         chosen = {f: remote.get(f) for f in fields}
         shadow.update(chosen)
-        _write_fields(tx, item.entity, record_id, record.data, chosen, phone_region)
+        _write_fields(tx, item, record, chosen, phone_region)
     elif take is None and values is not None:
         chosen = dict(values)
         shadow.update({f: remote.get(f) for f in chosen})
-        _write_fields(tx, item.entity, record_id, record.data, chosen, phone_region)
+        _write_fields(tx, item, record, chosen, phone_region)
     else:
         raise ResolveError(f"--take must be hub or remote, not {take!r}")
     if current is not None:
@@ -134,19 +136,23 @@ def _conflict(
 
 def _write_fields(
     tx: Transaction,
-    entity: str,
-    record_id: str,
-    data: Mapping[str, Any],
+    item: InboxItem,
+    record: Record,
     chosen: Mapping[str, Any],
     phone_region: str | None,
 ) -> None:
     try:
-        content, digest = validated_content(
-            entity, {**flatten(data), **chosen}, phone_region=phone_region
+        merged = step_through_workflow(
+            item.entity,
+            record,
+            {**flatten(record.data), **chosen},
+            where=f"{item.connector} (a conflict settled by hand)",
+            at=datetime.now(UTC),
         )
+        content, digest = validated_content(item.entity, merged, phone_region=phone_region)
     except CrmBridgeError as exc:
         raise ResolveError(f"that value does not fit: {exc}") from None
-    tx.upsert_records(entity, [RecordWrite(content, digest, record_id)])
+    tx.upsert_records(item.entity, [RecordWrite(content, digest, record.id)])
 
 
 def _ambiguous(
