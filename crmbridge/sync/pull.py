@@ -52,8 +52,12 @@ async def pull_entity(ctx: RunContext, entity: str) -> None:
     with ctx.unit() as tx:
         moved = apply_remote_deletions(ctx, tx, entity)
         settle_unreadable(ctx, tx, entity)
+        # records a deletion freed (an ambiguous match it settled held them back)
+        freed = [ext for ext in ctx.state(tx, entity).get("refetch") or [] if ext not in moved]
     if moved:
         await _refetch(ctx, entity, moved, pulled=False)
+    if freed:
+        await _refetch(ctx, entity, freed)
 
 
 async def _link_twins(ctx: RunContext, entity: str) -> None:

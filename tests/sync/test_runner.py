@@ -152,11 +152,30 @@ def test_an_ambiguous_match_whose_remote_record_is_deleted_lets_the_other_settle
     gone = crm.put("stakeholders", {"full_name": "A", "email": "a@example.cn"})
     sync(store, crm, clock)
     crm.delete("stakeholders", gone)  # the duplicate at the remote is removed
-    sync(store, crm, clock)
-    sync(store, crm, clock)  # A1 is fetched again and matches A alone
+    sync(store, crm, clock)  # the deletion settles it; A1 is fetched again and matches A alone
     assert store.list_open_inbox("crm-sync") == []
     assert list(crm.live("stakeholders")) == [kept]
     assert crm.live("stakeholders")[kept]["full_name"] == "A"
+
+
+def test_a_new_person_held_twice_by_the_remote_is_created_once_the_duplicate_is_deleted(
+    store: Store, clock: FakeClock
+) -> None:
+    # found by exploratory testing: a duplicated row of a file held its twin back for good
+    crm = remote_crm(clock)
+    kept = crm.put("stakeholders", {"full_name": "张三", "email": "zhang@example.cn"})
+    gone = crm.put("stakeholders", {"full_name": "张三", "email": "zhang@example.cn"})
+    crm.put("stakeholders", {"full_name": "李四", "email": "li@example.cn"})
+    first = sync(store, crm, clock, direction="pull")
+    assert first.counts["conflicts"] == 2
+    assert [p["full_name"] for p in live(store, "stakeholders")] == ["李四"]
+    clock.advance(60)
+    crm.delete("stakeholders", gone)
+    second = sync(store, crm, clock, direction="pull")
+    assert second.counts["created"] == 1  # in the run that saw the deletion, not a later one
+    assert sorted(p["full_name"] for p in live(store, "stakeholders")) == ["张三", "李四"]
+    assert store.list_open_inbox("crm-sync") == []
+    assert store.get_links_by_external_ids("crm", "stakeholders", [kept])
 
 
 def test_conflict_holds_only_its_field_and_the_rest_syncs(store: Store, clock: FakeClock) -> None:
