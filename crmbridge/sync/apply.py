@@ -312,7 +312,11 @@ def _decide(
                     remote={
                         **remote,
                         "_reason": decision.reason,
-                        **({"_linked_to": decision.linked_to} if decision.linked_to else {}),
+                        **(
+                            {"_linked_to": decision.linked_to, "_rule": decision.rule}
+                            if decision.linked_to
+                            else {}
+                        ),
                     },
                 )
             )

@@ -15,7 +15,7 @@ dropped.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from crmbridge.model import content_hash
@@ -48,7 +48,7 @@ def apply_remote_deletions(ctx: RunContext, tx: Transaction, entity: str) -> lis
     links = tx.get_links_by_external_ids(ctx.job.connector, entity, queued)
     targets = [links[ext] for ext in queued if ext in links]
     content_ids = set(state.get("content_ids") or [])
-    moved = _moved(ctx, tx, entity, [link for link in targets if link.external_id in content_ids])
+    moved = _moved(ctx, tx, entity, targets, content_ids)
     targets = [link for link in targets if link.record_id not in moved]
     linked = tx.count_links(ctx.job.connector, entity)
     if targets and over_guard(ctx, len(targets), linked):
@@ -98,18 +98,24 @@ def _settle_refused(
 
 
 def _moved(
-    ctx: RunContext, tx: Transaction, entity: str, targets: Sequence[Link]
+    ctx: RunContext,
+    tx: Transaction,
+    entity: str,
+    targets: Sequence[Link],
+    content_ids: Collection[str],
 ) -> dict[str, str]:
     """Deleted remote records that came back under another external id: hub id -> new id.
 
-    ``targets`` are the links of deleted records whose ids were made from
-    their content (see :attr:`Deletion.content_id`). One whose hub record is
-    the only identity match of a remote record this run left unlinked for
-    that very reason (its ambiguous match names the deleted id as the one
-    the hub record is linked to) is that record under a new id: a CSV row
-    without an id changes its derived id when it is edited. The link moves
-    to the new id, keeping its shadow, so the merge that follows sees the
-    edit as an edit; the record is not deleted.
+    ``targets`` are the links of deleted records. One whose hub record is the
+    only identity match of a remote record this run left unlinked for that
+    very reason (its ambiguous match names the deleted id as the one the hub
+    record is linked to) is that record under a new id when the deleted id
+    was made from the record's content (``content_ids``, see
+    :attr:`Deletion.content_id`: a CSV row without an id changes its derived
+    id when it is edited), or when the new record carries the hub record's
+    crmbridge id (a company renamed in a file whose rows are keyed by the
+    company's name). The link moves to the new id, keeping its shadow, so the
+    merge that follows sees the edit as an edit; the record is not deleted.
     """
     if not targets:
         return {}
@@ -124,6 +130,8 @@ def _moved(
         old = deleted.get(str((item.remote or {}).get("_linked_to") or ""))
         if old is None or old.record_id in moved or (item.fields or []) != [old.record_id]:
             continue
+        if old.external_id not in content_ids and (item.remote or {}).get("_rule") != "id":
+            continue  # matched by a crmbridge id it carries: only then surely the same record
         tx.upsert_links(
             ctx.job.connector,
             entity,

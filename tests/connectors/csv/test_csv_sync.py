@@ -177,3 +177,38 @@ def test_a_bad_row_that_moved_up_the_file_is_still_one_reject(tmp_path: Path) ->
         assert reject.payload["data"]["$line"] == 2  # where it is now, for the person fixing it
     finally:
         store.close()
+
+
+def test_a_company_renamed_in_a_file_keyed_by_its_name_is_renamed_not_deleted(
+    tmp_path: Path,
+) -> None:
+    # found by exploratory testing: the row's id is the company's name, so the rename read
+    # as one company deleted and another, already linked, added
+    folder = tmp_path / "files"
+    folder.mkdir()
+    orgs = "crmbridge_id,Account Name,Billing City\r\n" + "".join(
+        f"00000000-0000-0000-0000-00000000000{i},{name},City {i}\r\n"
+        for i, name in enumerate(["Globex Corporation", *(f"Org {n}" for n in range(1, 9))])
+    )
+    people = "crmbridge_id,Full Name,Email,Account Name\r\nP1,Ann,ann@example.com,{}\r\n"
+    write_file(folder / "organizations.csv", orgs)
+    write_file(folder / "stakeholders.csv", people.format("Globex Corporation"))
+    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    try:
+        job = SyncJob("files", "files", ("organizations", "stakeholders"), deletes="propagate")
+        assert _run(store, job, connector(folder, name="files")).status == "succeeded"
+        write_file(folder / "organizations.csv", orgs.replace("Globex Corporation", "Globex Inc"))
+        write_file(folder / "stakeholders.csv", people.format("Globex Inc"))
+        renamed = _run(store, job, connector(folder, name="files"))
+        assert renamed.by_entity["organizations"]["updated"] == 1
+        assert renamed.by_entity["organizations"]["deleted"] == 0
+        assert renamed.counts["conflicts"] == 0
+        assert store.list_open_inbox("files") == []
+        globex = store.get_record("organizations", "00000000-0000-0000-0000-000000000000")
+        assert globex is not None
+        assert (globex.data["name"], globex.deleted) == ("Globex Inc", False)
+        (ann,) = store.iter_records("stakeholders")
+        assert ann.data["organization_id"] == globex.id
+        assert store.get_links_by_external_ids("files", "organizations", ["Globex Inc"])
+    finally:
+        store.close()
