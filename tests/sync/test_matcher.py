@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from crmbridge.model import identity_index_keys
 from crmbridge.sync.matcher import Candidate, MatchKind, decide_matches, identity_keys
 
 RULES = ["email", "mobile"]
@@ -85,3 +86,20 @@ def test_unmatched_records_are_new_unless_they_share_a_key() -> None:
 
 def test_empty_identity_values_are_ignored() -> None:
     assert identity_keys("stakeholders", RULES, {"email": "  ", "mobile": None}) == []
+
+
+def test_a_phone_with_an_extension_finds_its_twin_by_the_main_number() -> None:
+    stored = identity_index_keys("stakeholders", {"phone": "+14155550100;ext=123"})
+    index = {key: {"h1"} for key in stored}
+    result = decide_matches(
+        [cand("z1", mobile="+1 415 555 0100"), cand("z2", mobile="+1 (415) 555-0100 x123")],
+        linked={},
+        index=index,
+        linked_elsewhere={},
+    )
+    assert result["z1"].kind is MatchKind.AMBIGUOUS  # both remote rows are the same person
+    assert result["z1"].candidates == ("h1",)
+    solo = decide_matches(
+        [cand("z1", mobile="+1 415 555 0100")], linked={}, index=index, linked_elsewhere={}
+    )
+    assert (solo["z1"].kind, solo["z1"].record_id) == (MatchKind.MATCHED, "h1")
