@@ -30,7 +30,7 @@ from typing import Any
 from connectors.csv.columns import EntityColumns, Header, IdKind
 from connectors.csv.dialect import Dialect
 from connectors.csv.oserrors import cannot, reason
-from connectors.csv.reader import Row, RowIds, Table, content_digest
+from connectors.csv.reader import Row, RowIds, Table, content_digest, is_derived
 from connectors.csv.swap import file_version, replace_if_unchanged
 from crmbridge.connector import WriteOp, WriteOutcome, WriteRequest, WriteResult
 from crmbridge.errors import PermanentError, TransientError
@@ -231,12 +231,12 @@ def _stream(
             pad = width - (table.width if table is not None else width)
             pure = header.id_kind is IdKind.PURE
             open_end: Row | None = None
-            unread: list[int] = []
+            unread: list[Row] = []
             for row in table.rows() if table is not None else ():
                 if row.problem is not None:
                     out.write(_terminated(row.raw, dialect.newline))  # kept as it is
                     open_end = row if row.open_end else None
-                    unread.append(row.line)
+                    unread.append(row)
                     continue
                 cells = row.cells + [""] * pad
                 stated = ids.stated(cells)
@@ -301,8 +301,9 @@ def _stream(
             os.fsync(out.fileno())
         missing = [(ext, c.request) for ext, c in batch.updates.items()]
         for ext, req in [*missing, *batch.deletes.items()]:
-            if unread:  # the row may be one crmbridge cannot read: not gone, only hidden
-                batch.reject(req, "ROW_UNREADABLE", _hidden(ext, path, unread), None)
+            hiding = _hiding(ext, unread)
+            if hiding:  # the row may be one crmbridge cannot read: not gone, only hidden
+                batch.reject(req, "ROW_UNREADABLE", _hidden(ext, path, hiding), None)
             else:
                 batch.reject(req, "NOT_FOUND", f"no row with id {ext} in {path}", None)
         if changed:
@@ -327,13 +328,29 @@ def _stream(
     ]
 
 
-def _hidden(ext: str, path: Path, lines: Sequence[int]) -> str:
-    """Why a change to a row not found waits, when the file has rows it cannot read."""
+def _hiding(ext: str, unread: Sequence[Row]) -> list[Row]:
+    """The unreadable rows that may be the row with id ``ext``.
+
+    A stated id is written in its row, so only a row whose text holds it can
+    be that row; an id derived from a row's content could be any of them.
+    """
+    if is_derived(ext):
+        return list(unread)
+    return [row for row in unread if ext in row.raw]
+
+
+def _hidden(ext: str, path: Path, rows: Sequence[Row]) -> str:
+    """Why a change to a row not found waits, when rows the file cannot read may hold it."""
+    lines = [row.line for row in rows]
     where = ", ".join(str(n) for n in lines[:5]) + (", ..." if len(lines) > 5 else "")
+    why = (
+        "; a quote left open takes the rows after it in"
+        if any(r.spans or r.open_end for r in rows)
+        else ""
+    )
     return (
-        f"no readable row with id {ext} in {path}, which has rows it cannot read "
-        f"(line {where}; a quote left open takes the rows after it in): the row may be "
-        "among them, so the change waits until they are mended"
+        f"no readable row with id {ext} in {path}, which has rows it cannot read that may "
+        f"hold it (line {where}{why}): the change waits until they are mended"
     )
 
 

@@ -400,8 +400,35 @@ def test_a_change_to_a_row_an_open_quote_hides_waits_instead_of_dropping_the_row
             WriteOutcome.REJECTED,
             "ROW_UNREADABLE",
         )
-    assert "has rows it cannot read (line 3;" in (results["update"].message or "")
+    assert "rows it cannot read that may hold it (line 3; a quote left open" in (
+        results["update"].message or ""
+    )
     assert "the change waits until they are mended" in (results["update"].message or "")
+    assert path.read_bytes().decode("utf-8") == text
+
+
+def test_a_row_gone_from_a_file_is_not_taken_as_hidden_by_an_unrelated_bad_row(
+    tmp_path: Path,
+) -> None:
+    # one bad row must not hold every change to rows a person deleted until it is mended
+    text = (
+        "Record Id,Full Name,Email\r\nS1,Wang Wei,wang@example.cn\r\n"
+        "S2,Li Na,li@example.cn,extra\r\n"
+    )
+    path = write_file(tmp_path / "stakeholders.csv", text)
+    results = push(
+        connector(tmp_path),
+        "stakeholders",
+        _update("S7", "gone", Email="z@new.cn"),
+        _update("S2", "bad", Email="l@new.cn"),
+    )
+    assert (results["gone"].outcome, results["gone"].code) == (WriteOutcome.REJECTED, "NOT_FOUND")
+    assert (results["bad"].outcome, results["bad"].code) == (
+        WriteOutcome.REJECTED,
+        "ROW_UNREADABLE",
+    )
+    assert "(line 3)" in (results["bad"].message or "")
+    assert "quote" not in (results["bad"].message or "")
     assert path.read_bytes().decode("utf-8") == text
 
 
