@@ -16,7 +16,7 @@ from typing import Any
 from crmbridge.connector import FILE_KEY, LINE_KEY, Deletion, RemoteRecord
 from crmbridge.encoded import Encoded
 from crmbridge.errors import RecordRejected
-from crmbridge.model import content_hash
+from crmbridge.model import RequirementChange, content_hash
 from crmbridge.store import LinkWrite, NewInboxItem, NewReject, Transaction
 from crmbridge.store.rows import InboxItem, Link, RecordWrite, Reject
 from crmbridge.sync.ambiguity import free_candidates
@@ -32,7 +32,11 @@ from crmbridge.sync.values import (
     remote_fields,
     validated_content,
 )
-from crmbridge.sync.workflow import step_through_workflow
+from crmbridge.sync.workflow import (
+    WORKFLOW_FIELDS,
+    remote_workflow_values,
+    step_through_workflow,
+)
 
 __all__ = ["PULL", "apply_page"]
 
@@ -157,12 +161,14 @@ def apply_page(
                 continue
             # a remote record may hold only some fields (a webhook's partial update):
             # it is checked as the record it would make of its hub twin
+            link = links.get(ext)
             overlaid = step_through_workflow(
                 entity,
                 twin,
                 {**flatten(twin.data), **flat},
                 where=ctx.job.connector,
                 at=ctx.clock(),
+                last_said=link.shadow if link is not None else None,
             )
             content, _ = validated_content(entity, overlaid, phone_region=ctx.job.phone_region)
         except RecordRejected as exc:
@@ -170,7 +176,10 @@ def apply_page(
             continue
         # compare what the hub would store, so a value the model normalises is no change;
         # only fields the remote record holds take part (a file without a column clears nothing)
-        said[ext] = remote_fields(mapper.fields, held_values(flat, content))
+        held = held_values(flat, content)
+        if entity == RequirementChange.entity:
+            held.update(remote_workflow_values(flat))  # its own trail, not the hub's step
+        said[ext] = remote_fields(mapper.fields, held)
     items = tx.list_open_inbox(
         ctx.job.name,
         limit=1_000_000,
@@ -392,6 +401,7 @@ def _decide(
     shadow.update(pinned)
     write: dict[str, Any] | None = None
     digest = current.content_hash
+    stepped: list[str] = []
     if result.to_hub:
         merged = step_through_workflow(
             entity,
@@ -401,6 +411,13 @@ def _decide(
             at=_until(record.modified_at, ctx.clock()) or ctx.clock(),
         )
         write, digest = validated_content(entity, merged, phone_region=ctx.job.phone_region)
+        # a workflow step the remote's fields do not hold yet is sent to it
+        stepped = [
+            f
+            for f in WORKFLOW_FIELDS
+            if f in present and f not in result.to_hub and write.get(f) != remote.get(f)
+        ]
+        shadow.update((f, remote.get(f)) for f in stepped)
         ctx.plan.add(entity, "hub", "update", record_id=current.id, fields=sorted(result.to_hub))
     else:
         ctx.counts.add(entity, "unchanged")
@@ -417,7 +434,7 @@ def _decide(
             write,
             digest,
             record.modified_at,
-            bool(result.to_remote),
+            bool(result.to_remote or stepped),
             current.modified_at,
         )
     )

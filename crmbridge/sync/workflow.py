@@ -6,8 +6,11 @@ of the change's workflow (identified -> analysed -> approved or rejected ->
 implemented): a step the workflow allows is kept in the change's history, with
 who decided it when the remote says so, when, and where it was made; one it
 does not allow rejects the record, naming the moves that are allowed, and the
-hub keeps the status it had. A remote that carries the history itself (another
-crmbridge hub, a webhook sender) is checked by the model as it is.
+hub keeps the status it had. A remote whose history already ends at the new
+status (another crmbridge hub, a webhook sender) carries the step itself, and
+the model checks it as it is; a history column a person left as it was is the
+old trail, and the step is added to the hub's. A status the remote has not
+changed since the last sync is no move at all, however far the hub went on.
 """
 
 from __future__ import annotations
@@ -16,28 +19,46 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from crmbridge.errors import InvalidTransition, RecordRejected
-from crmbridge.model import ChangeStatus, RequirementChange
+from crmbridge.model import ChangeStatus, RequirementChange, Transition
 from crmbridge.store import Record
 
-__all__ = ["step_through_workflow"]
+__all__ = ["WORKFLOW_FIELDS", "remote_workflow_values", "step_through_workflow"]
 
 _DECISION = ("decided_by", "decided_at")
+WORKFLOW_FIELDS = ("status", "history", *_DECISION)
+"""The fields a workflow step writes: a remote holding them is sent the step."""
+
+_HISTORY: TypeAdapter[list[Transition]] = TypeAdapter(list[Transition])
+_AT: TypeAdapter[datetime] = TypeAdapter(datetime)
 
 
 def step_through_workflow(
-    entity: str, current: Record, merged: dict[str, Any], *, where: str, at: datetime
+    entity: str,
+    current: Record,
+    merged: dict[str, Any],
+    *,
+    where: str,
+    at: datetime,
+    last_said: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``merged`` (the hub record's flat values after a pull) with a status it changes
     kept as a step of its history; raises :class:`RecordRejected` for a step the
-    workflow does not allow. ``where`` names the connector the change came from."""
+    workflow does not allow. ``where`` names the connector the change came from;
+    ``last_said``, what it said of the record at the last sync (its link's shadow),
+    when ``merged`` holds the remote's values whether it changed them or not."""
     if entity != RequirementChange.entity:
         return merged
     before = current.data
     old, new = before.get("status"), merged.get("status")
-    if old is None or new is None or old == new or merged.get("history") != before.get("history"):
+    if old is None or new is None or _status(old) == _status(new):
+        return merged
+    if last_said is not None and _status(last_said.get("status")) == _status(new):
+        # the remote still says what it said: the hub moved on since, and keeps its trail
+        return {**merged, **{name: before.get(name) for name in WORKFLOW_FIELDS}}
+    if _ends_at(merged.get("history"), new):
         return merged
     decided_by = merged.get("decided_by")
     named = decided_by if decided_by != before.get("decided_by") else None
@@ -68,6 +89,50 @@ def step_through_workflow(
         if _unchanged(merged, before, name):  # what the remote says of the decision wins
             out[name] = content[name]
     return out
+
+
+def remote_workflow_values(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """The workflow fields ``flat`` (a remote record's values) holds, in stored form.
+
+    What the remote itself says, not the step the hub makes of it: kept as the
+    link's shadow, a history the remote lacks is sent to it by the push. A
+    value that does not parse is kept as given (the push mends it).
+    """
+    out: dict[str, Any] = {}
+    for name in WORKFLOW_FIELDS:
+        if name not in flat:
+            continue
+        value = flat[name]
+        try:
+            if name == "history":
+                value = _HISTORY.dump_python(_HISTORY.validate_python(value or []), mode="json")
+            elif name == "status" and value is not None:
+                value = ChangeStatus(value).value
+            elif name == "decided_at" and value is not None:
+                value = _AT.dump_python(_AT.validate_python(value), mode="json")
+        except (ValidationError, ValueError):
+            pass
+        out[name] = value
+    return out
+
+
+def _status(value: Any) -> str | None:
+    """A status as stored (``None`` for none), or as given when it is not one."""
+    if value is None:
+        return None
+    try:
+        return ChangeStatus(value).value
+    except ValueError:
+        return str(value)
+
+
+def _ends_at(history: Any, status: Any) -> bool:
+    """Whether ``history`` (as a remote gave it) has a last step to ``status``."""
+    if not isinstance(history, list) or not history:
+        return False
+    last = history[-1]
+    to = last.get("to_status") if isinstance(last, Mapping) else getattr(last, "to_status", None)
+    return to is not None and _status(to) == _status(status)
 
 
 def _unchanged(merged: Mapping[str, Any], before: Mapping[str, Any], name: str) -> bool:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from crmbridge.store import Store
+from crmbridge.model import ChangeStatus, RequirementChange, content_hash
+from crmbridge.store import RecordWrite, Store
 from crmbridge.sync.job import SyncJob
 from crmbridge.sync.runner import RunReport, run_job
 from crmbridge.testing import FakeClock, InMemoryConnector, PassThroughMapper
@@ -76,3 +77,76 @@ def test_a_move_the_workflow_does_not_allow_is_rejected_and_the_hub_keeps_its_st
     assert mended.counts["rejected"] == 0  # its stale retry does not count once it is taken
     assert (_change(store)["status"], _change(store)["title"]) == ("analysed", "Add SSO (Okta)")
     assert store.list_open_rejects("changes") == []
+
+
+HISTORY = [*FIELDS, "history", "decided_at"]
+
+
+def _both(store: Store, crm: InMemoryConnector, clock: FakeClock) -> RunReport:
+    # the history is mapped too, as the CSV, Zoho and webhook mappings map it
+    job = SyncJob("changes", "crm", ("requirement_changes",))
+    mappers: dict[str, Any] = {
+        "requirement_changes": PassThroughMapper("requirement_changes", HISTORY)
+    }
+    return asyncio.run(run_job(store, job, crm, mappers, now=clock))
+
+
+def _hub_moves(store: Store, clock: FakeClock, to: str) -> None:
+    (record,) = store.iter_records("requirement_changes")
+    change = RequirementChange.model_validate(
+        {**record.data, "id": record.id, "created_at": record.created_at}
+    )
+    clock.advance(60)
+    content = change.transition(ChangeStatus(to), at=clock()).content()
+    store.upsert_records(
+        "requirement_changes", [RecordWrite(content, content_hash(content), record.id)]
+    )
+
+
+def _steps(history: list[dict[str, Any]]) -> list[tuple[str | None, str]]:
+    return [(s["from_status"], s["to_status"]) for s in history]
+
+
+def test_a_status_typed_beside_a_mapped_history_is_a_step_written_back(
+    store: Store, clock: FakeClock
+) -> None:
+    crm = InMemoryConnector("crm", clock=clock)
+    ext = crm.put(
+        "requirement_changes", {"title": "Add SSO", "status": "identified", "history": None}
+    )
+    _both(store, crm, clock)
+    _moved(crm, ext, clock, status="analysed")  # the history the remote holds is left as it was
+    report = _both(store, crm, clock)
+    assert report.counts["rejected"] == 0
+    expected = [(None, "identified"), ("identified", "analysed")]
+    assert _steps(_change(store)["history"]) == expected
+    assert _steps(crm.live("requirement_changes")[ext]["history"]) == expected
+    again = _both(store, crm, clock)
+    assert again.counts["rejected"] == 0
+    assert _steps(_change(store)["history"]) == expected
+    # the remote now holds the history; a person moves the status on beside it
+    _moved(crm, ext, clock, status="approved")
+    onward = _both(store, crm, clock)
+    assert onward.counts["rejected"] == 0
+    expected.append(("analysed", "approved"))
+    assert _steps(_change(store)["history"]) == expected
+    assert _steps(crm.live("requirement_changes")[ext]["history"]) == expected
+    assert store.list_open_rejects("changes") == []
+
+
+def test_a_status_the_hub_moved_on_from_is_not_taken_as_a_move_back(
+    store: Store, clock: FakeClock
+) -> None:
+    crm = InMemoryConnector("crm", clock=clock)
+    ext = crm.put("requirement_changes", {"title": "Add SSO", "status": "identified"})
+    _sync(store, crm, clock)
+    _hub_moves(store, clock, "analysed")
+    _moved(crm, ext, clock, title="Add SSO (Okta)")  # its status still says identified
+    report = _both(store, crm, clock)
+    assert report.counts["rejected"] == 0
+    assert (_change(store)["status"], _change(store)["title"]) == ("analysed", "Add SSO (Okta)")
+    (held,) = crm.live("requirement_changes").values()
+    assert (held["status"], _steps(held["history"])) == (
+        "analysed",
+        [(None, "identified"), ("identified", "analysed")],
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,11 @@ CALLS = (
 )
 
 
-def _mappers(name: str) -> dict[str, Any]:
+def _mappers(name: str, entities: tuple[str, ...] = ENTITIES) -> dict[str, Any]:
     compiled = load_connector_mapping(
         name, "csv", None, phone_region="CN", timezone="Asia/Shanghai"
     )
-    return {e: compiled.entity(e) for e in ENTITIES}
+    return {e: compiled.entity(e) for e in entities}
 
 
 def _run(store: Store, job: SyncJob, remote: CsvConnector) -> RunReport:
@@ -212,3 +213,50 @@ def test_a_company_renamed_in_a_file_keyed_by_its_name_is_renamed_not_deleted(
         assert store.get_links_by_external_ids("files", "organizations", ["Globex Inc"])
     finally:
         store.close()
+
+
+def test_a_status_typed_into_a_file_is_a_workflow_step_the_file_then_holds(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "files"
+    folder.mkdir()
+    path = write_file(
+        folder / "requirement_changes.csv",
+        "编号,标题,状态,决策人,历史\r\nC1,单点登录,已识别,,\r\n",
+    )
+    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    try:
+        files = connector(folder, name="files")
+        job = SyncJob("changes", "files", ("requirement_changes",))
+        mappers = _mappers("files", ("requirement_changes",))
+
+        def run() -> RunReport:
+            return asyncio.run(run_job(store, job, files, mappers))
+
+        assert run().status == "succeeded"
+        for status, by in (("已分析", ""), ("已批准", "张伟")):
+            (row,) = _table(path)
+            write_file(
+                path,
+                f"编号,标题,状态,决策人,历史\r\n{_csv_row(['C1', '单点登录', status, by, row['历史']])}",
+            )
+            report = run()
+            assert report.status == "succeeded", report.error
+            assert report.counts["rejected"] == 0, store.list_rejects(report.run_id)
+        (row,) = _table(path)
+        steps = [(s["from_status"], s["to_status"], s["by"]) for s in json.loads(row["历史"])]
+        assert steps == [
+            (None, "identified", None),
+            ("identified", "analysed", None),
+            ("analysed", "approved", "张伟"),
+        ]
+        assert (row["状态"], row["决策人"]) == ("已批准", "张伟")
+        assert run().counts["rejected"] == 0
+    finally:
+        store.close()
+
+
+def _csv_row(cells: list[str]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow(cells)
+    return out.getvalue()
