@@ -50,6 +50,19 @@ class Plan:
             self._planned.add(key)
         self.items.append({"entity": entity, "side": side, "action": action, **detail})
 
+    def withdraw_reject(self, entity: str, external_id: str) -> None:
+        """Take back the planned rejection of a remote record the run took after all."""
+        if self.enabled:
+            self.items = [
+                item
+                for item in self.items
+                if not (
+                    item["action"] == "reject"
+                    and item["entity"] == entity
+                    and item.get("external_id") == external_id
+                )
+            ]
+
     def summary(self) -> dict[str, dict[str, dict[str, int]]]:
         """Counts by entity, side and action."""
         out: dict[str, dict[str, dict[str, int]]] = {}
@@ -307,6 +320,7 @@ class RunContext:
         for ext in external_ids:
             if self._retried.pop((entity, None, ext), False):
                 self.counts.add(entity, "rejected", -1)
+                self.plan.withdraw_reject(entity, ext)
 
     def warn(self, messages: Iterable[str]) -> None:
         """Add ``messages`` to the run's warnings, each once."""

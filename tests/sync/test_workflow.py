@@ -14,12 +14,14 @@ from crmbridge.testing import FakeClock, InMemoryConnector, PassThroughMapper
 FIELDS = ["title", "status", "decided_by"]
 
 
-def _sync(store: Store, crm: InMemoryConnector, clock: FakeClock) -> RunReport:
+def _sync(
+    store: Store, crm: InMemoryConnector, clock: FakeClock, *, dry_run: bool = False
+) -> RunReport:
     job = SyncJob("changes", "crm", ("requirement_changes",), direction="pull")
     mappers: dict[str, Any] = {
         "requirement_changes": PassThroughMapper("requirement_changes", FIELDS)
     }
-    return asyncio.run(run_job(store, job, crm, mappers, now=clock))
+    return asyncio.run(run_job(store, job, crm, mappers, dry_run=dry_run, now=clock))
 
 
 def _change(store: Store) -> dict[str, Any]:
@@ -73,6 +75,9 @@ def test_a_move_the_workflow_does_not_allow_is_rejected_and_the_hub_keeps_its_st
     assert _change(store)["status"] == "identified"
     # mended at the remote: the record goes through, and its reject is settled
     _moved(crm, ext, clock, status="analysed")
+    planned = _sync(store, crm, clock, dry_run=True)
+    assert planned.counts["rejected"] == 0
+    assert [(p["side"], p["action"]) for p in planned.plan or []] == [("hub", "update")]
     mended = _sync(store, crm, clock)
     assert mended.counts["rejected"] == 0  # its stale retry does not count once it is taken
     assert (_change(store)["status"], _change(store)["title"]) == ("analysed", "Add SSO (Okta)")
