@@ -165,14 +165,24 @@ class RowIds:
         return row_id
 
 
+def _undecodable(path: Path, line: int, exc: UnicodeDecodeError) -> str:
+    """Why the file cannot be read on from ``line``, and what to do about it."""
+    said = f"{path}: line {line}: cannot be read as {exc.encoding} ({exc.reason})"
+    if "truncated" in exc.reason:
+        return f"{said}: the file ends part way through a character, so it was cut short; copy it again"
+    return f"{said}; declare the file's own encoding, or `encoding: auto`"
+
+
 class _Lines:
     """The file's lines as the csv reader takes them, remembering those of the current row."""
 
-    __slots__ = ("handle", "taken")
+    __slots__ = ("handle", "in_rows", "taken")
 
     def __init__(self, handle: TextIO) -> None:
         self.handle = handle
         self.taken: list[str] = []
+        # once the header is read, a line that does not decode is a row's, named by its number
+        self.in_rows = False
 
     def __iter__(self) -> _Lines:
         return self
@@ -181,6 +191,8 @@ class _Lines:
         try:
             line = next(self.handle)
         except UnicodeDecodeError as exc:  # a UTF-16 or UTF-32 file cut short, or not one
+            if self.in_rows:
+                raise
             raise PermanentError(
                 f"{self.handle.name}: cannot be read as {exc.encoding} ({exc.reason}); "
                 "declare the file's own encoding, or `encoding: auto`"
@@ -298,6 +310,7 @@ class Table:
         lines = self._lines
         assert lines is not None
         lines.taken.clear()
+        lines.in_rows = True
         keep = self._keep_raw
         reader, first = self._reader, self._offset + 1
         while True:
@@ -321,8 +334,8 @@ class Table:
                 # one line with a stray quote (`"Liu" ,x`, `"Zhang "Tiger" Min"`): read as
                 # lenient readers (Excel too) read it
                 cells = next(csv.reader([text], delimiter=self.dialect.delimiter), [])
-            except UnicodeError as exc:
-                raise PermanentError(f"{self.path}: line {start}: cannot decode: {exc}") from None
+            except UnicodeDecodeError as exc:
+                raise PermanentError(_undecodable(self.path, start, exc)) from None
             else:
                 raw = lines.take() if keep else ""
                 lines.taken.clear()

@@ -165,3 +165,15 @@ def test_rows_an_open_quote_took_in_are_not_removals(tmp_path: Path, hub: Store)
     assert mended.by_entity["stakeholders"]["deleted"] == 1
     assert len(_live(hub)) == 19
     assert _open(hub) == []
+
+
+def test_a_utf16_file_cut_short_says_so_and_where(tmp_path: Path, hub: Store) -> None:
+    path = tmp_path / "stakeholders.csv"
+    whole = (HEADER + GOOD + "S3,张伟,zhang@example.cn\r\n").encode("utf-16")
+    path.write_bytes(whole[:-1])  # a copy that stopped one byte short
+    report = _pull(hub, tmp_path)
+    assert report.status == "failed"
+    assert (report.error or {})["message"] == (
+        f"{path}: line 3: cannot be read as utf-16-le (truncated data): the file ends part way "
+        "through a character, so it was cut short; copy it again"
+    )
