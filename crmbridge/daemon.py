@@ -43,8 +43,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from crmbridge.errors import ConfigError, StoreError
+from crmbridge.job_lease import JobBusy, holding_job
 from crmbridge.scheduler import build_scheduler, next_fire_times
-from crmbridge.service import Bridge, lease_name
+from crmbridge.service import Bridge
 from crmbridge.sync.job import COUNT_KEYS
 from crmbridge.sync.runner import RunReport
 from crmbridge.sync_processes import SyncProcesses
@@ -246,20 +247,12 @@ class Daemon:
             log.info("pruned %d runs older than %s days", pruned, days)
 
     async def _leased_sync(self, job: str, run_id: str) -> RunReport:
-        store, name = self.bridge.store, lease_name(job)
-        before = store.get_lease(name)
-        if not store.try_acquire_lease(name, self.holder, self.ttl):
-            holder = store.get_lease(name)
-            log.info(
-                "job %s runs elsewhere (%s); skipped",
-                job,
-                holder.holder if holder else "?",
-                extra={"job": job},
-            )
+        held = holding_job(self.bridge.store, job, self.ttl, self.holder)
+        try:
+            await asyncio.to_thread(held.__enter__)
+        except JobBusy as exc:
+            log.info("job %s runs elsewhere (%s); skipped", job, exc.holder, extra={"job": job})
             return RunReport(run_id, job, "skipped", dict.fromkeys(COUNT_KEYS, 0), {}, None, 0.0)
-        if before is not None and before.holder != self.holder:
-            self._interrupted_elsewhere(job, before.holder)
-        heartbeat = asyncio.create_task(self._heartbeat(name))
         try:
             if self.children is not None:
                 report = await self.children(job, run_id)
@@ -280,30 +273,7 @@ class Daemon:
             )
             return report
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
-            store.release_lease(name, self.holder)
-
-    def _interrupted_elsewhere(self, job: str, holder: str) -> None:
-        """Mark over the run of a replica whose lease on ``job`` lapsed (it died mid-run)."""
-        host, _, pid = holder.rpartition(":")
-        if not pid.isdigit():
-            return
-        count = self.bridge.store.interrupt_runs(host, job=job, pid=int(pid))
-        if count:
-            log.warning(
-                "job %s: the run of %s, whose lease lapsed, marked interrupted",
-                job,
-                holder,
-                extra={"job": job},
-            )
-
-    async def _heartbeat(self, name: str) -> None:
-        while True:
-            await asyncio.sleep(self.ttl.total_seconds() / 3)
-            if not self.bridge.store.heartbeat_lease(name, self.holder, self.ttl):
-                log.warning("lost the lease %s", name)
+            await asyncio.to_thread(held.__exit__, None, None, None)
 
 
 def _server_class() -> Any:

@@ -41,7 +41,7 @@ def serve(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # on PostgreSQL a run triggered over HTTP goes on in a child process, off the serving loop
     children = SyncProcesses.for_bridge(service)
-    app = create_app(service, sync=children)
+    app = create_app(service, sync=children, lease_jobs=True)  # never beside a daemon's run
     ready_to_serve(service, children)
     err.print(f"crmbridge serving on http://{bind_host}:{bind_port} (docs at /docs)")
     try:

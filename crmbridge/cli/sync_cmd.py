@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -40,7 +41,12 @@ def sync(
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Run one sync job once and print its report (pulled, created, updated, ... pushed)."""
+    """Run one sync job once and print its report (pulled, created, updated, ... pushed).
+
+    The run holds the job's lease, as the daemon's runs do: while the job runs
+    elsewhere (a daemon, another `sync`), it stops at once and says where."""
+    from crmbridge.job_lease import JobBusy, holding_job
+
     service = bridge(config)
     try:
         service.job(job)  # an unknown job is bad usage, named with the jobs there are
@@ -48,9 +54,15 @@ def sync(
         service.close()
         fail(exc, code=2)
     try:
-        if not dry_run:
+        if dry_run:
+            report = asyncio.run(service.sync(job, dry_run=True))
+        else:
             service.interrupt_dead_runs()  # a run killed outright was left "running"
-        report = asyncio.run(service.sync(job, dry_run=dry_run))
+            ttl = timedelta(seconds=service.config.server.lease_ttl_s)
+            with holding_job(service.store, job, ttl):  # never beside the daemon's run of it
+                report = asyncio.run(service.sync(job))
+    except JobBusy as exc:
+        fail(exc)
     finally:
         service.close()
     if as_json:

@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -27,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from crmbridge import __version__
 from crmbridge.errors import AuthError, ConfigError, CrmBridgeError, RecordRejected, StoreError
 from crmbridge.heap import settle
+from crmbridge.job_lease import busy_elsewhere, leased
 from crmbridge.service import Bridge
 from crmbridge.sync.runner import RunReport
 from crmbridge.sync_processes import SyncProcesses
@@ -90,12 +92,15 @@ def create_app(
     runs: RunRegistry | None = None,
     max_body_bytes: int | None = None,
     sync: SyncFunction | None = None,
+    lease_jobs: bool = False,
 ) -> FastAPI:
     """The HTTP app over ``bridge``; ``metrics`` and ``runs`` may be shared with a daemon.
 
     ``sync`` runs a job for the app's own registry (a
     :class:`~crmbridge.sync_processes.SyncProcesses`, say); by default a run
-    goes on in a thread of this process.
+    goes on in a thread of this process. With ``lease_jobs`` each run holds
+    its job's lease, as the daemon's do, and a job running elsewhere is not
+    started again here.
     """
     metrics = metrics or Metrics()
     limit = max_body_bytes or bridge.config.server.max_body_bytes
@@ -105,6 +110,8 @@ def create_app(
         return await asyncio.to_thread(asyncio.run, bridge.sync(job, run_id=run_id))
 
     _sync = sync or _in_thread
+    if lease_jobs:
+        _sync = leased(bridge.store, timedelta(seconds=bridge.config.server.lease_ttl_s), _sync)
 
     def _finished(job: str, status: str) -> None:
         metrics.runs.labels(job, status).inc()
@@ -134,7 +141,7 @@ def create_app(
     app.add_middleware(RequestMetrics, metrics=metrics)
     _handlers(app, limit)
     app.state.inbox = inbox
-    _routes(app, bridge, metrics, registry, inbox)
+    _routes(app, bridge, metrics, registry, inbox, lease_jobs=lease_jobs)
     return app
 
 
@@ -225,7 +232,13 @@ _INLINE_CHECK_BYTES = 16 * 1024
 
 
 def _routes(
-    app: FastAPI, bridge: Bridge, metrics: Metrics, registry: RunRegistry, inbox: InboxWriter
+    app: FastAPI,
+    bridge: Bridge,
+    metrics: Metrics,
+    registry: RunRegistry,
+    inbox: InboxWriter,
+    *,
+    lease_jobs: bool,
 ) -> None:
     @app.post(
         "/webhooks/{connector}",
@@ -275,6 +288,10 @@ def _routes(
         _authorize(bridge, request)
         if job not in bridge.config.jobs:
             raise ApiError(404, "unknown_job", f"no job {job!r}; jobs: {_names(bridge)}")
+        if lease_jobs and registry.running(job) is None:
+            busy = await run_in_threadpool(busy_elsewhere, bridge.store, job)
+            if busy is not None:
+                raise ApiError(409, "running_elsewhere", str(busy))
         try:
             run_id = registry.trigger(job)
         except AlreadyRunning as exc:

@@ -24,7 +24,10 @@ _DESCRIPTIONS = {
     401: "Missing or wrong signature, token or bearer token.",
     403: "Triggers are disabled: no server.trigger_token is configured.",
     404: "Unknown connector, job, run or item.",
-    409: "The job is already running (the body names the run), or the item is settled.",
+    409: (
+        "The job is already running here (the body names the run) or in another process "
+        "(the message names it), or the item is settled."
+    ),
     413: "Body larger than server.max_body_bytes.",
     422: "The payload does not fit the connector's mapping, or the request is invalid.",
     503: "The hub store is unavailable.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,26 @@ def test_status_reports_every_job_after_a_run(config: Path) -> None:
     assert job["last_run"]["status"] == "succeeded"
     assert (job["open_conflicts"], job["open_rejects"], job["outbox_depth"]) == (0, 0, 0)
     assert job["lag_s"] is not None
+
+
+def test_sync_does_not_run_beside_a_run_of_the_job_elsewhere(config: Path) -> None:
+    store = open_store(f"sqlite:///{config.parent / 'hub.db'}")
+    try:
+        # the daemon on another machine runs the job right now
+        assert store.try_acquire_lease("job:mem-sync", "ops-1:4242", timedelta(minutes=5))
+        busy = runner.invoke(app, ["sync", "mem-sync", "-c", str(config)])
+        assert busy.exit_code == 1
+        message = " ".join(busy.stderr.split())
+        assert "error: job mem-sync is running in ops-1:4242" in message
+        assert "wait for that run to end" in message
+        assert "Traceback" not in busy.output
+        assert store.list_runs("mem-sync") == []  # nothing ran
+        # its lease lapses (the daemon died): the job runs, and gives the lease up after
+        assert store.release_lease("job:mem-sync", "ops-1:4242")
+        assert store.try_acquire_lease("job:mem-sync", "ops-1:4242", timedelta(seconds=-1))
+        done = runner.invoke(app, ["sync", "mem-sync", "-c", str(config)])
+        assert done.exit_code == 0, done.output
+        assert [r.status for r in store.list_runs("mem-sync")] == ["succeeded"]
+        assert store.get_lease("job:mem-sync") is None
+    finally:
+        store.close()

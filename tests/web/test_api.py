@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from crmbridge.job_lease import leased
 from crmbridge.service import Bridge
 from crmbridge.store import NewInboxItem
 from crmbridge.sync.runner import RunReport
@@ -121,3 +123,44 @@ def test_metrics_are_prometheus_text(client: SyncClient) -> None:
         in answer.text
     )
     assert "crmbridge_runs_in_progress 0.0" in answer.text
+
+
+def test_a_server_does_not_run_a_job_a_daemon_elsewhere_runs(
+    tmp_path: Path, store_url: str
+) -> None:
+    bridge = make_bridge(tmp_path, store_url)
+    client = SyncClient(create_app(bridge, lease_jobs=True))
+    try:
+        assert bridge.store.try_acquire_lease("job:mem-sync", "ops-1:4242", timedelta(minutes=5))
+        busy = client.post("/jobs/mem-sync/run", headers=auth())
+        assert busy.status_code == 409
+        assert busy.json()["error"] == "running_elsewhere"
+        assert "job mem-sync is running in ops-1:4242" in busy.json()["message"]
+        assert bridge.store.list_runs("mem-sync") == []
+        bridge.store.release_lease("job:mem-sync", "ops-1:4242")
+        run_id = client.post("/jobs/mem-sync/run", headers=auth()).json()["run_id"]
+        assert wait_for_run(client, run_id)["status"] == "succeeded"
+        assert bridge.store.get_lease("job:mem-sync") is None  # given up once the run ended
+    finally:
+        client.close()
+        bridge.close()
+
+
+def test_a_run_that_finds_its_job_taken_elsewhere_is_skipped(
+    tmp_path: Path, store_url: str
+) -> None:
+    bridge = make_bridge(tmp_path, store_url)
+    try:
+        ran: list[str] = []
+
+        async def run(job: str, run_id: str) -> RunReport:
+            ran.append(run_id)
+            return RunReport(run_id, job, "succeeded", {}, {}, None, 0.0)
+
+        run_leased = leased(bridge.store, timedelta(minutes=1), run)
+        assert bridge.store.try_acquire_lease("job:mem-sync", "ops-1:4242", timedelta(minutes=5))
+        report = asyncio.run(run_leased("mem-sync", "r1"))  # taken between the check and the run
+        assert (report.status, ran) == ("skipped", [])
+        assert "running in ops-1:4242" in (report.error or {})["message"]
+    finally:
+        bridge.close()

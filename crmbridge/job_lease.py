@@ -1,0 +1,133 @@
+"""One run of a job at a time, wherever it is started: a lease on the job in the hub.
+
+The daemon takes the job's lease for each scheduled run; a run started by
+hand (``crmbridge sync JOB``) or over HTTP by ``crmbridge serve`` takes the
+same lease, so it never runs beside a scheduled run of the same job (two
+pulls of one new record would each create it). The lease is kept alive while
+the run goes on and given up when it ends; a process that dies leaves it to
+lapse after ``server.lease_ttl_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+from crmbridge.errors import CrmBridgeError
+from crmbridge.names import COUNT_KEYS
+from crmbridge.service import lease_name
+from crmbridge.store import Store
+from crmbridge.sync.runner import RunReport
+
+__all__ = ["JobBusy", "busy_elsewhere", "holding_job", "leased", "this_process"]
+
+RunFunction = Callable[[str, str], Awaitable[RunReport]]
+"""``(job, run_id) -> report``: how a service runs a job."""
+
+log = logging.getLogger(__name__)
+
+
+def this_process() -> str:
+    """This process as a lease holder: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class JobBusy(CrmBridgeError):
+    """The job is running in another process: its lease is live."""
+
+    def __init__(self, job: str, holder: str, until: str) -> None:
+        super().__init__(
+            f"job {job} is running in {holder} (its lease runs to {until} unless renewed); "
+            "wait for that run to end, or stop that process"
+        )
+        self.job = job
+        self.holder = holder
+
+
+@contextlib.contextmanager
+def holding_job(store: Store, job: str, ttl: timedelta, holder: str | None = None) -> Iterator[str]:
+    """Hold ``job``'s lease for the ``with`` block, renewing it every third of ``ttl``.
+
+    Yields the holder's name. Raises :class:`JobBusy`, at once, while another
+    holder's lease is live. A lapsed lease of a process that died is taken
+    over, and that process's runs of the job are marked interrupted.
+    """
+    holder = holder or this_process()
+    name = lease_name(job)
+    before = store.get_lease(name)
+    if not store.try_acquire_lease(name, holder, ttl):
+        live = store.get_lease(name)
+        raise JobBusy(
+            job,
+            live.holder if live is not None else "another process",
+            live.expires_at.isoformat(timespec="seconds") if live is not None else "?",
+        )
+    if before is not None and before.holder != holder:
+        _interrupt_runs_of(store, job, before.holder)
+    stop = threading.Event()
+    beat = threading.Thread(
+        target=_renew, args=(store, name, holder, ttl, stop), name=f"lease {name}", daemon=True
+    )
+    beat.start()
+    try:
+        yield holder
+    finally:
+        stop.set()
+        beat.join()
+        store.release_lease(name, holder)
+
+
+def _renew(store: Store, name: str, holder: str, ttl: timedelta, stop: threading.Event) -> None:
+    while not stop.wait(ttl.total_seconds() / 3):
+        try:
+            if not store.heartbeat_lease(name, holder, ttl):
+                log.warning("lost the lease %s", name)
+        except CrmBridgeError as exc:  # the store is unreachable for a while: try again
+            log.warning("could not renew the lease %s: %s", name, exc)
+
+
+def _interrupt_runs_of(store: Store, job: str, holder: str) -> None:
+    """Mark over the runs of ``job`` by ``holder``, whose lease lapsed (it died mid-run)."""
+    host, _, pid = holder.rpartition(":")
+    if pid.isdigit() and store.interrupt_runs(host, job=job, pid=int(pid)):
+        log.warning("job %s: the run of %s, whose lease lapsed, marked interrupted", job, holder)
+
+
+def busy_elsewhere(store: Store, job: str, holder: str | None = None) -> JobBusy | None:
+    """Why ``job`` cannot run here now (another holder's live lease), or ``None``."""
+    live = store.get_lease(lease_name(job))
+    if live is None or live.holder == (holder or this_process()):
+        return None
+    if live.expires_at <= datetime.now(UTC):
+        return None
+    return JobBusy(job, live.holder, live.expires_at.isoformat(timespec="seconds"))
+
+
+def leased(store: Store, ttl: timedelta, run: RunFunction) -> RunFunction:
+    """``run``, holding the job's lease for each run (see :func:`holding_job`).
+
+    A run whose job runs elsewhere is not started: its report says
+    ``skipped`` and where the job runs.
+    """
+
+    async def run_leased(job: str, run_id: str) -> RunReport:
+        held = holding_job(store, job, ttl)
+        try:
+            await asyncio.to_thread(held.__enter__)
+        except JobBusy as exc:
+            log.info("%s; run %s skipped", exc, run_id, extra={"job": job})
+            counts = dict.fromkeys(COUNT_KEYS, 0)
+            error = {"error": "JobBusy", "message": str(exc)}
+            return RunReport(run_id, job, "skipped", counts, {}, None, 0.0, error=error)
+        try:
+            return await run(job, run_id)
+        finally:
+            await asyncio.to_thread(held.__exit__, None, None, None)
+
+    return run_leased
