@@ -486,10 +486,8 @@ _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 def identity_value(kind: str, value: Any, region: str | None = None) -> str | None:
     """The comparable form of an identity value: emails and names case-folded, phones as E.164.
 
-    A phone's extension is left out: people behind one switchboard number are
-    told apart by their other keys, and a remote that drops extensions still
-    finds its twin. A phone that does not parse is compared as written (it
-    will not validate anyway).
+    A phone keeps its extension (``+861088880000;ext=1``): people behind one
+    switchboard number are different people. A phone that does not parse is compared as written (it will not validate anyway).
     """
     if value is None:
         return None
@@ -498,7 +496,7 @@ def identity_value(kind: str, value: Any, region: str | None = None) -> str | No
         return None
     if kind == "phone":
         try:
-            return _fast_phone(text, region).partition(";ext=")[0]
+            return _fast_phone(text, region)
         except ValueError:
             return text
     return text if kind == "id" else text.casefold()

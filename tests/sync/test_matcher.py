@@ -88,18 +88,19 @@ def test_empty_identity_values_are_ignored() -> None:
     assert identity_keys("stakeholders", RULES, {"email": "  ", "mobile": None}) == []
 
 
-def test_a_phone_with_an_extension_finds_its_twin_by_the_main_number() -> None:
-    stored = identity_index_keys("stakeholders", {"phone": "+14155550100;ext=123"})
+def test_people_behind_one_switchboard_are_told_apart_by_their_extensions() -> None:
+    # a wrong merge overwrites a person; a missed one only waits for a person to link it
+    stored = identity_index_keys("stakeholders", {"phone": "+861088880000;ext=1"})
     index = {key: {"h1"} for key in stored}
     result = decide_matches(
-        [cand("z1", mobile="+1 415 555 0100"), cand("z2", mobile="+1 (415) 555-0100 x123")],
+        [
+            cand("z1", email="li@example.cn", mobile="+86 10 8888 0000 ext 2"),
+            cand("z2", email="zhao@example.cn", mobile="+86 10 8888 0000 ext 3"),
+            cand("z3", email="wang@example.cn", mobile="+86 10 8888 0000 x1"),
+        ],
         linked={},
         index=index,
         linked_elsewhere={},
     )
-    assert result["z1"].kind is MatchKind.AMBIGUOUS  # both remote rows are the same person
-    assert result["z1"].candidates == ("h1",)
-    solo = decide_matches(
-        [cand("z1", mobile="+1 415 555 0100")], linked={}, index=index, linked_elsewhere={}
-    )
-    assert (solo["z1"].kind, solo["z1"].record_id) == (MatchKind.MATCHED, "h1")
+    assert (result["z1"].kind, result["z2"].kind) == (MatchKind.NEW, MatchKind.NEW)
+    assert (result["z3"].kind, result["z3"].record_id) == (MatchKind.MATCHED, "h1")
