@@ -411,19 +411,23 @@ def _decide(
             at=_until(record.modified_at, ctx.clock()) or ctx.clock(),
         )
         write, digest = validated_content(entity, merged, phone_region=ctx.job.phone_region)
-        # a workflow step the remote's fields do not hold yet is sent to it
-        stepped = [
-            f
-            for f in WORKFLOW_FIELDS
-            if f in present and f not in result.to_hub and write.get(f) != remote.get(f)
-        ]
-        shadow.update((f, remote.get(f)) for f in stepped)
+        if entity == RequirementChange.entity:
+            # a workflow step (or a trail the hub kept) the remote's fields do not hold is sent
+            stepped = [f for f in WORKFLOW_FIELDS if f in present and write.get(f) != remote.get(f)]
+            shadow.update((f, remote.get(f)) for f in stepped)
+        if digest == current.content_hash:  # what the remote said the hub did not take
+            write = None
+    if write is not None:
         ctx.plan.add(entity, "hub", "update", record_id=current.id, fields=sorted(result.to_hub))
     else:
         ctx.counts.add(entity, "unchanged")
-    if result.to_remote:
+    if result.to_remote or stepped:
         ctx.plan.add(
-            entity, "remote", "update", record_id=current.id, fields=sorted(result.to_remote)
+            entity,
+            "remote",
+            "update",
+            record_id=current.id,
+            fields=sorted({*result.to_remote, *stepped}),
         )
     pending.merged.append(
         _Merged(

@@ -6,10 +6,12 @@ of the change's workflow (identified -> analysed -> approved or rejected ->
 implemented): a step the workflow allows is kept in the change's history, with
 who decided it when the remote says so, when, and where it was made; one it
 does not allow rejects the record, naming the moves that are allowed, and the
-hub keeps the status it had. A remote whose history already ends at the new
-status (another crmbridge hub, a webhook sender) carries the step itself, and
-the model checks it as it is; a history column a person left as it was is the
-old trail, and the step is added to the hub's. A status the remote has not
+hub keeps the status it had. A remote whose history keeps the hub's trail and
+ends at the new status (another crmbridge hub, a webhook sender) carries the
+step itself, and the model checks it as it is; a history column a person left
+as it was is the old trail, and the step is added to the hub's. The trail only
+grows: a history that drops or rewrites its steps (a cell emptied or edited)
+is not taken, and the push sends the trail back. A status the remote has not
 changed since the last sync is no move at all, however far the hub went on.
 """
 
@@ -53,13 +55,19 @@ def step_through_workflow(
         return merged
     before = current.data
     old, new = before.get("status"), merged.get("status")
-    if old is None or new is None or _status(old) == _status(new):
+    if old is None or new is None:
         return merged
-    if last_said is not None and _status(last_said.get("status")) == _status(new):
+    moved_here = _status(old) != _status(new)
+    if moved_here and last_said is not None and _status(last_said.get("status")) == _status(new):
         # the remote still says what it said: the hub moved on since, and keeps its trail
         return {**merged, **{name: before.get(name) for name in WORKFLOW_FIELDS}}
-    if _ends_at(merged.get("history"), new):
-        return merged
+    trail = _extension(before.get("history"), merged.get("history"))
+    if not moved_here:
+        # a history that drops or rewrites steps of the hub's trail is not taken (the push
+        # sends the trail back); one that only adds steps is checked by the model
+        return merged if trail is not None else {**merged, "history": before.get("history")}
+    if trail is not None and _ends_at(trail, new):
+        return merged  # the remote made the step itself, as another hub or a sender does
     decided_by = merged.get("decided_by")
     named = decided_by if decided_by != before.get("decided_by") else None
     try:
@@ -72,7 +80,10 @@ def step_through_workflow(
             }
         )
         moved = change.transition(
-            ChangeStatus(new), by=named, at=at, note=f"status changed in {where}"
+            ChangeStatus(new),
+            by=named,
+            at=at.replace(microsecond=0),  # as files and CRMs keep times: no false change
+            note=f"status changed in {where}",
         )
     except InvalidTransition as exc:
         raise RecordRejected(
@@ -126,13 +137,22 @@ def _status(value: Any) -> str | None:
         return str(value)
 
 
-def _ends_at(history: Any, status: Any) -> bool:
-    """Whether ``history`` (as a remote gave it) has a last step to ``status``."""
-    if not isinstance(history, list) or not history:
-        return False
-    last = history[-1]
-    to = last.get("to_status") if isinstance(last, Mapping) else getattr(last, "to_status", None)
-    return to is not None and _status(to) == _status(status)
+def _extension(trail: Any, history: Any) -> list[Transition] | None:
+    """``history`` (as a remote gave it) as steps, when it keeps every step of the hub's
+    ``trail`` and only adds to them; else ``None``."""
+    if history == trail:
+        return [] if not trail else _HISTORY.validate_python(trail)
+    try:
+        steps = _HISTORY.validate_python(history or [])
+        kept = _HISTORY.validate_python(trail or [])
+    except ValidationError:
+        return None
+    return steps if steps[: len(kept)] == kept else None
+
+
+def _ends_at(steps: list[Transition], status: Any) -> bool:
+    """Whether the last of ``steps`` moves to ``status``."""
+    return bool(steps) and steps[-1].to_status.value == _status(status)
 
 
 def _unchanged(merged: Mapping[str, Any], before: Mapping[str, Any], name: str) -> bool:

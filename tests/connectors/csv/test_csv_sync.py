@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ from csv_support import connector, write_file
 
 from connectors.csv import CsvConnector
 from crmbridge.mapping.validate import load_connector_mapping
-from crmbridge.store import Store, open_store
+from crmbridge.model import ChangeStatus, RequirementChange, content_hash
+from crmbridge.store import RecordWrite, Store, open_store
 from crmbridge.sync.job import SyncJob
 from crmbridge.sync.runner import RunReport, run_job
 
@@ -252,6 +254,34 @@ def test_a_status_typed_into_a_file_is_a_workflow_step_the_file_then_holds(
         ]
         assert (row["状态"], row["决策人"]) == ("已批准", "张伟")
         assert run().counts["rejected"] == 0
+        trail = row["历史"]
+        # the trail only grows: a history cell emptied (or edited) is written back as it was
+        write_file(
+            path,
+            f"编号,标题,状态,决策人,历史\r\n{_csv_row(['C1', '单点登录', '已批准', '张伟', ''])}",
+        )
+        report = run()
+        assert report.counts["rejected"] == 0, store.list_rejects(report.run_id)
+        (row,) = _table(path)
+        assert row["历史"] == trail
+        # the hub and the file make the same move between two syncs: no reject, one trail
+        (record,) = store.iter_records("requirement_changes")
+        change = RequirementChange.model_validate(
+            {**record.data, "id": record.id, "created_at": record.created_at}
+        )
+        done = change.transition(ChangeStatus.IMPLEMENTED, at=datetime.now(UTC)).content()
+        store.upsert_records(
+            "requirement_changes", [RecordWrite(done, content_hash(done), record.id)]
+        )
+        write_file(
+            path,
+            f"编号,标题,状态,决策人,历史\r\n{_csv_row(['C1', '单点登录', '已实施', '张伟', trail])}",
+        )
+        report = run()
+        assert report.counts["rejected"] == 0, store.list_rejects(report.run_id)
+        (row,) = _table(path)
+        assert [s["to_status"] for s in json.loads(row["历史"])][-2:] == ["approved", "implemented"]
+        assert len(json.loads(row["历史"])) == 4
     finally:
         store.close()
 
