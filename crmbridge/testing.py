@@ -437,12 +437,13 @@ class ConnectorContract:
         self._run(self._with(check))
 
     def test_replayed_create_does_not_duplicate(self) -> None:
-        """The same create sent twice (a replayed batch) leaves one record."""
+        """The same create sent twice (a replayed batch, marked ``resent``) leaves one record."""
 
         async def check(connector: Any) -> None:
             request = WriteRequest("same-key", WriteOp.CREATE, self.sample(1))
             first = await connector.write(self.entity, [request])
-            second = await connector.write(self.entity, [request])
+            replayed = WriteRequest("same-key", WriteOp.CREATE, self.sample(1), resent=True)
+            second = await connector.write(self.entity, [replayed])
             assert first[0].external_id == second[0].external_id
             pages, _ = await self._read_all(connector, None)
             ids = [r.external_id for p in pages for r in p.records]

@@ -13,7 +13,14 @@ import httpx
 
 from connectors.webhook.deadletters import DeadLetter, DeadLetters
 from connectors.webhook.inbound import Route, delivery_id, load_json, parse_event, verify
-from connectors.webhook.outbound import Attempted, Message, Sender, build_message
+from connectors.webhook.outbound import (
+    Attempted,
+    Message,
+    Sender,
+    batch_digest,
+    build_message,
+    new_message_id,
+)
 from connectors.webhook.settings import WebhookSettings
 from crmbridge.config import mask_url
 from crmbridge.connector import (
@@ -266,6 +273,9 @@ class WebhookConnector:
     async def write(self, entity: str, requests: Sequence[WriteRequest]) -> list[WriteResult]:
         """POST the batch as one message per operation; one result per request.
 
+        Each message has a ``webhook-id`` of its own, so a receiver that drops
+        ids it has seen never drops a change; a batch the engine replays
+        (``resent``) goes out under the id it first had.
         Undelivered after the in-process retries, a message goes to the
         dead-letter file (retried on later runs, then redeliverable by hand)
         and its records count as written; a receiver's 4xx refusal rejects them.
@@ -280,13 +290,37 @@ class WebhookConnector:
             batch = [r for r in requests if r.op is op]
             if not batch:
                 continue
-            message = build_message(entity, remote, remote_id, op, batch, self.clock())
+            message = build_message(
+                entity,
+                remote,
+                remote_id,
+                op,
+                batch,
+                self.clock(),
+                self._message_id(entity, op, batch),
+            )
             outcome = await sender.deliver(message.webhook_id, message.body)
             self.api_calls += outcome.attempts
             if not outcome.delivered and outcome.retryable:
                 self._keep(message, outcome)
             results.extend(_results(batch, outcome))
         return results
+
+    def _message_id(self, entity: str, op: WriteOp, batch: Sequence[WriteRequest]) -> str:
+        """A new id for each change; a replayed batch (``resent``) keeps the one it went out with.
+
+        The id is remembered before the message is sent, so a run that dies
+        before seeing the answer replays it under the same id.
+        """
+        keys = [r.key for r in batch]
+        digest = batch_digest(entity, op, batch)
+        if any(r.resent for r in batch):
+            earlier = self.dead_letters.sent_as(entity, keys, digest)
+            if earlier is not None:
+                return earlier
+        webhook_id = new_message_id()
+        self.dead_letters.remember(entity, keys, digest, webhook_id, self.clock())
+        return webhook_id
 
     async def fetch(self, entity: str, external_ids: Sequence[str]) -> list[RemoteRecord]:
         """A webhook peer cannot be asked for records: always empty."""

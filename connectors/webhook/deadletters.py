@@ -2,8 +2,10 @@
 
 A message the in-process retries could not deliver waits here as
 ``retrying`` with a next attempt time (later runs try the due ones); when its
-schedule is used up it is ``dead`` until an operator redelivers it. The hub's
-schema is not touched: the file sits beside the config (by default
+schedule is used up it is ``dead`` until an operator redelivers it. The same file
+remembers, for each record, the id of the last message that carried it, so a
+batch the engine sends again (an outbox replay) goes out under the id it had.
+The hub's schema is not touched: the file sits beside the config (by default
 ``.crmbridge/webhook-<connector>.sqlite``).
 """
 
@@ -38,6 +40,20 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     next_attempt_at TEXT
 )
 """
+
+_SENT = """
+CREATE TABLE IF NOT EXISTS sent (
+    entity TEXT NOT NULL,
+    key TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    webhook_id TEXT NOT NULL,
+    sent_at TEXT NOT NULL,
+    PRIMARY KEY (entity, key)
+)
+"""
+
+_CHUNK = 500
+"""Keys per query (under SQLite's limit on bound parameters)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +128,7 @@ class DeadLetters:
             conn.row_factory = sqlite3.Row
             try:
                 conn.execute(_SCHEMA)
+                conn.execute(_SENT)
                 with conn:
                     yield conn
             finally:
@@ -190,3 +207,46 @@ class DeadLetters:
                     "next_attempt_at = NULL WHERE id = ?",
                     (now.isoformat(), letter_id),
                 )
+
+    def remember(
+        self, entity: str, keys: Sequence[str], digest: str, webhook_id: str, now: datetime
+    ) -> None:
+        """Note that message ``webhook_id`` (a batch with ``digest``) carries these records."""
+        with self._db(create=True) as conn:
+            assert conn is not None
+            conn.executemany(
+                """INSERT INTO sent (entity, key, digest, webhook_id, sent_at)
+                   VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT (entity, key) DO UPDATE SET digest = excluded.digest,
+                       webhook_id = excluded.webhook_id, sent_at = excluded.sent_at""",
+                [(entity, key, digest, webhook_id, now.isoformat()) for key in keys],
+            )
+
+    def sent_as(self, entity: str, keys: Sequence[str], digest: str) -> str | None:
+        """The id of the last message of these records, if it was this very batch; else ``None``.
+
+        Every record's last message must be one message whose batch had
+        ``digest``: a record sent since in another message (a change in
+        between) makes the batch a new message.
+        """
+        if not keys:
+            return None
+        found: set[tuple[str, str]] = set()
+        seen = 0
+        with self._db() as conn:
+            if conn is None:
+                return None
+            unique = list(dict.fromkeys(keys))
+            for start in range(0, len(unique), _CHUNK):
+                chunk = unique[start : start + _CHUNK]
+                rows = conn.execute(
+                    "SELECT digest, webhook_id FROM sent WHERE entity = ? "
+                    f"AND key IN ({', '.join('?' * len(chunk))})",
+                    (entity, *chunk),
+                ).fetchall()
+                seen += len(rows)
+                found.update((row["digest"], row["webhook_id"]) for row in rows)
+        if seen != len(unique) or len(found) != 1:
+            return None
+        ((last_digest, webhook_id),) = found
+        return webhook_id if last_digest == digest else None

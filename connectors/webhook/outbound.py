@@ -1,8 +1,10 @@
 """Outbound deliveries: signed Standard Webhooks messages, retried with backoff and jitter.
 
-A message keeps its ``webhook-id`` on every attempt and every replay (the id
-is derived from the batch: entity, operation, keys and values); the timestamp
-and signature are made afresh for each attempt. 2xx is delivered; 408, 425,
+Every change sent gets a ``webhook-id`` of its own (:func:`new_message_id`),
+even when its content equals an earlier message's (a record changed A -> B ->
+A), so a receiver that drops duplicate ids never drops a change; the message
+keeps that id on every attempt and every replay. The timestamp and signature
+are made afresh for each attempt. 2xx is delivered; 408, 425,
 429, 5xx, redirects (never followed), timeouts and connection errors are
 retried; any other 4xx is refused for good. Each retry and each 429 is
 reported to the engine's :class:`~crmbridge.connector.ApiEvents`.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,7 +29,15 @@ from connectors.webhook.settings import RetrySettings
 from crmbridge.connector import NO_API_EVENTS, ApiEvents, WriteOp, WriteRequest
 from crmbridge.signatures import standard_headers
 
-__all__ = ["Attempted", "Message", "Sender", "build_message", "parse_retry_after"]
+__all__ = [
+    "Attempted",
+    "Message",
+    "Sender",
+    "batch_digest",
+    "build_message",
+    "new_message_id",
+    "parse_retry_after",
+]
 
 RETRYABLE = frozenset({408, 425, 429})
 _ACTIONS = {WriteOp.CREATE: "created", WriteOp.UPDATE: "updated", WriteOp.DELETE: "deleted"}
@@ -54,6 +65,20 @@ class Attempted:
     wait_s: float | None = None
 
 
+def batch_digest(entity: str, op: WriteOp, requests: Sequence[WriteRequest]) -> str:
+    """A digest of what a batch says (entity, operation, keys, ids, values), to know it again."""
+    seed = orjson.dumps(
+        [entity, op.value, [[r.key, r.external_id, r.data] for r in requests]],
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return hashlib.sha256(seed).hexdigest()
+
+
+def new_message_id() -> str:
+    """A fresh ``webhook-id``: random, so equal content sent twice is two messages."""
+    return "msg_" + secrets.token_hex(20)
+
+
 def build_message(
     entity: str,
     remote: str,
@@ -61,18 +86,17 @@ def build_message(
     op: WriteOp,
     requests: Sequence[WriteRequest],
     now: datetime,
+    webhook_id: str,
 ) -> Message:
-    """The message of one batch of same-operation writes (``<remote>.<created|updated|deleted>``)."""
+    """The message ``webhook_id`` of one batch of same-operation writes.
+
+    Its type is ``<remote>.<created|updated|deleted>``.
+    """
     records: list[dict[str, Any]] = []
     for request in requests:
         record = dict(request.data)
         record[remote_id] = request.external_id or request.key
         records.append(record)
-    seed = orjson.dumps(
-        [entity, op.value, [[r.key, r.external_id, r.data] for r in requests]],
-        option=orjson.OPT_SORT_KEYS,
-    )
-    webhook_id = "msg_" + hashlib.sha256(seed).hexdigest()[:40]
     body = orjson.dumps(
         {
             "type": f"{remote}.{_ACTIONS[op]}",

@@ -5,9 +5,12 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
 from typing import Any
 
 import httpx
@@ -129,3 +132,63 @@ def signed(
         "webhook-signature": signature,
         "content-type": "application/json",
     }
+
+
+class Receiver:
+    """A real Standard Webhooks receiver on a loopback port, as a peer would run one.
+
+    It verifies every message with the reference library and, as such
+    receivers do, answers 200 to an id it has already taken without taking it
+    again. Statuses in ``script`` are answered first, one a message, without
+    taking the message. ``accepted`` holds the bodies taken, in order; ``ids``
+    the ``webhook-id`` of every message that came.
+    """
+
+    def __init__(self) -> None:
+        self.accepted: list[dict[str, Any]] = []
+        self.ids: list[str] = []
+        self.script: list[int] = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                self.send_response(receiver.take(body, dict(self.headers.items())))
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+
+    def take(self, body: bytes, headers: dict[str, str]) -> int:
+        payload = Webhook(SECRET).verify(body, headers)
+        with self._lock:
+            self.ids.append(headers["webhook-id"])
+            if self.script:
+                return self.script.pop(0)
+            if any(a["webhook-id"] == headers["webhook-id"] for a in self.accepted):
+                return 200  # a duplicate: already taken
+            self.accepted.append({"webhook-id": headers["webhook-id"], **payload})
+            return 204
+
+    def __enter__(self) -> Receiver:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -298,12 +299,17 @@ def test_a_refusal_rejects_the_records_and_is_not_retried() -> None:
     assert connector.dead_letters.entries() == []
 
 
+def _resent(request: WriteRequest) -> WriteRequest:
+    return replace(request, resent=True)
+
+
 def test_batches_one_message_per_operation_with_stable_ids() -> None:
     peer = Peer(MemoryInbox())
     connector = make_connector(peer)
     batch = [_create(1), _create(2)]
     run(_write(connector, batch))
-    run(_write(connector, batch))  # a replayed outbox batch: same id, the peer drops it
+    # a replayed outbox batch, in a later run: same id, the peer drops it
+    run(_write(make_connector(peer), [_resent(r) for r in batch]))
     first, second = peer.received
     assert first.headers["webhook-id"] == second.headers["webhook-id"]
     payload = json.loads(first.content)
@@ -347,3 +353,34 @@ def test_undelivered_messages_are_told_as_they_will_be_retried_or_not(
     assert warning.startswith("1 stakeholders message to ")
     assert says in warning
     assert warning.endswith("(`crmbridge webhooks dead-letters --connector peer` lists them)")
+
+
+def _update(title: str) -> WriteRequest:
+    return WriteRequest("key-1", WriteOp.UPDATE, {"title": title}, external_id="key-1")
+
+
+def test_a_record_changed_back_is_a_new_message_the_peer_keeps() -> None:
+    peer = Peer(MemoryInbox())
+    connector = make_connector(peer)
+    for request in (_create(), _update("Engineer"), _update("Manager"), _update("Engineer")):
+        run(_write(connector, [request]))
+    ids = [r.headers["webhook-id"] for r in peer.received]
+    assert len(set(ids)) == 4  # A -> B -> A: the third change is no duplicate of the first
+    titles = [json.loads(e.body)["data"][0].get("title") for e in peer.inbox.events]
+    assert titles == [None, "Engineer", "Manager", "Engineer"]
+
+
+def test_a_replay_keeps_its_id_only_while_it_is_the_records_last_message() -> None:
+    peer = Peer(MemoryInbox())
+    run(_write(make_connector(peer), [_create(), _update("Engineer")]))
+    run(_write(make_connector(peer), [_resent(_update("Engineer"))]))  # the run died unanswered
+    first, _, replay = peer.received
+    assert first.headers["webhook-id"] != replay.headers["webhook-id"]
+    assert peer.received[1].headers["webhook-id"] == replay.headers["webhook-id"]
+    run(_write(make_connector(peer), [_update("Manager")]))
+    # a replay of the older content is a change of its own now, not the first message again
+    run(_write(make_connector(peer), [_resent(_update("Engineer"))]))
+    assert len({r.headers["webhook-id"] for r in peer.received}) == 4
+    assert [json.loads(e.body)["data"][0].get("title") for e in peer.inbox.events][-1] == (
+        "Engineer"
+    )

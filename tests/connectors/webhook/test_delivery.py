@@ -1,0 +1,79 @@
+"""Outbound webhooks through the whole engine: a CSV file into the hub, the hub out to a real
+receiver on a loopback port, with the run's SQLite hub and the connector's dead-letter file."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crmbridge.config import load_config
+from crmbridge.service import Bridge
+from crmbridge.sync.runner import RunReport
+
+from .support import SECRET, Receiver
+
+HEADER = "Record Id,Full Name,Email,Title\r\n"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as running:
+        yield running
+
+
+@pytest.fixture
+def bridge(tmp_path: Path, receiver: Receiver) -> Iterator[Bridge]:
+    (tmp_path / "files").mkdir()
+    _write_title(tmp_path, "Engineer")
+    config = tmp_path / "crmbridge.yaml"
+    config.write_text(
+        "store: {url: 'sqlite:///hub.db'}\n"
+        "connectors:\n"
+        "  files: {type: csv, directory: files}\n"
+        f"  peer: {{type: webhook, secret: {SECRET}, url: '{receiver.url}',"
+        " dead_letters: dead.sqlite, retry: {attempts: 1, later: [0]}}\n"
+        "jobs:\n"
+        "  files-in: {connector: files, direction: pull, entities: [stakeholders]}\n"
+        "  peer-out: {connector: peer, direction: push, entities: [stakeholders]}\n",
+        encoding="utf-8",
+    )
+    bridge = Bridge(load_config(config, {}))
+    try:
+        yield bridge
+    finally:
+        bridge.close()
+
+
+def _write_title(tmp_path: Path, title: str) -> None:
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["S1", "Wang Wei", "wang@example.cn", title])
+    (tmp_path / "files" / "stakeholders.csv").write_text(HEADER + out.getvalue(), "utf-8")
+
+
+def _sync(bridge: Bridge, job: str) -> RunReport:
+    report = asyncio.run(bridge.sync(job))
+    assert report.status == "succeeded", report.error
+    return report
+
+
+def _titles(receiver: Receiver) -> list[str | None]:
+    return [record.get("title") for a in receiver.accepted for record in a["data"]]
+
+
+def test_a_title_changed_and_changed_back_reaches_a_deduplicating_receiver(
+    tmp_path: Path, bridge: Bridge, receiver: Receiver
+) -> None:
+    _sync(bridge, "files-in")
+    _sync(bridge, "peer-out")
+    for title in ("Manager", "Engineer", "Manager"):  # the updates go A -> B -> A
+        _write_title(tmp_path, title)
+        _sync(bridge, "files-in")
+        _sync(bridge, "peer-out")
+    assert len(set(receiver.ids)) == 4
+    assert _titles(receiver) == ["Engineer", "Manager", "Engineer", "Manager"]
