@@ -112,7 +112,8 @@ class WebhookConnector:
         self._mappers: dict[str, Any] = {}
         self._client: httpx.AsyncClient | None = None
         self._sender: Sender | None = None
-        self._drained = False
+        self._retried: dict[int, bool] = {}
+        """Kept messages :meth:`open` tried again (dead-letter id -> delivered)."""
         self.api_calls = 0
         self.warnings: list[str] = []
         """What the engine puts in the run's report: messages this run could not deliver."""
@@ -223,8 +224,14 @@ class WebhookConnector:
     # -- outbound -----------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Create the HTTP client for outbound deliveries (redirects never followed)."""
-        self._drained = False
+        """Create the HTTP client for outbound deliveries (redirects never followed).
+
+        Then every kept message whose next attempt is due is tried once more,
+        so each run of the connector retries them, though it may have nothing
+        new to write, and before any message of its own (not in a dry run,
+        which sends nothing).
+        """
+        self._retried = {}
         if self.settings.url is None:
             return
         self._client = httpx.AsyncClient(
@@ -242,6 +249,8 @@ class WebhookConnector:
             rng=self._rng,
             events=self.context.api_events,
         )
+        if not self.context.dry_run:
+            await self.retry_due()
 
     async def close(self) -> None:
         """Close the HTTP client; say what this run left undelivered (see :attr:`warnings`)."""
@@ -281,9 +290,6 @@ class WebhookConnector:
         and its records count as written; a receiver's 4xx refusal rejects them.
         """
         sender = self._require_sender()
-        if not self._drained:
-            self._drained = True
-            await self.retry_due()
         remote, remote_id = self._remote_of(entity)
         results: list[WriteResult] = []
         for op in (WriteOp.CREATE, WriteOp.UPDATE, WriteOp.DELETE):
@@ -354,15 +360,22 @@ class WebhookConnector:
         sent = 0
         for letter in self.dead_letters.due(self.clock()):
             self.context.api_events.retried()
-            sent += await self._resend(letter, schedule=True)
+            delivered = await self._resend(letter, schedule=True)
+            self._retried[letter.id] = bool(delivered)
+            sent += delivered
         return sent
 
     async def redeliver(self, ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
-        """Send kept messages again now (``None``: every one not delivered); one row per message."""
+        """Send kept messages again now (``None``: every one not delivered); one row per message.
+
+        A message :meth:`open` has just tried again is not sent twice: its row
+        says how that attempt went.
+        """
         letters = self.dead_letters.entries() if ids is None else self.dead_letters.get(ids)
         rows: list[dict[str, Any]] = []
         for letter in letters:
-            ok = await self._resend(letter, schedule=False)
+            tried = self._retried.get(letter.id)
+            ok = tried if tried is not None else await self._resend(letter, schedule=False)
             rows.append({"id": letter.id, "webhook_id": letter.webhook_id, "delivered": bool(ok)})
         return rows
 

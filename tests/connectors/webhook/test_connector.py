@@ -384,3 +384,49 @@ def test_a_replay_keeps_its_id_only_while_it_is_the_records_last_message() -> No
     assert [json.loads(e.body)["data"][0].get("title") for e in peer.inbox.events][-1] == (
         "Engineer"
     )
+
+
+def test_a_due_message_is_retried_by_a_run_with_nothing_to_write() -> None:
+    clock = FakeClock(datetime.now(UTC))
+    peer = Peer(MemoryInbox())
+    peer.script = [httpx.Response(500)] * 4
+    connector = make_connector(peer, clock=clock)
+    run(_write(connector, [_create()]))
+    (letter,) = connector.dead_letters.entries()
+
+    async def nothing_to_write() -> None:
+        await connector.open()
+        await connector.close()
+
+    run(nothing_to_write())  # not due yet
+    assert len(peer.received) == 4
+    clock.advance(61)
+    run(nothing_to_write())
+    assert connector.dead_letters.entries() == []
+    assert peer.received[-1].headers["webhook-id"] == letter.webhook_id
+    assert len(peer.inbox.events) == 1
+
+
+def test_a_dry_run_retries_nothing_and_redeliver_does_not_send_twice() -> None:
+    clock = FakeClock(datetime.now(UTC))
+    peer = Peer(MemoryInbox())
+    peer.script = [httpx.Response(500)] * 5
+    connector = make_connector(peer, clock=clock)
+    run(_write(connector, [_create()]))
+    clock.advance(61)
+    dry = make_connector(peer, clock=clock)
+    dry.context = replace(dry.context, dry_run=True)
+
+    async def redeliver_all(connector: WebhookConnector) -> Any:
+        await connector.open()  # tries the due message once more: it fails again
+        try:
+            return await connector.redeliver()
+        finally:
+            await connector.close()
+
+    run(dry.open())
+    run(dry.close())
+    assert len(peer.received) == 4
+    (row,) = run(redeliver_all(connector))
+    assert row["delivered"] is False
+    assert len(peer.received) == 5

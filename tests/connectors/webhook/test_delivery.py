@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from connectors.webhook.deadletters import DeadLetters
 from crmbridge.config import load_config
 from crmbridge.service import Bridge
 from crmbridge.sync.runner import RunReport
@@ -77,3 +78,20 @@ def test_a_title_changed_and_changed_back_reaches_a_deduplicating_receiver(
         _sync(bridge, "peer-out")
     assert len(set(receiver.ids)) == 4
     assert _titles(receiver) == ["Engineer", "Manager", "Engineer", "Manager"]
+
+
+def test_a_kept_message_goes_on_the_next_run_though_nothing_new_is_written(
+    tmp_path: Path, bridge: Bridge, receiver: Receiver
+) -> None:
+    _sync(bridge, "files-in")
+    receiver.script = [503]
+    report = _sync(bridge, "peer-out")
+    assert any("dead-letter file" in w for w in report.warnings)
+    assert receiver.accepted == []
+    dry = asyncio.run(bridge.sync("peer-out", dry_run=True))
+    assert dry.status == "succeeded"
+    assert len(receiver.ids) == 1  # a dry run sends nothing
+    _sync(bridge, "peer-out")  # the hub has nothing new for the peer
+    assert _titles(receiver) == ["Engineer"]
+    assert receiver.ids == [receiver.ids[0]] * 2  # sent again under its first id
+    assert DeadLetters(tmp_path / "dead.sqlite").entries() == []
