@@ -287,7 +287,9 @@ class WebhookConnector:
         (``resent``) goes out under the id it first had.
         Undelivered after the in-process retries, a message goes to the
         dead-letter file (retried on later runs, then redeliverable by hand)
-        and its records count as written; a receiver's 4xx refusal rejects them.
+        and its records count as written; a receiver's 4xx refusal (404 and
+        410 too: the endpoint is wrong or gone, the records are not) rejects
+        them with the status, and the engine keeps them to send again.
         """
         sender = self._require_sender()
         remote, remote_id = self._remote_of(entity)
@@ -413,7 +415,10 @@ def _results(batch: Sequence[WriteRequest], outcome: Attempted) -> list[WriteRes
             WriteOp.DELETE: WriteOutcome.DELETED,
         }
         return [WriteResult(r.key, kind[r.op], r.external_id or r.key) for r in batch]
-    code = "NOT_FOUND" if outcome.status in (404, 410) else f"HTTP_{outcome.status}"
+    # never NOT_FOUND, which would drop the links: a webhook URL answering 404 or 410 is a
+    # wrong or retired endpoint, not a record deleted at the peer; the rejects are kept and
+    # their records sent again on later runs
+    code = f"HTTP_{outcome.status}"
     return [
         WriteResult(r.key, WriteOutcome.REJECTED, r.external_id, code=code, message=outcome.reason)
         for r in batch

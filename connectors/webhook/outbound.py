@@ -179,6 +179,8 @@ class Sender:
         if status in RETRYABLE or status >= 500:
             wait = parse_retry_after(response.headers.get("retry-after"), self.clock())
             return Attempted(False, 1, status, f"HTTP {status}", True, wait)
+        if status in (404, 410):
+            return Attempted(False, 1, status, f"HTTP {status}: no such endpoint at the receiver")
         return Attempted(False, 1, status, f"HTTP {status}: refused by the receiver")
 
     async def deliver(self, webhook_id: str, body: bytes) -> Attempted:

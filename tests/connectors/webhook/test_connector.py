@@ -430,3 +430,15 @@ def test_a_dry_run_retries_nothing_and_redeliver_does_not_send_twice() -> None:
     (row,) = run(redeliver_all(connector))
     assert row["delivered"] is False
     assert len(peer.received) == 5
+
+
+@pytest.mark.parametrize("status", [404, 410])
+def test_an_endpoint_answering_not_found_rejects_with_its_status_never_not_found(
+    status: int,
+) -> None:
+    peer = Peer(MemoryInbox())
+    peer.script = [httpx.Response(status)]
+    connector = make_connector(peer)
+    (result,) = run(_write(connector, [_update("Manager")]))
+    assert (result.outcome, result.code) == (WriteOutcome.REJECTED, f"HTTP_{status}")
+    assert result.message == f"HTTP {status}: no such endpoint at the receiver"

@@ -95,3 +95,22 @@ def test_a_kept_message_goes_on_the_next_run_though_nothing_new_is_written(
     assert _titles(receiver) == ["Engineer"]
     assert receiver.ids == [receiver.ids[0]] * 2  # sent again under its first id
     assert DeadLetters(tmp_path / "dead.sqlite").entries() == []
+
+
+@pytest.mark.parametrize("status", [404, 410])
+def test_an_update_the_endpoint_answers_not_found_is_kept_and_sent_again(
+    tmp_path: Path, bridge: Bridge, receiver: Receiver, status: int
+) -> None:
+    _sync(bridge, "files-in")
+    _sync(bridge, "peer-out")
+    _write_title(tmp_path, "Manager")
+    _sync(bridge, "files-in")
+    receiver.script = [status]  # the endpoint is wrong for a while, or says it is gone
+    _sync(bridge, "peer-out")
+    (reject,) = bridge.store.list_open_rejects("peer-out")
+    assert (reject.code, reject.entity) == (f"HTTP_{status}", "stakeholders")
+    assert str(status) in reject.reason
+    assert bridge.store.count_links("peer", "stakeholders") == 1  # the record is still there
+    _sync(bridge, "peer-out")  # the endpoint works again; nothing new in the hub
+    assert _titles(receiver) == ["Engineer", "Manager"]
+    assert bridge.store.list_open_rejects("peer-out") == []
