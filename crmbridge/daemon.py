@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from crmbridge.errors import ConfigError, StoreError
-from crmbridge.job_lease import JobBusy, holding_job
+from crmbridge.job_lease import JobBusy, enter_in_thread, holding_job
 from crmbridge.scheduler import build_scheduler, next_fire_times
 from crmbridge.service import Bridge
 from crmbridge.sync.job import COUNT_KEYS
@@ -249,7 +249,7 @@ class Daemon:
     async def _leased_sync(self, job: str, run_id: str) -> RunReport:
         held = holding_job(self.bridge.store, job, self.ttl, self.holder)
         try:
-            await asyncio.to_thread(held.__enter__)
+            await enter_in_thread(held)
         except JobBusy as exc:
             log.info("job %s runs elsewhere (%s); skipped", job, exc.holder, extra={"job": job})
             return RunReport(run_id, job, "skipped", dict.fromkeys(COUNT_KEYS, 0), {}, None, 0.0)

@@ -20,12 +20,18 @@ from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from crmbridge.errors import CrmBridgeError
-from crmbridge.names import COUNT_KEYS
 from crmbridge.service import lease_name
 from crmbridge.store import Store
 from crmbridge.sync.runner import RunReport
 
-__all__ = ["JobBusy", "busy_elsewhere", "holding_job", "leased", "this_process"]
+__all__ = [
+    "JobBusy",
+    "busy_elsewhere",
+    "enter_in_thread",
+    "holding_job",
+    "leased",
+    "this_process",
+]
 
 RunFunction = Callable[[str, str], Awaitable[RunReport]]
 """``(job, run_id) -> report``: how a service runs a job."""
@@ -112,22 +118,45 @@ def busy_elsewhere(store: Store, job: str, holder: str | None = None) -> JobBusy
 def leased(store: Store, ttl: timedelta, run: RunFunction) -> RunFunction:
     """``run``, holding the job's lease for each run (see :func:`holding_job`).
 
-    A run whose job runs elsewhere is not started: its report says
-    ``skipped`` and where the job runs.
+    A run whose job runs elsewhere waits for that run to end, then runs: the
+    webhooks that asked for it are merged then, and its id names a real run.
     """
+    poll = min(2.0, ttl.total_seconds() / 6)
 
     async def run_leased(job: str, run_id: str) -> RunReport:
-        held = holding_job(store, job, ttl)
-        try:
-            await asyncio.to_thread(held.__enter__)
-        except JobBusy as exc:
-            log.info("%s; run %s skipped", exc, run_id, extra={"job": job})
-            counts = dict.fromkeys(COUNT_KEYS, 0)
-            error = {"error": "JobBusy", "message": str(exc)}
-            return RunReport(run_id, job, "skipped", counts, {}, None, 0.0, error=error)
+        waiting = False
+        while True:
+            held = holding_job(store, job, ttl)
+            try:
+                await enter_in_thread(held)
+                break
+            except JobBusy as exc:
+                if not waiting:
+                    log.info("%s; run %s waits for it", exc, run_id, extra={"job": job})
+                    waiting = True
+            await asyncio.sleep(poll)
         try:
             return await run(job, run_id)
         finally:
             await asyncio.to_thread(held.__exit__, None, None, None)
 
     return run_leased
+
+
+async def enter_in_thread(held: contextlib.AbstractContextManager[str]) -> str:
+    """Enter ``held`` (a :func:`holding_job`) in a worker thread, off the event loop.
+
+    Cancelled meanwhile, the lease the thread then takes is given up at once,
+    not left held (and renewed) until the process ends.
+    """
+    entering = asyncio.ensure_future(asyncio.to_thread(held.__enter__))
+    try:
+        return await asyncio.shield(entering)
+    except asyncio.CancelledError:
+        entering.add_done_callback(lambda done: _give_up(held, done))
+        raise
+
+
+def _give_up(held: contextlib.AbstractContextManager[str], entered: asyncio.Future[str]) -> None:
+    if not entered.cancelled() and entered.exception() is None:
+        threading.Thread(target=held.__exit__, args=(None, None, None), daemon=True).start()

@@ -30,7 +30,7 @@ NOTIFY = "zoho-channel-token-0123456789"
 
 CONFIG = """
 store: {{url: "{store}"}}
-server: {{{token} max_body_bytes: 4096}}
+server: {{{token} max_body_bytes: 4096, lease_ttl_s: 3}}
 connectors:
   peer: {{type: webhook, secret: "{secret}"}}
   open: {{type: webhook, signature: none}}

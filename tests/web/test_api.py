@@ -146,7 +146,7 @@ def test_a_server_does_not_run_a_job_a_daemon_elsewhere_runs(
         bridge.close()
 
 
-def test_a_run_that_finds_its_job_taken_elsewhere_is_skipped(
+def test_a_run_that_finds_its_job_taken_elsewhere_waits_for_it(
     tmp_path: Path, store_url: str
 ) -> None:
     bridge = make_bridge(tmp_path, store_url)
@@ -157,10 +157,21 @@ def test_a_run_that_finds_its_job_taken_elsewhere_is_skipped(
             ran.append(run_id)
             return RunReport(run_id, job, "succeeded", {}, {}, None, 0.0)
 
-        run_leased = leased(bridge.store, timedelta(minutes=1), run)
-        assert bridge.store.try_acquire_lease("job:mem-sync", "ops-1:4242", timedelta(minutes=5))
-        report = asyncio.run(run_leased("mem-sync", "r1"))  # taken between the check and the run
-        assert (report.status, ran) == ("skipped", [])
-        assert "running in ops-1:4242" in (report.error or {})["message"]
+        run_leased = leased(bridge.store, timedelta(seconds=3), run)
+
+        async def scenario() -> RunReport:
+            # taken between the check and the run, by a `crmbridge sync` elsewhere
+            assert bridge.store.try_acquire_lease(
+                "job:mem-sync", "ops-1:4242", timedelta(minutes=5)
+            )
+            waiting = asyncio.create_task(run_leased("mem-sync", "r1"))
+            await asyncio.sleep(0.2)
+            assert ran == []
+            bridge.store.release_lease("job:mem-sync", "ops-1:4242")
+            return await asyncio.wait_for(waiting, 30)
+
+        report = asyncio.run(scenario())
+        assert (report.status, ran) == ("succeeded", ["r1"])
+        assert bridge.store.get_lease("job:mem-sync") is None
     finally:
         bridge.close()

@@ -11,6 +11,7 @@ import pytest
 
 from crmbridge.service import Bridge
 from crmbridge.signatures import hmac_signature
+from crmbridge.web import create_app
 
 from .support import NOTIFY, SECRET, SyncClient, hub_counts, signed, wait_for_run
 
@@ -231,3 +232,25 @@ def test_metrics_count_webhooks_and_runs(client: SyncClient) -> None:
         'crmbridge_http_requests_total{method="POST",route="/webhooks/{connector}",status="202"}'
         in text
     )
+
+
+def test_an_event_taken_while_its_job_runs_elsewhere_is_merged_once_that_run_ends(
+    bridge: Bridge,
+) -> None:
+    client = SyncClient(create_app(bridge, lease_jobs=True))  # as `crmbridge serve` makes it
+    try:
+        # `crmbridge sync peer-in` runs in another terminal, past reading the inbox
+        assert bridge.store.try_acquire_lease("job:peer-in", "ops-1:4242", timedelta(minutes=5))
+        record = {"id": "p-1", "full_name": "Zoë Müller", "email": "zoe@example.com"}
+        body, headers = signed(_event("stakeholder.created", record), "msg_w1")
+        answer = client.post("/webhooks/peer", content=body, headers=headers)
+        assert answer.status_code == 202, answer.text
+        (run_id,) = answer.json()["run_ids"]
+        assert client.get(f"/runs/{run_id}").json()["status"] == "running"  # waiting its turn
+        assert bridge.store.count_records("stakeholders") == 0
+        assert bridge.store.release_lease("job:peer-in", "ops-1:4242")
+        report = wait_for_run(client, run_id)
+        assert (report["status"], report["counts"]["created"]) == ("succeeded", 1)
+        assert bridge.store.list_pending_webhooks("peer") == []
+    finally:
+        client.close()
