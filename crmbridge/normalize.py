@@ -182,7 +182,7 @@ def email(value: str) -> str:
     if match is not None and len(value) <= 254 and len(match["local"]) <= 64:
         domain = match["domain"].lower()
         if (
-            "xn--" not in domain
+            "--" not in domain  # IDNA's reserved `ab--` labels and Punycode: the full check's
             and domain[domain.rfind(".") + 1 :] not in _SPECIAL
             and match["local"].lower() not in _ROLES
         ):

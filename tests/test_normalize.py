@@ -65,6 +65,7 @@ def test_email_shortcut_agrees_with_the_model(value: str) -> None:
         "a..b@c.com",
         "WWW@0.AA",  # RFC 2142 role mailboxes are lower-cased whole
         "Sales@Example.com",
+        "0@00--0.AA",  # IDNA reserves labels with `--` after two characters
     ],
 )
 def test_email_shortcut_on_special_cases(value: str) -> None:
