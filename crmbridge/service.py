@@ -28,7 +28,7 @@ from crmbridge.connector import (
     WebhookReceiver,
 )
 from crmbridge.durations import format_duration
-from crmbridge.errors import AuthError, ConfigError, RecordRejected
+from crmbridge.errors import AuthError, ConfigError, PermanentError, RecordRejected
 from crmbridge.registry import ConnectorType, discover
 from crmbridge.scheduler import next_cron_time
 from crmbridge.store import Store, open_store
@@ -373,8 +373,27 @@ class Bridge:
             inbound = _notification(receiver, body)
         else:
             inbound = receiver.receive_webhook(body, headers, self.now())
+            self._check_pulled(connector, inbound.entities)
         kept = {k.lower(): v for k, v in headers.items() if k.lower() in _KEPT_HEADERS}
         return NewWebhook(connector, inbound.webhook_id, body, kept, processed=inbound.hint)
+
+    def _check_pulled(self, connector: str, entities: Sequence[str]) -> None:
+        """Refuse a delivery about entities none of the jobs pulling from ``connector``
+        pulls: stored, it would wait in the inbox for good, its sender told it was taken.
+        A connector no job pulls from at all keeps what it receives for a later run."""
+        jobs = self.jobs_of(connector)
+        if not jobs:
+            return
+        pulled = {e for name in jobs for e in self.config.jobs[name].entities}
+        missing = [e for e in entities if e not in pulled]
+        if not missing:
+            return
+        which = ", ".join(missing)
+        said = "; ".join(f"{n} pulls {', '.join(self.config.jobs[n].entities)}" for n in jobs)
+        raise PermanentError(
+            f"this webhook is about {which}, which no job pulls from {connector} ({said}); "
+            f"add {which} to the entities of a job of {connector}"
+        )
 
     def warm_up(self) -> None:
         """Build now what the first requests and runs would: every job's mappers, every receiver.

@@ -254,3 +254,22 @@ def test_an_event_taken_while_its_job_runs_elsewhere_is_merged_once_that_run_end
         assert bridge.store.list_pending_webhooks("peer") == []
     finally:
         client.close()
+
+
+def test_an_event_about_an_entity_no_job_pulls_is_refused_not_left_waiting(
+    client: SyncClient, bridge: Bridge
+) -> None:
+    call = {
+        "id": "i-1",
+        "channel": "call",
+        "subject": "Kick-off",
+        "occurred_at": "2026-07-21T11:22:00Z",
+    }
+    body, headers = signed(_event("interaction.created", call), "msg_n1")
+    answer = client.post("/webhooks/peer", content=body, headers=headers)
+    assert answer.status_code == 422, answer.text
+    message = answer.json()["message"]
+    assert "about interactions, which no job pulls from peer" in message
+    assert "(peer-in pulls organizations, stakeholders)" in message
+    assert "add interactions to the entities of a job of peer" in message
+    assert bridge.store.list_pending_webhooks("peer") == []  # nothing stored to wait for good
