@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
+import orjson
 
 from connectors.webhook.deadletters import DeadLetter, DeadLetters
 from connectors.webhook.inbound import Route, delivery_id, load_json, parse_event, verify
@@ -383,7 +384,11 @@ class WebhookConnector:
 
     async def _resend(self, letter: DeadLetter, *, schedule: bool) -> int:
         sender = self._require_sender()
-        outcome = await sender.attempt(letter.webhook_id, letter.body)
+        body = self._still_current(letter)
+        if body is None:
+            self.dead_letters.superseded(letter.id, self.clock())
+            return 1
+        outcome = await sender.attempt(letter.webhook_id, body)
         self.api_calls += 1
         if outcome.delivered:
             self.dead_letters.delivered(letter.id, self.clock())
@@ -405,6 +410,32 @@ class WebhookConnector:
                 next_attempt_at=letter.next_attempt_at,
             )
         return 0
+
+    def _still_current(self, letter: DeadLetter) -> bytes | None:
+        """The kept message without the records newer messages have carried since (``None``
+        when that is all of them): sent late, they would put back what the peer has replaced.
+
+        A record is known by its id in the message, which is the key the connector
+        remembers its last message by; a record known otherwise is kept.
+        """
+        try:
+            payload = orjson.loads(letter.body)
+            records = payload["data"]
+            _, remote_id = self._remote_of(letter.entity)
+            ids = [str(record.get(remote_id)) for record in records]
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+            return letter.body
+        last = self.dead_letters.last_messages(letter.entity, ids)
+        kept = [
+            r
+            for r, i in zip(records, ids, strict=True)
+            if last.get(i, letter.webhook_id) == letter.webhook_id
+        ]
+        if not kept:
+            return None
+        if len(kept) == len(records):
+            return letter.body
+        return orjson.dumps({**payload, "data": kept})
 
 
 def _results(batch: Sequence[WriteRequest], outcome: Attempted) -> list[WriteResult]:

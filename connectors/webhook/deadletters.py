@@ -22,7 +22,7 @@ from typing import Literal
 
 __all__ = ["DeadLetter", "DeadLetters", "LetterStatus"]
 
-LetterStatus = Literal["retrying", "dead", "delivered"]
+LetterStatus = Literal["retrying", "dead", "delivered", "superseded"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -180,7 +180,8 @@ class DeadLetters:
             if conn is None:
                 return []
             rows = conn.execute(
-                "SELECT * FROM dead_letters WHERE ? OR status != 'delivered' ORDER BY id",
+                "SELECT * FROM dead_letters "
+                "WHERE ? OR status NOT IN ('delivered', 'superseded') ORDER BY id",
                 (include_delivered,),
             ).fetchall()
         return [_letter(r) for r in rows]
@@ -200,12 +201,19 @@ class DeadLetters:
 
     def delivered(self, letter_id: int, now: datetime) -> None:
         """Mark a message delivered."""
+        self._settle(letter_id, now, "delivered")
+
+    def superseded(self, letter_id: int, now: datetime) -> None:
+        """Mark a message never to send: newer messages carried every one of its records."""
+        self._settle(letter_id, now, "superseded")
+
+    def _settle(self, letter_id: int, now: datetime, status: LetterStatus) -> None:
         with self._db() as conn:
             if conn is not None:
                 conn.execute(
-                    "UPDATE dead_letters SET status = 'delivered', updated_at = ?, "
+                    "UPDATE dead_letters SET status = ?, updated_at = ?, "
                     "next_attempt_at = NULL WHERE id = ?",
-                    (now.isoformat(), letter_id),
+                    (status, now.isoformat(), letter_id),
                 )
 
     def remember(
@@ -221,6 +229,23 @@ class DeadLetters:
                        webhook_id = excluded.webhook_id, sent_at = excluded.sent_at""",
                 [(entity, key, digest, webhook_id, now.isoformat()) for key in keys],
             )
+
+    def last_messages(self, entity: str, keys: Sequence[str]) -> dict[str, str]:
+        """The id of the last message that carried each of ``keys`` (those ever sent)."""
+        found: dict[str, str] = {}
+        with self._db() as conn:
+            if conn is None:
+                return found
+            unique = list(dict.fromkeys(keys))
+            for start in range(0, len(unique), _CHUNK):
+                chunk = unique[start : start + _CHUNK]
+                rows = conn.execute(
+                    "SELECT key, webhook_id FROM sent WHERE entity = ? "
+                    f"AND key IN ({', '.join('?' * len(chunk))})",
+                    (entity, *chunk),
+                ).fetchall()
+                found.update((row["key"], row["webhook_id"]) for row in rows)
+        return found
 
     def sent_as(self, entity: str, keys: Sequence[str], digest: str) -> str | None:
         """The id of the last message of these records, if it was this very batch; else ``None``.

@@ -114,3 +114,32 @@ def test_an_update_the_endpoint_answers_not_found_is_kept_and_sent_again(
     _sync(bridge, "peer-out")  # the endpoint works again; nothing new in the hub
     assert _titles(receiver) == ["Engineer", "Manager"]
     assert bridge.store.list_open_rejects("peer-out") == []
+
+
+def test_a_kept_message_a_newer_change_has_overtaken_is_never_sent(
+    tmp_path: Path, bridge: Bridge, receiver: Receiver
+) -> None:
+    _sync(bridge, "files-in")
+    receiver.script = [503, 503]  # the peer is down: "Engineer" is kept, then given up on
+    _sync(bridge, "peer-out")
+    _write_title(tmp_path, "Manager")
+    _sync(bridge, "files-in")
+    _sync(bridge, "peer-out")  # the kept message fails again; "Manager" goes out and is taken
+    assert _titles(receiver) == ["Manager"]
+    (kept,) = DeadLetters(tmp_path / "dead.sqlite").entries()
+    assert kept.status == "dead"
+
+    async def redeliver_all() -> list[dict[str, object]]:
+        peer = bridge.connector("peer")
+        await peer.open()
+        try:
+            return await peer.redeliver(None)
+        finally:
+            await peer.close()
+
+    rows = asyncio.run(redeliver_all())  # as `crmbridge webhooks redeliver peer --all` does
+    assert [row["webhook_id"] for row in rows] == [kept.webhook_id]
+    assert _titles(receiver) == ["Manager"]  # the older title would have undone the newer
+    assert DeadLetters(tmp_path / "dead.sqlite").entries() == []
+    (settled,) = DeadLetters(tmp_path / "dead.sqlite").entries(include_delivered=True)
+    assert settled.status == "superseded"
