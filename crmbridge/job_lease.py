@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from crmbridge.errors import CrmBridgeError
+from crmbridge.names import COUNT_KEYS
 from crmbridge.service import lease_name
 from crmbridge.store import Store
 from crmbridge.sync.runner import RunReport
@@ -115,13 +116,19 @@ def busy_elsewhere(store: Store, job: str, holder: str | None = None) -> JobBusy
     return JobBusy(job, live.holder, live.expires_at.isoformat(timespec="seconds"))
 
 
-def leased(store: Store, ttl: timedelta, run: RunFunction) -> RunFunction:
+def leased(
+    store: Store, ttl: timedelta, run: RunFunction, closing: asyncio.Event | None = None
+) -> RunFunction:
     """``run``, holding the job's lease for each run (see :func:`holding_job`).
 
     A run whose job runs elsewhere waits for that run to end, then runs: the
     webhooks that asked for it are merged then, and its id names a real run.
+    Once ``closing`` is set (the service stops), a run still waiting is given
+    up at once, its report ``skipped``: it has done nothing, and what it was to
+    merge waits in the inbox for the next run.
     """
     poll = min(2.0, ttl.total_seconds() / 6)
+    stop = closing or asyncio.Event()
 
     async def run_leased(job: str, run_id: str) -> RunReport:
         waiting = False
@@ -134,7 +141,15 @@ def leased(store: Store, ttl: timedelta, run: RunFunction) -> RunFunction:
                 if not waiting:
                     log.info("%s; run %s waits for it", exc, run_id, extra={"job": job})
                     waiting = True
-            await asyncio.sleep(poll)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), poll)
+            if stop.is_set():
+                message = (
+                    f"the service stopped while job {job} ran elsewhere; run {run_id} never started"
+                )
+                counts = dict.fromkeys(COUNT_KEYS, 0)
+                error = {"error": "JobBusy", "message": message}
+                return RunReport(run_id, job, "skipped", counts, {}, None, 0.0, error=error)
         try:
             return await run(job, run_id)
         finally:

@@ -110,8 +110,10 @@ def create_app(
         return await asyncio.to_thread(asyncio.run, bridge.sync(job, run_id=run_id))
 
     _sync = sync or _in_thread
+    closing = asyncio.Event()
     if lease_jobs:
-        _sync = leased(bridge.store, timedelta(seconds=bridge.config.server.lease_ttl_s), _sync)
+        ttl = timedelta(seconds=bridge.config.server.lease_ttl_s)
+        _sync = leased(bridge.store, ttl, _sync, closing)
 
     def _finished(job: str, status: str) -> None:
         metrics.runs.labels(job, status).inc()
@@ -123,6 +125,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        closing.set()  # runs still waiting for their job's lease give up at once
         await inbox.aclose()
         if isinstance(sync, SyncProcesses):
             sync.stop()  # runs in children end at their next batch boundary

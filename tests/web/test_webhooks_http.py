@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from datetime import UTC, datetime, timedelta
@@ -273,3 +274,26 @@ def test_an_event_about_an_entity_no_job_pulls_is_refused_not_left_waiting(
     assert "(peer-in pulls organizations, stakeholders)" in message
     assert "add interactions to the entities of a job of peer" in message
     assert bridge.store.list_pending_webhooks("peer") == []  # nothing stored to wait for good
+
+
+def test_stopping_the_server_gives_up_a_run_still_waiting_for_its_job(bridge: Bridge) -> None:
+    app = create_app(bridge, lease_jobs=True)
+    client = SyncClient(app)
+    try:
+        assert bridge.store.try_acquire_lease("job:peer-in", "ops-1:4242", timedelta(minutes=30))
+        record = {"id": "p-1", "full_name": "Ann", "email": "ann@example.com"}
+        body, headers = signed(_event("stakeholder.created", record), "msg_s1")
+        assert client.post("/webhooks/peer", content=body, headers=headers).status_code == 202
+        assert app.state.runs.running("peer-in") is not None  # waiting for the lease
+
+        async def stop() -> None:  # what uvicorn does on Ctrl-C or SIGTERM: the lifespan ends
+            async with app.router.lifespan_context(app):
+                pass
+
+        # well inside server.shutdown_grace_s (30 s): a run that never started is not waited for
+        client.portal.call(asyncio.wait_for, stop(), 15.0)
+        assert app.state.runs.running("peer-in") is None
+        assert len(bridge.store.list_pending_webhooks("peer")) == 1  # for the next run
+    finally:
+        bridge.store.release_lease("job:peer-in", "ops-1:4242")
+        client.close()
