@@ -30,9 +30,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import marshal
 import multiprocessing
 import pickle
+import struct
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -45,11 +48,13 @@ from crmbridge.connector import RemoteRecord
 from crmbridge.errors import RecordRejected
 from crmbridge.heap import tune
 from crmbridge.model import content_hash, identity_index_keys
+from crmbridge.sync.balance import Balance
 from crmbridge.sync.matcher import identity_keys
 from crmbridge.sync.ports import EntityMapper, RelationPending
 from crmbridge.sync.values import held_values, remote_fields, validated_content
 
 __all__ = [
+    "Answer",
     "Fresh",
     "PagePreparer",
     "PortableMappers",
@@ -300,42 +305,80 @@ def _ready() -> bool:
     return True
 
 
-Shipped = tuple[Any, ...]
-"""A :class:`Prepared` (its :class:`Fresh` too) as a plain tuple, after its external id."""
+Shipped = bytes
+"""A page's :class:`Prepared` records as :func:`_prepare_in_worker` sends them back."""
 
 _new_tuple = tuple.__new__
+_MARSHALLED = b"M"
+_TIMING = struct.Struct("<dd")
 
 
-def _prepare_in_worker(request: bytes) -> list[Shipped | str]:
-    """A page's work as plain tuples (``ext`` alone: map it in the run).
+class Answer(NamedTuple):
+    """The worker's answer for a page: its records, and when and how long it worked on them."""
 
-    Named tuples pickle and unpickle through a Python call each; plain ones do
-    not, which is most of what the results cost to ship. The list goes back as
-    it is: the pool pickles it once.
+    prepared: dict[str, Prepared | None]
+    finished: float
+    """:func:`time.monotonic` when the worker finished (one clock for every process)."""
+    busy: float
+    """CPU seconds the worker spent on the page."""
+
+
+def _prepare_in_worker(request: bytes) -> Shipped:
+    """A page's work, encoded: a plain tuple per record (``ext`` alone: map it in the run).
+
+    The tuples go as :mod:`marshal` writes them: the run's process and the worker
+    are one interpreter, and marshal writes and reads plain tuples, strings and
+    dicts several times faster than pickle, which remembers every object it
+    writes. A page holding a value marshal cannot write (a date a mapping made)
+    is pickled instead.
     """
+    started = time.process_time()
     entity, records, links, region = _read_request(request)
     _known.update(links)
     done = prepare_records(_mappers[entity], records, _known, region)
-    return [
+    plain = [
         ext
         if p is None
-        else (ext, p.flat, p.rejected, p.keys, p.fresh and tuple(p.fresh), p.invalid, p.lookups)
+        else (
+            ext,
+            p.flat,
+            p.rejected and tuple(p.rejected),
+            p.keys,
+            p.fresh and tuple(p.fresh),
+            p.invalid and tuple(p.invalid),
+            p.lookups,
+        )
         for ext, p in done.items()
     ]
+    try:
+        body = _MARSHALLED + marshal.dumps(plain)
+    except ValueError:  # a value marshal cannot write
+        body = _PICKLED + pickle.dumps(plain, pickle.HIGHEST_PROTOCOL)
+    return _TIMING.pack(time.monotonic(), time.process_time() - started) + body
 
 
-def received(shipped: Sequence[Shipped | str]) -> dict[str, Prepared | None]:
-    """What :func:`_prepare_in_worker` shipped, as :class:`Prepared` records by external id."""
+def received(shipped: Shipped) -> Answer:
+    """What :func:`_prepare_in_worker` shipped: :class:`Prepared` records by external id."""
+    finished, busy = _TIMING.unpack_from(shipped)
+    at = _TIMING.size
+    body = memoryview(shipped)[at + 1 :]
+    items: list[Any] = (
+        marshal.loads(body) if shipped[at : at + 1] == _MARSHALLED else pickle.loads(body)
+    )
     out: dict[str, Prepared | None] = {}
-    for item in shipped:
+    for item in items:
         if isinstance(item, str):
             out[item] = None
             continue
         ext, flat, rejected, keys, fresh, invalid, lookups = item
         if fresh is not None:
             fresh = _new_tuple(Fresh, fresh)
+        if rejected is not None:
+            rejected = _new_tuple(Rejection, rejected)
+        if invalid is not None:
+            invalid = _new_tuple(Rejection, invalid)
         out[ext] = _new_tuple(Prepared, (flat, rejected, keys, fresh, invalid, lookups))
-    return out
+    return Answer(out, finished, busy)
 
 
 @contextmanager
@@ -374,9 +417,17 @@ class PagePreparer:
 
     def __init__(self, rebuild: Callable[[], Mapping[str, EntityMapper]]) -> None:
         self.rebuild = rebuild
+        self.balance = Balance()
+        """The part of each page the run maps itself (see :mod:`crmbridge.sync.balance`)."""
         self._pool: Executor | None = None
         self._started: Future[bool] | None = None
         self._broken = False
+
+    def to_send(self, records: Sequence[RemoteRecord]) -> Sequence[RemoteRecord]:
+        """The records of a page (one per external id) the worker should map: all but the
+        last :attr:`balance` keeps for the run, and never too few to be worth sending."""
+        kept = min(self.balance.kept(len(records)), max(0, len(records) - MIN_PAGE))
+        return records[: len(records) - kept]
 
     def wants(self, records: Sequence[RemoteRecord]) -> bool:
         """Whether a page is big enough to ship to the worker, and the worker is up.
@@ -417,7 +468,7 @@ class PagePreparer:
         records: Sequence[RemoteRecord],
         links: Mapping[tuple[str, str], str | None],
         region: str | None,
-    ) -> asyncio.Future[list[Shipped | str]]:
+    ) -> asyncio.Future[Shipped]:
         """Start preparing a page (the last record of an external id counts); a future of it.
 
         Only after :meth:`wants` said yes.

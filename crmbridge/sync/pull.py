@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import deque
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from crmbridge.connector import Page, RemoteRecord, list_records
 from crmbridge.errors import CrmBridgeError
@@ -114,41 +116,90 @@ async def _pull_pipelined(
     """Pull with a worker: page N + 1 is mapped there while page N is written here.
 
     Pages are still applied one by one in order, and a page read before the
-    connector failed is applied before the failure ends the run.
+    connector failed is applied before the failure ends the run. The last
+    records of each page, as many as :attr:`PagePreparer.balance` says, are
+    mapped here as the page is applied, so neither process waits for the other.
     """
     mapper = ctx.mappers[entity]
-    held: tuple[Page, asyncio.Future[list[Shipped | str]] | None] | None = None
+    held: deque[_Sent] = deque()
     # the links of every entity this one refers to, when there are few enough, go with the
     # first page the worker maps; it keeps them, so no page's references are worked out here
     parents: dict[tuple[str, str], str | None] | None = None
     loaded = False
 
     async def settle() -> None:
-        nonlocal held
-        if held is not None:
-            page, future = held
-            held = None
-            _apply(ctx, entity, page, await _prepared(preparer, future))
+        sent = held.popleft()
+        following = held[0].at if held and held[0].future is not None else None
+        _apply(ctx, entity, sent.page, await _answer(preparer, sent, following))
 
     try:
         async for page in ctx.connector.read_changes(entity, cursor):
-            future = None
-            if preparer.wants(page.records):
+            future: asyncio.Future[Shipped] | None = None
+            latest = list({r.external_id: r for r in page.records}.values())
+            ahead = preparer.to_send(latest)
+            if preparer.wants(ahead):
                 if not loaded:
                     parents, loaded = _parent_links(ctx, mapper), True
                 links = parents if parents is not None else _page_links(ctx, mapper, page)
                 try:
-                    future = preparer.submit(entity, page.records, links, ctx.job.phone_region)
+                    future = preparer.submit(entity, ahead, links, ctx.job.phone_region)
                     if parents is not None:
                         parents = {}  # the worker has them
                 except Exception:  # a value that cannot be pickled: this page is mapped here
                     log.warning("cannot hand a page to the mapping worker", exc_info=True)
-            await settle()
-            held = (page, future)
+            held.append(_Sent(page, future, len(ahead), len(latest), time.monotonic()))
+            if len(held) > _IN_FLIGHT:
+                await settle()
     except CrmBridgeError:
-        await settle()
+        while held:
+            await settle()
         raise
-    await settle()
+    while held:
+        await settle()
+
+
+_IN_FLIGHT = 2
+"""Pages handed to the worker ahead of the one being written: with two, a page that takes
+the worker longer than the one before does not keep the run waiting."""
+
+
+class _Sent(NamedTuple):
+    """A page read, and the worker's future for the first ``sent`` of its ``size`` records."""
+
+    page: Page
+    future: asyncio.Future[Shipped] | None
+    sent: int
+    size: int
+    at: float
+
+
+async def _answer(
+    preparer: PagePreparer, sent: _Sent, next_sent_at: float | None
+) -> dict[str, Prepared | None] | None:
+    """The worker's work on a page; ``None`` (map it here) if the worker failed or is gone.
+
+    The page's timing steers :attr:`PagePreparer.balance` when the next page
+    went to the worker too (the worker's wait for it is known then).
+    """
+    if sent.future is None:
+        return None
+    ready = sent.future.done()
+    waiting = time.monotonic()
+    try:
+        answer = received(await sent.future)
+    except Exception:
+        log.warning("the mapping worker failed; mapping here from now on", exc_info=True)
+        preparer.disable()
+        return None
+    if next_sent_at is not None:
+        preparer.balance.observe(
+            waited=0.0 if ready else time.monotonic() - waiting,
+            idle=max(0.0, next_sent_at - answer.finished),
+            busy=answer.busy,
+            sent=sent.sent,
+            count=sent.size,
+        )
+    return answer.prepared
 
 
 def _parent_links(
@@ -178,20 +229,6 @@ def _page_links(
             ctx.resolver.prefetch_external(refs)
             links = {ref: ctx.resolver.to_canonical(*ref) for ref in refs}
     return links
-
-
-async def _prepared(
-    preparer: PagePreparer, future: asyncio.Future[list[Shipped | str]] | None
-) -> dict[str, Prepared | None] | None:
-    """The worker's work on a page; ``None`` (map it here) if the worker failed or is gone."""
-    if future is None:
-        return None
-    try:
-        return received(await future)
-    except Exception:
-        log.warning("the mapping worker failed; mapping here from now on", exc_info=True)
-        preparer.disable()
-        return None
 
 
 async def _refetch(

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from crmbridge.config import load_config
+from crmbridge.connector import RemoteRecord
 from crmbridge.model import content_hash, identity_index_keys
 from crmbridge.service import Bridge
 from crmbridge.sync.job import SyncJob
@@ -157,6 +158,50 @@ def test_a_worker_that_dies_leaves_the_run_to_map_alone(
     assert report.status == "succeeded"
     assert report.by_entity == alone[0].by_entity
     assert _hub(bridge) == alone[1]
+
+
+def test_pages_shared_between_the_worker_and_the_run_store_the_same(
+    tmp_path: Path, alone: tuple[RunReport, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crmbridge.sync.balance import Balance
+
+    # the run maps the last records of every page itself, the worker the rest
+    monkeypatch.setattr(Balance, "kept", lambda self, count: 17)
+    sent: list[int] = []
+    real_submit = PagePreparer.submit
+
+    def submit(self: PagePreparer, entity: str, records: Any, *args: Any) -> Any:
+        sent.append(len(records))
+        return real_submit(self, entity, records, *args)
+
+    monkeypatch.setattr(PagePreparer, "submit", submit)
+    bridge = _bridge(tmp_path / "shared", 1)
+    report = _import(bridge)
+    assert sent
+    assert all(count == MIN_PAGE + 30 - 17 for count in sent)
+    assert report.status == "succeeded"
+    assert report.by_entity == alone[0].by_entity
+    assert _hub(bridge) == alone[1]
+
+
+def test_an_answer_marshal_cannot_write_reaches_the_run_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crmbridge.sync import prepare
+
+    bridge = _bridge(tmp_path / "odd", 1)
+    mapper = bridge.mappers("source")["stakeholders"]
+    data = {"Record Id": "S1", "Full Name": "王伟", "Mobile": "13800000000"}
+    monkeypatch.setattr(prepare, "_mappers", {"stakeholders": mapper})
+    request = prepare.page_request("stakeholders", [RemoteRecord("S1", data)], {}, "CN")
+    expected = prepare_records(mapper, [("S1", data)], {}, "CN")
+    assert prepare.received(prepare._prepare_in_worker(request)).prepared == expected
+
+    def unmarshallable(value: Any) -> bytes:  # as for a value a mapping made (a date)
+        raise ValueError("unmarshallable object")
+
+    monkeypatch.setattr(prepare.marshal, "dumps", unmarshallable)
+    assert prepare.received(prepare._prepare_in_worker(request)).prepared == expected
 
 
 def test_a_record_the_worker_mapped_with_a_stale_link_is_mapped_again(tmp_path: Path) -> None:
