@@ -9,7 +9,7 @@ from typing import Any, Final
 from crmbridge.mapping.builders import Env, Fn, Invalid
 from crmbridge.mapping.values import CanonicalField, canonical_datetime
 
-__all__ = ["ABSENT", "Getter", "Setter", "coercer", "getter", "setter"]
+__all__ = ["ABSENT", "Getter", "Setter", "coercer", "getter", "setter", "top_level_keys"]
 
 ABSENT: Final[Any] = type("Absent", (), {"__repr__": lambda self: "ABSENT"})()
 """What a getter returns for a remote key the record does not have (not the same as ``None``)."""
@@ -50,6 +50,12 @@ def getter(names: tuple[str, ...], nested: bool) -> Getter:
         return ABSENT
 
     return get
+
+
+def top_level_keys(names: tuple[str, ...], nested: bool) -> frozenset[str]:
+    """The keys of a record that :func:`getter` for ``names`` looks at first: when a record
+    holds none of them, the getter finds nothing."""
+    return frozenset(n.split(".", 1)[0] if nested else n for n in names)
 
 
 def setter(name: str, nested: bool) -> Setter:

@@ -65,6 +65,32 @@ class _Group:
     pulls: list[tuple[str, Any]]
     pushes: list[tuple[str, Any, frozenset[str]]]
     refs: list[tuple[str, Any]]
+    reads: list[frozenset[str] | None] = field(default_factory=list)
+    """For each of ``pulls``, the remote keys without which it does nothing (see
+    :attr:`CompiledPair.reads`)."""
+    shapes: dict[tuple[str, ...], list[tuple[str, Any]]] = field(default_factory=dict)
+    """The pulls worth running for a record holding these keys, by the keys in its order."""
+
+    def pulls_for(self, data: Mapping[str, Any]) -> list[tuple[str, Any]]:
+        """The pulls that may find something in ``data``: a file's rows all hold the same
+        columns, and most of a mapping's fields are often not among them."""
+        if type(data) is not dict:
+            return self.pulls
+        shape = tuple(data)
+        found = self.shapes.get(shape)
+        if found is None:
+            found = [
+                pull
+                for pull, reads in zip(self.pulls, self.reads, strict=True)
+                if reads is None or not reads.isdisjoint(data)
+            ]
+            if len(self.shapes) < _SHAPES:
+                self.shapes[shape] = found
+        return found
+
+
+_SHAPES: Final = 64
+"""Record shapes remembered per group (records whose keys vary beyond that are not slower)."""
 
 
 class EntityMapper:
@@ -162,7 +188,7 @@ class EntityMapper:
                         out[name] = _text(value)
                     except Invalid as exc:
                         raise self._reject(exc, name, data) from None
-        for name, fn in group.pulls:
+        for name, fn in group.pulls_for(data):
             try:
                 fn(data, out, ctx)
             except Invalid as exc:
@@ -317,18 +343,21 @@ def _group(
     own: Sequence[FieldPair],
 ) -> _Group:
     plain = [c.plain for c in pairs if c.plain is not None]
-    pulls = [(c.outputs[0], c.pull) for c in pairs if c.pull is not None and c.plain is None]
+    pulling = [c for c in pairs if c.pull is not None and c.plain is None]
+    pulls = [(c.outputs[0], c.pull) for c in pulling]
+    reads = [c.reads for c in pulling]
     chooser = entity.variant_by
     if chooser and when and not any(chooser in c.outputs for c in pairs if c.pull):
         value = when[0]
         pulls.append((chooser, lambda data, out, ctx: out.__setitem__(chooser, value)))
+        reads.append(None)
     pushes = [
         (c.canonical[0] if c.canonical else c.pair.key, c.push, c.inputs or frozenset({c.pair.key}))
         for c in pairs
         if c.push is not None
     ]
     refs = [(n, fn) for n, fn in pulls if _is_relation(entity.entity, n)]
-    return _Group(remote, when, plain, pulls, pushes, refs)
+    return _Group(remote, when, plain, pulls, pushes, refs, reads)
 
 
 def _is_relation(entity: str, name: str) -> bool:

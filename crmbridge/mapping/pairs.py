@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from crmbridge.mapping.access import ABSENT, Getter, Setter, coercer, getter, setter
+from crmbridge.mapping.access import (
+    ABSENT,
+    Getter,
+    Setter,
+    coercer,
+    getter,
+    setter,
+    top_level_keys,
+)
 from crmbridge.mapping.names import join_name, split_name
 from crmbridge.mapping.spec import NOT_SET, FieldPair, canonical_value
 from crmbridge.mapping.transforms import TRANSFORMS, Env, Fn, Invalid
@@ -49,6 +57,9 @@ class CompiledPair:
     pull: PullFn | None = None
     push: PushFn | None = None
     plain: tuple[str, str] | None = None
+    reads: frozenset[str] | None = None
+    """The top-level remote keys ``pull`` reads, when it does nothing for a record holding none
+    of them (``None``: it may do something for any record)."""
 
 
 def compile_pair(
@@ -79,6 +90,7 @@ def compile_pair(
     if pair.pulls:
         compiled.outputs = (name,)
         compiled.pull = _puller(entity, pair, info, getter(pair.remote, nested), pulls, coerce)
+        compiled.reads = top_level_keys(pair.remote, nested)
         simple = not pulls and info.kind == "text" and pair.default is NOT_SET and not info.required
         if (
             simple
@@ -279,6 +291,7 @@ def _name_pair(pair: FieldPair, nested: bool) -> CompiledPair:
 
         compiled.canonical = compiled.outputs = (given_field, family_field)
         compiled.inputs = frozenset(pair.canonical_parts)
+        compiled.reads = top_level_keys(pair.remote, nested)
     compiled.pull = pull if pair.pulls else None
     compiled.push = push if pair.pushes else None
     if not pair.pulls:

@@ -118,6 +118,30 @@ def test_absent_columns_are_left_out_but_empty_ones_are_cleared() -> None:
     }
 
 
+def test_records_of_many_shapes_each_map_every_column_they_hold() -> None:
+    # the mapper remembers which fields a record of given columns can hold: a record with
+    # other columns, or the same in another order, must not be read as the first was
+    mapper = ZOHO.entity("stakeholders")
+    first = {"id": "1", "Last_Name": "Wang", "Email": "wang@example.cn"}
+    assert mapper.to_canonical(first, LINKS) == {
+        "family_name": "Wang",
+        "full_name": "Wang",
+        "email": "wang@example.cn",
+    }
+    other = {"id": "2", "Last_Name": "Li", "Mobile": "13800138000", "Title": "CTO"}
+    assert mapper.to_canonical(other, LINKS) == {
+        "family_name": "Li",
+        "full_name": "Li",
+        "mobile": "+8613800138000",
+        "title": "CTO",
+    }
+    reordered = {"Email": "li@example.cn", "Last_Name": "Li", "id": "3"}
+    assert mapper.to_canonical(reordered, LINKS)["email"] == "li@example.cn"
+    for i in range(200):  # more shapes than it remembers: still each read whole
+        varied = {"id": str(i), "Last_Name": "Zhao", f"Extra_{i}": "x", "Email": f"z{i}@ex.cn"}
+        assert mapper.to_canonical(varied, LINKS)["email"] == f"z{i}@ex.cn"
+
+
 def test_references_are_translated_through_links_both_ways() -> None:
     mapper = ZOHO.entity("interactions")
     meeting = {
