@@ -8,8 +8,9 @@
    the CPU seconds each process spent; ``--repeat`` times each, the two alternating, then
    the median of each (this machine's speed moves by a tenth or more from minute to minute).
 2. Migrates ``--migrate-rows`` rows CSV -> hub -> CSV with ``crmbridge.migrate`` in a
-   separate process and prints its wall time and peak RSS (target: at most 250 MB), and
-   that of its largest child process (the mapping worker, when ``runs.map_workers`` is 1).
+   separate process and prints its wall time and peak RSS (target: at most 250 MB), that of
+   its largest child process (the mapping worker, when ``runs.map_workers`` is 1), and the
+   peak of the two together (sampled every 0.1 s).
    The target connector writes ``--batch-size`` rows per batch (appended to its file, as
    they only create rows).
 
@@ -145,17 +146,42 @@ def migrate_figure(rows: int, batch_size: int) -> None:
     with tempfile.TemporaryDirectory(prefix="crmbridge-csv-bench-") as name:
         config = prepare(Path(name), rows, batch_size)
         started = time.perf_counter()
-        child = subprocess.run(
+        child = subprocess.Popen(
             [sys.executable, __file__, "--child-migrate", str(config)],
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            check=False,
         )
+        together = 0
+        while child.poll() is None:
+            together = max(together, _tree_rss(child.pid))
+            time.sleep(0.1)
+        out, err = child.communicate()
         took = time.perf_counter() - started
         if child.returncode != 0:
-            print(child.stdout, child.stderr, file=sys.stderr)
+            print(out, err, file=sys.stderr)
             raise SystemExit("the migration failed")
-        print(f"migrate: {rows:,} rows CSV -> hub -> CSV in {took:.0f} s; {child.stdout.strip()}")
+        print(
+            f"migrate: {rows:,} rows CSV -> hub -> CSV in {took:.0f} s; {out.strip()}; "
+            f"peak RSS of the process and its children at once: {together / 1024:.0f} MB"
+        )
+
+
+def _tree_rss(pid: int) -> int:
+    """RSS (KiB) of a process and its children now, as /proc tells (0 once it is gone)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        parent = int(fields.get("PPid", "0").strip() or 0)
+        if int(entry.name) == pid or parent == pid:
+            total += int(fields.get("VmRSS", "0 kB").split()[0])
+    return total
 
 
 def child_migrate(config: Path) -> None:
