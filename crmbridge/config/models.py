@@ -276,7 +276,8 @@ class RunsConfig(_Section):
     retention_days: int = Field(30, ge=1)
     map_workers: int = Field(0, ge=0, le=1)
     """A worker process (1) that maps and validates pulled pages while the hub
-    writes; 0 (the default): the run maps in its own process."""
+    writes (the run maps the share of each page that keeps both busy); 0 (the
+    default): the run maps in its own process."""
 
 
 class Config(_Section):
