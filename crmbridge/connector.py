@@ -52,6 +52,7 @@ __all__ = [
     "Page",
     "RemoteRecord",
     "ReportsUsage",
+    "Shaped",
     "Unreadable",
     "WebhookInbox",
     "WebhookReceiver",
@@ -187,6 +188,20 @@ class JsonRow(Protocol):
         ``list`` or ``dict`` is pickled instead; a tuple, an enum or a UUID would come
         back changed.
         """
+        ...
+
+
+class Shaped(Protocol):
+    """Record data that names its keys at once (a CSV row: its file's columns).
+
+    A mapping remembers, per shape, which of its fields a record can hold, so
+    such records skip the fields they have no key for without looking. A
+    plain ``dict`` needs nothing: its keys are its shape.
+    """
+
+    @property
+    def shape(self) -> tuple[str, ...]:
+        """Its keys, as iterating it gives them (a tuple many records may share)."""
         ...
 
 

@@ -79,6 +79,11 @@ class RowView(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self.columns.names) + 2
 
+    @property
+    def shape(self) -> tuple[str, ...]:
+        """Its keys, shared by every row of the file (see :class:`~crmbridge.connector.Shaped`)."""
+        return self.columns.keys
+
     def json_row(self) -> tuple[tuple[str, ...], list[Any]]:
         """Its keys (shared by every row of the file) and values, as the dict it reads as
         holds them (see :class:`~crmbridge.connector.JsonRow`); it pickles as that dict too."""

@@ -73,10 +73,18 @@ class _Group:
 
     def pulls_for(self, data: Mapping[str, Any]) -> list[tuple[str, Any]]:
         """The pulls that may find something in ``data``: a file's rows all hold the same
-        columns, and most of a mapping's fields are often not among them."""
-        if type(data) is not dict:
-            return self.pulls
-        shape = tuple(data)
+        columns, and most of a mapping's fields are often not among them.
+
+        ``data`` is a ``dict``, or tells its keys as a
+        :class:`~crmbridge.connector.Shaped` ``shape``; other mappings run every pull.
+        """
+        if type(data) is dict:
+            shape: tuple[str, ...] = tuple(data)
+        else:
+            told = getattr(data, "shape", None)
+            if type(told) is not tuple:
+                return self.pulls
+            shape = told
         found = self.shapes.get(shape)
         if found is None:
             found = [

@@ -97,3 +97,30 @@ def test_a_column_named_as_the_file_or_line_gives_way_to_them(tmp_path: Path) ->
     assert len(row) == 3
     assert pickle.loads(pickle.dumps(row)) == expected  # the worker reads the same
     assert _as_json_row(row) == expected
+
+
+def test_rows_of_files_with_other_columns_map_as_their_dicts_do(tmp_path: Path) -> None:
+    from crmbridge.mapping import load_mapping, shipped_mapping_path
+    from crmbridge.sync.prepare import _Lookups
+
+    mapper = load_mapping(shipped_mapping_path("csv"), phone_region="CN").entity("stakeholders")
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    write_file(first / "stakeholders.csv", "Record Id,Full Name,Email\r\nS1,王伟,w@ex.cn\r\n")
+    write_file(
+        second / "stakeholders.csv",
+        "Mobile,Record Id,职位,Full Name\r\n13800138000,S2,工程师,李娜\r\n",
+    )
+    # the mapping remembers which fields a row of one file can hold: a row of another
+    # file, with other columns in another order, is read for its own
+    for folder, ext in ((first, "S1"), (second, "S2"), (first, "S1")):
+        row = _rows(folder)[ext]
+        assert row.shape == tuple(row)
+        mapped = mapper.to_canonical(row, _Lookups({}))
+        assert mapped == mapper.to_canonical(dict(row), _Lookups({}))
+    assert mapper.to_canonical(_rows(second)["S2"], _Lookups({})) == {
+        "full_name": "李娜",
+        "mobile": "+8613800138000",
+        "title": "工程师",
+    }
