@@ -51,7 +51,7 @@ from crmbridge.model import content_hash, identity_index_keys
 from crmbridge.sync.balance import Balance
 from crmbridge.sync.matcher import identity_keys
 from crmbridge.sync.ports import EntityMapper, RelationPending
-from crmbridge.sync.values import held_values, remote_fields, validated_content
+from crmbridge.sync.values import said_fields, validated_content
 
 __all__ = [
     "Answer",
@@ -213,15 +213,14 @@ def fresh_record(mapper: EntityMapper, flat: Mapping[str, Any], region: str | No
     Raises :class:`RecordRejected` when its values do not validate.
     """
     content, digest = validated_content(mapper.entity, flat, phone_region=region)
-    held = held_values(flat, content)
-    remote = remote_fields(mapper.fields, held)
+    remote = said_fields(mapper.fields, flat, content)
     return Fresh(
         orjson.dumps(content),
         digest,
         tuple(identity_index_keys(mapper.entity, content)),
         orjson.dumps(remote),
         content_hash(remote),
-        held.get("id"),
+        flat.get("id") or None,
     )
 
 

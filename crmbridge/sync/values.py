@@ -25,6 +25,7 @@ __all__ = [
     "held_values",
     "project",
     "remote_fields",
+    "said_fields",
     "unflatten",
     "validated_content",
 ]
@@ -87,6 +88,24 @@ def remote_fields(fields: Iterable[str], held: Mapping[str, Any]) -> dict[str, A
     A pulled record's link keeps this as its shadow, the base of the next merge.
     """
     return {name: held[name] for name in fields if name in held}
+
+
+def said_fields(
+    fields: Iterable[str], flat: Mapping[str, Any], content: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``remote_fields(fields, held_values(flat, content))`` in one pass, for a new record."""
+    custom = content.get("custom") or {}
+    said: dict[str, Any] = {}
+    for name in fields:
+        if name not in flat:
+            continue
+        if name.startswith(_CUSTOM):
+            key = name[len(_CUSTOM) :]
+            if key in custom:
+                said[name] = custom[key]
+        elif name != "custom" and name != "id" and name in content:
+            said[name] = content[name]
+    return said
 
 
 def project(flat: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crmbridge.sync.values import flatten, held_values, validated_content
+from crmbridge.sync.values import flatten, held_values, remote_fields, validated_content
 
 _NAMES = st.sampled_from(["title", "notes", "tags", "owner", "custom.colour", "custom.level", "id"])
 _VALUES = st.one_of(st.none(), st.text(max_size=5), st.lists(st.text(max_size=3), max_size=2))
@@ -48,3 +48,24 @@ def test_held_values_equal_flattened_content_cut_to_the_remote_fields(
     if flat.get("id"):
         expected["id"] = flat["id"]
     assert held_values(flat, content) == expected
+
+
+_NAMES = st.sampled_from(["email", "title", "custom", "id", "custom.colour", "custom.size", "tags"])
+
+
+@given(
+    fields=st.lists(_NAMES, unique=True),
+    flat=st.dictionaries(_NAMES, st.one_of(st.none(), st.text(max_size=3))),
+    content=st.dictionaries(
+        st.sampled_from(["email", "title", "tags", "custom"]), st.text(max_size=3)
+    ),
+    custom=st.dictionaries(st.sampled_from(["colour", "size"]), st.text(max_size=3)),
+)
+def test_what_a_new_record_says_is_what_its_held_values_say(
+    fields: list[str], flat: dict[str, Any], content: dict[str, Any], custom: dict[str, Any]
+) -> None:
+    from crmbridge.sync.values import said_fields
+
+    content["custom"] = custom
+    expected = remote_fields([f for f in fields if f != "id"], held_values(flat, content))
+    assert said_fields([f for f in fields if f != "id"], flat, content) == expected
