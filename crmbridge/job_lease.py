@@ -5,7 +5,9 @@ hand (``crmbridge sync JOB``) or over HTTP by ``crmbridge serve`` takes the
 same lease, so it never runs beside a scheduled run of the same job (two
 pulls of one new record would each create it). The lease is kept alive while
 the run goes on and given up when it ends; a process that dies leaves it to
-lapse after ``server.lease_ttl_s``.
+lapse after ``server.lease_ttl_s``. A run of the holder still ``running``
+when the lease is given up (cut off at the end of a shutdown's grace period,
+its child process killed) is marked ``interrupted`` then.
 """
 
 from __future__ import annotations
@@ -63,7 +65,10 @@ def holding_job(store: Store, job: str, ttl: timedelta, holder: str | None = Non
 
     Yields the holder's name. Raises :class:`JobBusy`, at once, while another
     holder's lease is live. A lapsed lease of a process that died is taken
-    over, and that process's runs of the job are marked interrupted.
+    over, and that process's runs of the job are marked interrupted. On the
+    way out, the runs of the job the holder started while it held the lease
+    and still ``running`` are marked interrupted before the lease is given up:
+    no one would say they ended.
     """
     holder = holder or this_process()
     name = lease_name(job)
@@ -77,6 +82,7 @@ def holding_job(store: Store, job: str, ttl: timedelta, holder: str | None = Non
         )
     if before is not None and before.holder != holder:
         _interrupt_runs_of(store, job, before.holder)
+    taken = store.get_lease(name)
     stop = threading.Event()
     beat = threading.Thread(
         target=_renew, args=(store, name, holder, ttl, stop), name=f"lease {name}", daemon=True
@@ -87,7 +93,11 @@ def holding_job(store: Store, job: str, ttl: timedelta, holder: str | None = Non
     finally:
         stop.set()
         beat.join()
-        store.release_lease(name, holder)
+        try:
+            if taken is not None:
+                _interrupt_own_runs(store, job, holder, taken.acquired_at)
+        finally:
+            store.release_lease(name, holder)
 
 
 def _renew(store: Store, name: str, holder: str, ttl: timedelta, stop: threading.Event) -> None:
@@ -104,6 +114,16 @@ def _interrupt_runs_of(store: Store, job: str, holder: str) -> None:
     host, _, pid = holder.rpartition(":")
     if pid.isdigit() and store.interrupt_runs(host, job=job, pid=int(pid)):
         log.warning("job %s: the run of %s, whose lease lapsed, marked interrupted", job, holder)
+
+
+def _interrupt_own_runs(store: Store, job: str, holder: str, since: datetime) -> None:
+    """Mark over the runs of ``job`` that ``holder`` started ``since`` it took the lease and
+    left ``running``, as it gives the lease up."""
+    host, _, pid = holder.rpartition(":")
+    if pid.isdigit() and store.interrupt_runs(host, job=job, pid=int(pid), started_since=since):
+        log.warning(
+            "job %s: a run cut off before it ended marked interrupted", job, extra={"job": job}
+        )
 
 
 def busy_elsewhere(store: Store, job: str, holder: str | None = None) -> JobBusy | None:

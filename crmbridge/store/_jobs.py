@@ -120,6 +120,7 @@ class JobsMixin(Scope):
         alive: Collection[int] = (),
         job: str | None = None,
         pid: int | None = None,
+        started_since: datetime | None = None,
     ) -> int:
         """Mark runs still ``running`` (on ``host``, or anywhere) as ``interrupted``.
 
@@ -127,7 +128,7 @@ class JobsMixin(Scope):
         finished. Runs of the processes ``alive`` (pids on ``host``: another
         replica on the same machine) are left alone. ``job`` and ``pid``
         narrow it to one job's runs by one process (a replica whose lease
-        expired).
+        expired), ``started_since`` to runs started then or later.
         """
         stmt = (
             sa.update(runs)
@@ -140,6 +141,8 @@ class JobsMixin(Scope):
             stmt = stmt.where(runs.c.job == job)
         if pid is not None:
             stmt = stmt.where(runs.c.pid == pid)
+        if started_since is not None:
+            stmt = stmt.where(runs.c.started_at >= started_since)
         if alive:
             stmt = stmt.where(sa.or_(runs.c.pid.is_(None), runs.c.pid.not_in(list(alive))))
         with self._write() as conn:
