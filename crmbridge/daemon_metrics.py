@@ -8,7 +8,6 @@ when Prometheus scrapes, so every replica reports the shared truth.
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -122,7 +121,7 @@ class SyncMetrics:
         return float(len(self.bridge.store.list_pending_outbox(job=job)))
 
     def _lag(self, job: str) -> float:
-        for run in self.bridge.store.list_runs(job, limit=50):
-            if run.status == "succeeded" and run.finished_at is not None:
-                return (datetime.now(UTC) - run.finished_at).total_seconds()
-        return float("nan")
+        run = self.bridge.store.last_run(job, status="succeeded")
+        if run is None or run.finished_at is None:
+            return float("nan")
+        return (self.bridge.now() - run.finished_at).total_seconds()

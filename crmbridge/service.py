@@ -452,9 +452,10 @@ class Bridge:
         live = self.live_next_runs()
         rows: list[dict[str, Any]] = []
         for name, job in self.config.jobs.items():
-            runs = self.store.list_runs(name, limit=20)
-            last = runs[0] if runs else None
-            good = next((r for r in runs if r.status == "succeeded"), None)
+            last = self.store.last_run(name)
+            good = last if last is None or last.status == "succeeded" else None
+            if last is not None and good is None:
+                good = self.store.last_run(name, status="succeeded")
             lease = self.store.get_lease(lease_name(name))
             rows.append(
                 {

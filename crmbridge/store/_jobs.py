@@ -105,6 +105,21 @@ class JobsMixin(Scope):
         with self._read() as conn:
             return [Run(*row) for row in conn.execute(query)]
 
+    def last_run(self, job: str, *, status: RunStatus | None = None) -> Run | None:
+        """The latest run of ``job`` (with ``status``, if given), however many runs came
+        after it; ``None`` if there is none."""
+        query = (
+            sa.select(*_RUN_COLUMNS)
+            .where(runs.c.job == job)
+            .order_by(runs.c.started_at.desc(), runs.c.id)
+            .limit(1)
+        )
+        if status is not None:
+            query = query.where(runs.c.status == status)
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else Run(*row)
+
     def running_pids(self, host: str) -> set[int]:
         """The pids of ``host``'s processes with a run still ``running``."""
         query = sa.select(runs.c.pid).where(
