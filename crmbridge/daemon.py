@@ -20,7 +20,9 @@ the earliest one published within ``server.lease_ttl_s``.
 SIGTERM or SIGINT: no new runs start, running ones stop at their next batch
 boundary (everything before it committed), leases are released, and the
 process exits 0 within ``server.shutdown_grace_s``. A second signal exits at
-once; the store's transactions keep it consistent.
+once; the store's transactions keep it consistent. SIGHUP is logged and
+ignored, by the daemon and its child processes alike: the config is not
+reloaded.
 
 SQLite serves one process: a second ``crmbridge run`` on the same file is
 refused (an exclusive lock on ``<database>.run.lock``).
@@ -151,6 +153,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, server, scheduler)
+        loop.add_signal_handler(signal.SIGHUP, self._on_hangup)
         self._prune()
         scheduler.start()
         self._scheduler = scheduler
@@ -210,6 +213,13 @@ class Daemon:
         if scheduler.running:
             scheduler.shutdown(wait=False)
         server.should_exit = True
+
+    def _on_hangup(self) -> None:
+        # a closed terminal or `systemctl kill -s HUP` would otherwise end the service
+        log.warning(
+            "SIGHUP ignored: crmbridge run does not reload its config; "
+            "restart it (SIGTERM, then start) to take a changed config"
+        )
 
     async def _fire(self, registry: Any, job: str) -> None:
         # a coroutine, so the scheduler calls it in this loop, where the registry lives

@@ -238,9 +238,9 @@ def _serve(
     """The child's loop: run each job it is handed, answer with the report."""
     _die_with_parent()
     tune()
-    signal.signal(
-        signal.SIGINT, signal.SIG_IGN
-    )  # Ctrl-C reaches the whole group: the service decides
+    # Ctrl-C and a hang-up reach the whole group: the service decides
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     running = threading.Event()
     terminated = threading.Event()
 

@@ -32,7 +32,8 @@ def run(
 
     Several replicas may share one PostgreSQL store (a job runs on one of them
     at a time); SQLite serves one process. The first signal lets running syncs
-    finish their current batch and exits 0; a second exits at once.
+    finish their current batch and exits 0; a second exits at once. SIGHUP is
+    logged and ignored (the config is not reloaded: restart to change it).
     """
     from crmbridge.daemon import Daemon, sqlite_guard
     from crmbridge.logs import setup_logging

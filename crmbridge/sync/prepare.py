@@ -33,6 +33,7 @@ import logging
 import marshal
 import multiprocessing
 import pickle
+import signal
 import struct
 import sys
 import time
@@ -168,8 +169,10 @@ _known: dict[tuple[str, str], str | None] = {}
 table once): an answer gone stale since is caught by :meth:`Prepared.holds` in the run."""
 
 
-def _start(rebuild: Callable[[], Mapping[str, EntityMapper]]) -> None:
+def _start(rebuild: Callable[[], Mapping[str, EntityMapper]], keep_on_hangup: bool) -> None:
     global _mappers
+    if keep_on_hangup:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     tune()
     _mappers = rebuild()
 
@@ -403,6 +406,11 @@ def _main_script_hidden() -> Iterator[None]:
         main.__file__ = script
 
 
+def _keeps_on_hangup() -> bool:
+    """Whether this process outlives a SIGHUP (``crmbridge run`` logs it), so its worker must."""
+    return signal.getsignal(signal.SIGHUP) not in (signal.SIG_DFL, None)
+
+
 class PagePreparer:
     """A worker process preparing pages for one run; started on the first page worth it.
 
@@ -441,7 +449,7 @@ class PagePreparer:
                 1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start,
-                initargs=(self.rebuild,),
+                initargs=(self.rebuild, _keeps_on_hangup()),
             )
             with _main_script_hidden():  # the first submit starts the process
                 self._started = self._pool.submit(_ready)

@@ -313,3 +313,29 @@ def test_secrets_never_reach_a_log_line(caplog: pytest.LogCaptureFixture) -> Non
     )
     assert redact("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") == "***"
     assert os.environ.get("CRMBRIDGE_NEVER_SET") is None
+
+
+def test_sighup_is_logged_and_ignored(
+    tmp_path: Path, stop_all: list[subprocess.Popen[str]]
+) -> None:
+    # an ssh session closing, or `systemctl kill -s HUP`, must not take the service down
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    config = write_config(tmp_path, url, every="1h")
+    daemon = start(config)
+    stop_all.append(daemon)
+    store = open_store(url)
+    wait_for(lambda: any(r.status == "succeeded" for r in store.list_runs("files-sync")))
+    port = int(config.read_text(encoding="utf-8").split("port: ", 1)[1].split(",", 1)[0])
+    daemon.send_signal(signal.SIGHUP)
+    log = tmp_path / "run.log"
+    wait_for(lambda: daemon.poll() is not None or "SIGHUP" in log.read_text(encoding="utf-8"))
+    assert daemon.poll() is None, daemon.returncode
+    assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+    daemon.send_signal(signal.SIGTERM)
+    daemon.wait(timeout=30)
+    err = (tmp_path / "run.log").read_text(encoding="utf-8")
+    assert daemon.returncode == 0, err
+    (line,) = [line for line in err.splitlines() if "SIGHUP" in line]
+    assert "ignored" in line
+    assert "Traceback" not in err
+    store.close()
