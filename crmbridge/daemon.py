@@ -148,7 +148,7 @@ class Daemon:
             schedules,
             functools.partial(self._fire, registry),
             timezone=self.bridge.config.defaults.timezone,
-            housekeeping=self._prune,
+            housekeeping=self._housekeeping,
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -247,6 +247,12 @@ class Daemon:
         while True:
             await self._publish()
             await asyncio.sleep(self.ttl.total_seconds() / 3)
+
+    def _housekeeping(self) -> None:
+        try:
+            self._prune()
+        except StoreError as exc:  # the next day's try goes on
+            log.error("could not prune old runs: %s", exc.message)
 
     def _prune(self) -> None:
         days = self.bridge.config.runs.retention_days

@@ -106,7 +106,7 @@ def _renew(store: Store, name: str, holder: str, ttl: timedelta, stop: threading
             if not store.heartbeat_lease(name, holder, ttl):
                 log.warning("lost the lease %s", name)
         except CrmBridgeError as exc:  # the store is unreachable for a while: try again
-            log.warning("could not renew the lease %s: %s", name, exc)
+            log.error("could not renew the lease %s: %s", name, exc.message)
 
 
 def _interrupt_runs_of(store: Store, job: str, holder: str) -> None:

@@ -188,13 +188,21 @@ def _handlers(app: FastAPI, limit: int) -> None:
         return _json(422, {"error": "invalid_request", "message": message})
 
     @app.exception_handler(StoreError)
-    async def _store(_: Request, exc: StoreError) -> Response:
-        log.warning("store unavailable: %s", exc.message)
+    async def _store(request: Request, exc: StoreError) -> Response:
+        log.error(
+            "%s %s: the hub store is unavailable: %s", request.method, _route(request), exc.message
+        )
         return _json(
             503,
             {"error": "store_unavailable", "message": "the hub store is unavailable; try again"},
             {"Retry-After": "5"},
         )
+
+
+def _route(request: Request) -> str:
+    """The route template a request matched (``/runs/{run_id}``): nothing the client wrote."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", None) or "unmatched route")
 
 
 def _authorize(bridge: Bridge, request: Request) -> None:

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from crmbridge.errors import CrmBridgeError
 from crmbridge.sync.runner import RunReport
 
 __all__ = ["RERUN_GAP_S", "AlreadyRunning", "RunHandle", "RunRegistry"]
@@ -110,6 +111,16 @@ class RunRegistry:
                 except asyncio.CancelledError:
                     status = "interrupted"
                     raise
+                except CrmBridgeError as exc:
+                    # foreseeable (the hub database down, a child that could not start the
+                    # run): the reason says it all, a traceback would bury it
+                    log.error(
+                        "run %s of job %s failed: %s",
+                        handle.run_id,
+                        handle.job,
+                        exc.message,
+                        extra={"run_id": handle.run_id, "job": handle.job},
+                    )
                 except Exception:
                     log.exception("run %s of job %s failed", handle.run_id, handle.job)
                 finally:
