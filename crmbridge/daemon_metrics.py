@@ -2,16 +2,19 @@
 
 Registered in the HTTP app's registry, so ``GET /metrics`` serves them beside
 the request metrics. Inbox, outbox and lag gauges are read from the store
-when Prometheus scrapes, so every replica reports the shared truth.
+when Prometheus scrapes, so every replica reports the shared truth; while the
+store cannot answer they are NaN, and the rest of ``/metrics`` is served.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from crmbridge.connector import ApiEvents
+from crmbridge.errors import StoreError
 from crmbridge.service import Bridge
 from crmbridge.sync.runner import RunReport
 
@@ -30,6 +33,18 @@ class _CountedApiEvents:
 
     def rate_limited(self) -> None:
         self._rate_limited.inc()
+
+
+def _or_nan(read: Callable[[], float]) -> Callable[[], float]:
+    """``read``, or NaN while the hub store cannot answer: the rest of /metrics is still served."""
+
+    def guarded() -> float:
+        try:
+            return read()
+        except StoreError:
+            return float("nan")
+
+    return guarded
 
 
 class SyncMetrics:
@@ -94,9 +109,9 @@ class SyncMetrics:
             registry=registry,
         )
         for job in bridge.config.jobs:
-            inbox.labels(job).set_function(functools.partial(self._inbox, job))
-            outbox.labels(job).set_function(functools.partial(self._outbox, job))
-            lag.labels(job).set_function(functools.partial(self._lag, job))
+            inbox.labels(job).set_function(_or_nan(functools.partial(self._inbox, job)))
+            outbox.labels(job).set_function(_or_nan(functools.partial(self._outbox, job)))
+            lag.labels(job).set_function(_or_nan(functools.partial(self._lag, job)))
 
     def api_events(self, connector: str) -> ApiEvents:
         """Where connector ``connector`` reports its retries and 429s (``Bridge.api_events``)."""
