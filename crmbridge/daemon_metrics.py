@@ -8,10 +8,11 @@ store cannot answer they are NaN, and the rest of ``/metrics`` is served.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
+from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from crmbridge.connector import ApiEvents
 from crmbridge.errors import StoreError
@@ -35,16 +36,66 @@ class _CountedApiEvents:
         self._rate_limited.inc()
 
 
-def _or_nan(read: Callable[[], float]) -> Callable[[], float]:
-    """``read``, or NaN while the hub store cannot answer: the rest of /metrics is still served."""
+class _StoreGauges(Collector):
+    """Open inbox items, outbox depth and lag of every job, read from the store at each scrape.
 
-    def guarded() -> float:
+    Rows are counted by the database, a query per gauge for all the jobs. The
+    scrape reads them in a worker thread (``Metrics.render`` is called off the
+    event loop), so a slow store holds up the scrape alone. While the store
+    cannot answer they are NaN.
+    """
+
+    def __init__(self, bridge: Bridge) -> None:
+        self.bridge = bridge
+
+    def describe(self) -> Iterator[Metric]:
+        """The gauges, without reading the store (when the registry registers them)."""
+        return iter(self._families())
+
+    def collect(self) -> Iterator[Metric]:
+        """The gauges as the store holds them now."""
+        jobs = list(self.bridge.config.jobs)
+        store = self.bridge.store
+        read: list[dict[str, float] | None]
         try:
-            return read()
+            read = [
+                {job: float(n) for job, n in store.count_by_job("open_inbox").items()},
+                {job: float(n) for job, n in store.count_by_job("pending_outbox").items()},
+                {job: self._lag(job) for job in jobs},
+            ]
         except StoreError:
-            return float("nan")
+            read = [None, None, None]
+        families = self._families()
+        for family, values in zip(families, read, strict=True):
+            for job in jobs:
+                family.add_metric([job], float("nan") if values is None else values.get(job, 0.0))
+        return iter(families)
 
-    return guarded
+    @staticmethod
+    def _families() -> list[GaugeMetricFamily]:
+        return [
+            GaugeMetricFamily(
+                "crmbridge_inbox_open",
+                "Open inbox items (conflicts, ambiguous matches, blocked deletes), by job.",
+                labels=["job"],
+            ),
+            GaugeMetricFamily(
+                "crmbridge_outbox_depth",
+                "Batches recorded but not yet confirmed sent, by job.",
+                labels=["job"],
+            ),
+            GaugeMetricFamily(
+                "crmbridge_seconds_since_last_success",
+                "Seconds since each job's last successful run ended (NaN before the first).",
+                labels=["job"],
+            ),
+        ]
+
+    def _lag(self, job: str) -> float:
+        run = self.bridge.store.last_run(job, status="succeeded")
+        if run is None or run.finished_at is None:
+            return float("nan")
+        return (self.bridge.now() - run.finished_at).total_seconds()
 
 
 class SyncMetrics:
@@ -90,28 +141,7 @@ class SyncMetrics:
             buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600),
             registry=registry,
         )
-        inbox = Gauge(
-            "crmbridge_inbox_open",
-            "Open inbox items (conflicts, ambiguous matches, blocked deletes), by job.",
-            ["job"],
-            registry=registry,
-        )
-        outbox = Gauge(
-            "crmbridge_outbox_depth",
-            "Batches recorded but not yet confirmed sent, by job.",
-            ["job"],
-            registry=registry,
-        )
-        lag = Gauge(
-            "crmbridge_seconds_since_last_success",
-            "Seconds since each job's last successful run ended (absent before the first).",
-            ["job"],
-            registry=registry,
-        )
-        for job in bridge.config.jobs:
-            inbox.labels(job).set_function(_or_nan(functools.partial(self._inbox, job)))
-            outbox.labels(job).set_function(_or_nan(functools.partial(self._outbox, job)))
-            lag.labels(job).set_function(_or_nan(functools.partial(self._lag, job)))
+        registry.register(_StoreGauges(bridge))
 
     def api_events(self, connector: str) -> ApiEvents:
         """Where connector ``connector`` reports its retries and 429s (``Bridge.api_events``)."""
@@ -128,15 +158,3 @@ class SyncMetrics:
         if report.api_calls:
             self.api_calls.labels(connector).inc(report.api_calls)
         self.duration.labels(report.job, report.status).observe(report.duration_s)
-
-    def _inbox(self, job: str) -> float:
-        return float(len(self.bridge.store.list_open_inbox(job, limit=1_000_000)))
-
-    def _outbox(self, job: str) -> float:
-        return float(len(self.bridge.store.list_pending_outbox(job=job)))
-
-    def _lag(self, job: str) -> float:
-        run = self.bridge.store.last_run(job, status="succeeded")
-        if run is None or run.finished_at is None:
-            return float("nan")
-        return (self.bridge.now() - run.finished_at).total_seconds()

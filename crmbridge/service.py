@@ -450,6 +450,9 @@ class Bridge:
         """
         now = self.now()
         live = self.live_next_runs()
+        conflicts = self.store.count_by_job("open_inbox")
+        rejects = self.store.count_by_job("open_rejects")
+        outbox = self.store.count_by_job("pending_outbox")
         rows: list[dict[str, Any]] = []
         for name, job in self.config.jobs.items():
             last = self.store.last_run(name)
@@ -482,9 +485,9 @@ class Bridge:
                     "lag_s": None
                     if good is None or good.finished_at is None
                     else round((now - good.finished_at).total_seconds(), 1),
-                    "open_conflicts": len(self.store.list_open_inbox(name, limit=1_000_000)),
-                    "open_rejects": len(self.store.list_open_rejects(name)),
-                    "outbox_depth": len(self.store.list_pending_outbox(job=name)),
+                    "open_conflicts": conflicts.get(name, 0),
+                    "open_rejects": rejects.get(name, 0),
+                    "outbox_depth": outbox.get(name, 0),
                     "lease_holder": lease.holder
                     if lease is not None and lease.expires_at > now
                     else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -468,6 +468,30 @@ class JobsMixin(Scope):
         )
         with self._write() as conn:
             return conn.execute(stmt).rowcount == 1
+
+    # -- counts -----------------------------------------------------------------------------
+
+    def count_by_job(self, what: CountedRows) -> dict[str, int]:
+        """How many rows each job has of ``what``: ``open_inbox`` items, ``open_rejects``
+        or ``pending_outbox`` batches (counted by the database; jobs with none left out)."""
+        table, status = _COUNTED[what]
+        query = (
+            sa.select(table.c.job, sa.func.count())
+            .where(table.c.status == status)
+            .group_by(table.c.job)
+        )
+        with self._read() as conn:
+            return {job: int(n) for job, n in conn.execute(query)}
+
+
+CountedRows = Literal["open_inbox", "open_rejects", "pending_outbox"]
+"""What :meth:`JobsMixin.count_by_job` counts."""
+
+_COUNTED: dict[str, tuple[sa.Table, str]] = {
+    "open_inbox": (inbox_items, "open"),
+    "open_rejects": (rejects, "open"),
+    "pending_outbox": (outbox, "pending"),
+}
 
 
 def _any_row(conn: Connection, table: sa.Table, *conditions: sa.ColumnElement[bool] | None) -> bool:

@@ -392,7 +392,9 @@ def _routes(
     @app.get("/metrics", summary="Prometheus metrics")
     async def prometheus() -> Response:
         """The metrics in Prometheus text format."""
-        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+        # the daemon's gauges read the store: off the loop, so a slow store holds up this alone
+        body = await run_in_threadpool(metrics.render)
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 def _names(bridge: Bridge) -> str:
