@@ -24,16 +24,33 @@ def serve(
     access_log: Annotated[
         bool, typer.Option("--access-log/--no-access-log", help="Log every request.")
     ] = True,
+    log_format: Annotated[
+        str | None, typer.Option("--log-format", help="text or json \\[default: log.format].")
+    ] = None,
+    log_level: Annotated[
+        str | None,
+        typer.Option("--log-level", help="DEBUG, INFO, WARNING ... \\[default: log.level]."),
+    ] = None,
 ) -> None:
     """Serve the HTTP endpoint: POST /webhooks/{connector}, POST /jobs/{job}/run, GET /runs/{id},
-    /jobs, /conflicts, /healthz, /readyz, /metrics and /docs. Stop with Ctrl-C."""
+    /jobs, /conflicts, /healthz, /readyz, /metrics and /docs. Stop with Ctrl-C.
+
+    Logs go to stderr as `crmbridge run` writes them, secrets scrubbed from every
+    line (the access log's query strings included)."""
     import uvicorn
 
+    from crmbridge.logs import setup_logging
     from crmbridge.sync_processes import SyncProcesses
     from crmbridge.web import create_app, ready_to_serve
 
     service = bridge(config, every=True)
-    server = service.config.server
+    settings = service.config
+    fmt = log_format or settings.log.format
+    if fmt not in ("text", "json"):
+        service.close()
+        raise typer.BadParameter("--log-format is text or json")
+    setup_logging(log_level or settings.log.level, fmt)
+    server = settings.server
     bind_host = host or server.host
     bind_port = port or server.port
     _ = service.store  # open (and for SQLite, upgrade) now: fail here, not per request
@@ -50,7 +67,7 @@ def serve(
             host=bind_host,
             port=bind_port,
             access_log=access_log,
-            log_level="info",
+            log_config=None,  # the handler setup_logging installed, with its secret filter
             timeout_graceful_shutdown=int(server.shutdown_grace_s) or None,
         )
     finally:

@@ -1,0 +1,90 @@
+"""``crmbridge serve`` as a process: what its log says of the requests it answers."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+SECRET = "q7-query-secret-value-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def serve(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], int, Path]:
+    port = free_port()
+    (tmp_path / "data").mkdir()
+    config = tmp_path / "crmbridge.yaml"
+    config.write_text(
+        f"store: {{url: 'sqlite:///{tmp_path / 'hub.db'}'}}\n"
+        "connectors:\n  files: {type: csv, directory: data}\n"
+        "jobs:\n  files-sync: {connector: files, direction: pull}\n"
+        f"server: {{port: {port}}}\n",
+        encoding="utf-8",
+    )
+    log = tmp_path / "serve.log"
+    with log.open("w", encoding="utf-8") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "crmbridge", "serve", "-c", str(config), *extra],
+            stdout=sink,  # uvicorn's own log set-up writes the access log on stdout
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+            return process, port, log
+        except httpx.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError(log.read_text(encoding="utf-8")) from None
+            time.sleep(0.2)
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def test_no_query_string_secret_reaches_the_access_log(tmp_path: Path) -> None:
+    process, port, log = serve(tmp_path)
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/healthz?token={SECRET}", timeout=10)
+        httpx.get(f"http://127.0.0.1:{port}/readyz?access_token={SECRET}&x=1", timeout=10)
+    finally:
+        stop(process)
+    text = log.read_text(encoding="utf-8")
+    assert SECRET not in text
+    assert "GET /healthz?token=***" in text  # the request is still logged, its secret masked
+
+
+def test_serve_writes_json_lines_as_run_does(tmp_path: Path) -> None:
+    process, port, log = serve(tmp_path, "--log-format", "json")
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/healthz?token={SECRET}", timeout=10)
+    finally:
+        stop(process)
+    lines = [
+        json.loads(line)
+        for line in log.read_text(encoding="utf-8").splitlines()
+        if line.startswith("{")
+    ]
+    (access,) = [line for line in lines if "token=" in line["message"]]
+    assert access["logger"] == "uvicorn.access"
+    assert SECRET not in access["message"]
