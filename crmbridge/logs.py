@@ -6,7 +6,10 @@ that handler redacts tokens, secrets and signatures from every record,
 including those of httpx, uvicorn and APScheduler: query-string secrets
 (``refresh_token=``, ``client_secret=``, ``code=``), ``Authorization``
 values (``Bearer``, ``Zoho-oauthtoken``), ``whsec_`` secrets and
-``v1,<signature>`` webhook signatures.
+``v1,<signature>`` webhook signatures. The same filter escapes line breaks
+and other control characters in every message (``\\n``, ``\\x1b`` ...), so a
+value a request carried (a path, a header) cannot forge log lines: one event
+is one line.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Final
 
-__all__ = ["JsonFormatter", "RedactingFilter", "redact", "setup_logging"]
+__all__ = ["JsonFormatter", "RedactingFilter", "printable", "redact", "setup_logging"]
 
 MASK: Final = "***"
 _PATTERNS: Final = (
@@ -32,6 +35,8 @@ _PATTERNS: Final = (
         r"(?i)(\"(?:refresh_token|client_secret|access_token|token|secret)\"\s*:\s*\")[^\"]*(\")"
     ),
 )
+_CONTROLS: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_ESCAPES: Final = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 #: Context fields a record may carry (``logger.info(..., extra={"job": ...})``).
 CONTEXT: Final = ("run_id", "job", "connector", "entity")
 
@@ -45,13 +50,24 @@ def redact(text: str) -> str:
     return _PATTERNS[4].sub(lambda m: f"{m.group(1)}{MASK}{m.group(2)}", text)
 
 
+def printable(text: str) -> str:
+    """``text`` on one line: line breaks and other control characters escaped (``\\r\\n``)."""
+    return _CONTROLS.sub(lambda m: _ESCAPES.get(m.group()) or _code(m.group()), text)
+
+
+def _code(char: str) -> str:
+    point = ord(char)
+    return f"\\x{point:02x}" if point < 0x100 else f"\\u{point:04x}"
+
+
 class RedactingFilter(logging.Filter):
-    """Scrubs secrets from a record's message (and its arguments) before any handler sees it."""
+    """Scrubs secrets from a record's message (and its arguments) before any handler sees it,
+    and escapes its control characters (see :func:`printable`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record in place; never drops it."""
         message = record.getMessage()
-        clean = redact(message)
+        clean = printable(redact(message))
         if clean != message or record.args:
             record.msg, record.args = clean, None
         return True

@@ -279,7 +279,14 @@ def _routes(
             error = _webhook_error(exc)
             known = error.status != 404
             metrics.webhooks.labels(connector if known else "-", _OUTCOMES[error.status]).inc()
-            log.info("webhook for %s refused: %s %s", connector, error.status, error.error)
+            # the reason's details may echo the payload: the sender gets them, the log does not
+            log.info(
+                "webhook for %s from %s refused: %s %s",
+                connector[:100],
+                request.client.host if request.client else "an unknown address",
+                error.status,
+                error.error,
+            )
             raise error from None
         accepted = bridge.webhook_acceptance(event, stored=stored)
         if accepted.duplicate:

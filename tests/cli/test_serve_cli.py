@@ -28,7 +28,9 @@ def serve(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], int, Path
     config.write_text(
         f"store: {{url: 'sqlite:///{tmp_path / 'hub.db'}'}}\n"
         "connectors:\n  files: {type: csv, directory: data}\n"
+        "  hook: {type: webhook, signature: none}\n"
         "jobs:\n  files-sync: {connector: files, direction: pull}\n"
+        "  hook-in: {connector: hook, entities: [stakeholders], direction: pull}\n"
         f"server: {{port: {port}}}\n",
         encoding="utf-8",
     )
@@ -88,3 +90,34 @@ def test_serve_writes_json_lines_as_run_does(tmp_path: Path) -> None:
     (access,) = [line for line in lines if "token=" in line["message"]]
     assert access["logger"] == "uvicorn.access"
     assert SECRET not in access["message"]
+
+
+FORGED = "2026-01-01 00:00:00,000 ERROR crmbridge.daemon: forged"
+
+
+def test_requests_cannot_forge_log_lines_nor_put_their_payload_in_the_log(tmp_path: Path) -> None:
+    process, port, log = serve(tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        unknown = httpx.post(f"{base}/webhooks/x%0D%0A{FORGED}", content=b"{}", timeout=10)
+        assert unknown.status_code == 404
+        event = {
+            "type": "stakeholder.created",
+            "data": {"id": "1", "email": f"PAYLOAD-VALUE\r\n{FORGED}"},
+        }
+        misfit = httpx.post(f"{base}/webhooks/hook", json=event, timeout=10)
+        assert misfit.status_code == 422
+        assert "PAYLOAD-VALUE" in misfit.json()["message"]  # the sender is told why
+        malformed = httpx.post(f"{base}/webhooks/hook", content=b"{PAYLOAD-VALUE", timeout=10)
+        assert malformed.status_code == 400
+    finally:
+        stop(process)
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert not [line for line in lines if line.startswith("2026-01-01")], lines
+    assert "PAYLOAD-VALUE" not in "\n".join(lines)
+    refused = [line for line in lines if "crmbridge.web" in line and "refused" in line]
+    assert len(refused) == 3, lines
+    assert all("127.0.0.1" in line for line in refused), refused
+    assert "does_not_fit_mapping" in refused[1]
+    assert "malformed" in refused[2]
+    assert "\\r\\n" in refused[0]  # the name it was sent to, its line breaks escaped
