@@ -131,7 +131,11 @@ class Daemon:
         self.metrics = SyncMetrics(metrics.registry, self.bridge)
         self.bridge.api_events = self.metrics.api_events
         self.children = SyncProcesses.for_bridge(self.bridge, api_events=self.metrics.api_events)
-        registry = RunRegistry(self._leased_sync)
+        # every run counts, scheduled or asked for, also one that ends without a report
+        registry = RunRegistry(
+            self._leased_sync,
+            on_finish=lambda job, status: metrics.runs.labels(job, status).inc(),
+        )
         app = create_app(self.bridge, runs=registry, metrics=metrics)
         ready_to_serve(self.bridge, self.children)
         config = uvicorn.Config(

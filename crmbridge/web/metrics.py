@@ -34,7 +34,8 @@ class Metrics:
         )
         self.runs = Counter(
             "crmbridge_runs",
-            "Job runs started over HTTP that finished, by job and status.",
+            "Job runs that finished in this process, by job and status "
+            "(a run that failed before it could report counts as failed).",
             ["job", "status"],
             registry=self.registry,
         )

@@ -92,6 +92,8 @@ def test_sigterm_lets_the_run_finish_and_exits_zero(
     assert 'crmbridge_seconds_since_last_success{job="files-sync"}' in metrics
     assert 'crmbridge_outbox_depth{job="files-sync"} 0.0' in metrics
     assert 'crmbridge_api_rate_limited_total{connector="files"} 0.0' in metrics
+    # scheduled runs count too, not only those asked for over HTTP
+    assert 'crmbridge_runs_total{job="files-sync",status="succeeded"}' in metrics
     daemon.send_signal(signal.SIGTERM)
     daemon.wait(timeout=30)
     err = (tmp_path / "run.log").read_text(encoding="utf-8")

@@ -60,6 +60,9 @@ def test_scheduled_runs_during_an_outage_log_one_error_line_each(
     answer = httpx.get(f"http://127.0.0.1:{port}/jobs", timeout=30)
     assert answer.status_code == 503
     assert answer.json()["error"] == "store_unavailable"
+    # runs that failed before they could report (the lease could not be read) count as failed
+    metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+    assert 'crmbridge_runs_total{job="files-sync",status="failed"}' in metrics
     outage.up()
     daemon.send_signal(signal.SIGTERM)
     daemon.wait(timeout=60)
