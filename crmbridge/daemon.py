@@ -144,7 +144,9 @@ class Daemon:
             port=self.port,
             log_config=None,
             access_log=False,
-            timeout_graceful_shutdown=int(self.bridge.config.server.shutdown_grace_s) or None,
+            # typed int, but waited for with asyncio.wait_for: 0.5 s is 0.5 s (int() made it
+            # 0, and `or None` a wait for ever)
+            timeout_graceful_shutdown=self.bridge.config.server.shutdown_grace_s,  # type: ignore[arg-type]
         )
         server = _QuietServer(config)
         schedules = {name: job.schedule for name, job in self.bridge.config.jobs.items()}

@@ -68,7 +68,9 @@ def serve(
             port=bind_port,
             access_log=access_log,
             log_config=None,  # the handler setup_logging installed, with its secret filter
-            timeout_graceful_shutdown=int(server.shutdown_grace_s) or None,
+            # typed int, but waited for with asyncio.wait_for: 0.5 s is 0.5 s (int() made it
+            # 0, and `or None` a wait for ever)
+            timeout_graceful_shutdown=server.shutdown_grace_s,  # type: ignore[arg-type]
         )
     finally:
         if children is not None:

@@ -341,3 +341,25 @@ def test_sighup_is_logged_and_ignored(
     assert "ignored" in line
     assert "Traceback" not in err
     store.close()
+
+
+def test_a_grace_period_under_a_second_is_a_short_wait_not_a_wait_for_ever(
+    tmp_path: Path, stop_all: list[subprocess.Popen[str]]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    config = write_config(tmp_path, url, every="1h")
+    text = config.read_text(encoding="utf-8").replace(
+        "shutdown_grace_s: 20", "shutdown_grace_s: 0.5"
+    )
+    config.write_text(text, encoding="utf-8")
+    daemon = start(config)
+    stop_all.append(daemon)
+    port = int(text.split("port: ", 1)[1].split(",", 1)[0])
+    wait_for(lambda: "Uvicorn running" in (tmp_path / "run.log").read_text(encoding="utf-8"))
+    # a client that sent its headers and never the body it announced keeps its request open
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as stuck:
+        stuck.sendall(b"POST /webhooks/files HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    assert daemon.returncode == 0, (tmp_path / "run.log").read_text(encoding="utf-8")
