@@ -4,7 +4,9 @@ Each replica builds its own in-memory APScheduler from the config; the store
 decides who runs. A run takes the job's lease row (``SELECT ... FOR UPDATE
 SKIP LOCKED`` on PostgreSQL), renews it every third of ``server.lease_ttl_s``
 while it works and releases it at the end; a replica that finds the lease
-held skips that tick. A replica killed mid-run loses its lease when it
+held skips that tick. A run a webhook asked for waits for the lease instead
+(the event is merged once the other run ends), and ``POST /jobs/{job}/run``
+answers 409 ``running_elsewhere``. A replica killed mid-run loses its lease when it
 expires, and the next replica to run the job goes on from the committed
 cursor and outbox.
 
@@ -39,13 +41,13 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
 from crmbridge.errors import ConfigError, StoreError
-from crmbridge.job_lease import JobBusy, enter_in_thread, holding_job
+from crmbridge.job_lease import JobBusy, enter_in_thread, holding_job, leased
 from crmbridge.scheduler import build_scheduler, next_fire_times
 from crmbridge.service import Bridge
 from crmbridge.sync.job import COUNT_KEYS
@@ -97,6 +99,9 @@ class Daemon:
         self.children: SyncProcesses | None = None
         self._scheduler: Any = None
         self._signals = 0
+        self._ticks: set[str] = set()  # runs a scheduler tick started, not yet begun
+        self._closing: asyncio.Event | None = None
+        self._waiting: Callable[[str, str], Awaitable[RunReport]] | None = None
 
     def check(self) -> None:
         """Fail before starting if the config's jobs or the store are not usable."""
@@ -136,7 +141,9 @@ class Daemon:
             self._leased_sync,
             on_finish=lambda job, status: metrics.runs.labels(job, status).inc(),
         )
-        app = create_app(self.bridge, runs=registry, metrics=metrics)
+        self._closing = asyncio.Event()
+        self._waiting = leased(self.bridge.store, self.ttl, self._run_held, self._closing)
+        app = create_app(self.bridge, runs=registry, metrics=metrics, lease_jobs=True)
         ready_to_serve(self.bridge, self.children)
         config = uvicorn.Config(
             app,
@@ -214,6 +221,8 @@ class Daemon:
             os._exit(1)
         log.info("stopping: no new runs; running ones end at their next batch boundary")
         self.stopping.set()
+        if self._closing is not None:
+            self._closing.set()  # runs waiting for a lease held elsewhere give up
         if self.children is not None:
             self.children.stop()
         if scheduler.running:
@@ -231,7 +240,10 @@ class Daemon:
         # a coroutine, so the scheduler calls it in this loop, where the registry lives
         if self.stopping.is_set():
             return
-        registry.trigger(job, coalesce=True)
+        fresh = registry.running(job) is None
+        run_id = registry.trigger(job, coalesce=True)
+        if fresh:
+            self._ticks.add(run_id)
         try:
             await self._publish()  # the scheduler has moved this job's next fire time on
         except asyncio.CancelledError:
@@ -269,6 +281,10 @@ class Daemon:
             log.info("pruned %d runs older than %s days", pruned, days)
 
     async def _leased_sync(self, job: str, run_id: str) -> RunReport:
+        if run_id not in self._ticks and self._waiting is not None:
+            # asked for (a webhook, a coalesced tick): what asked waits in the inbox to be merged
+            return await self._waiting(job, run_id)
+        self._ticks.discard(run_id)
         held = holding_job(self.bridge.store, job, self.ttl, self.holder)
         try:
             await enter_in_thread(held)
@@ -276,26 +292,30 @@ class Daemon:
             log.info("job %s runs elsewhere (%s); skipped", job, exc.holder, extra={"job": job})
             return RunReport(run_id, job, "skipped", dict.fromkeys(COUNT_KEYS, 0), {}, None, 0.0)
         try:
-            if self.children is not None:
-                report = await self.children(job, run_id)
-            else:
-                report = await asyncio.to_thread(
-                    asyncio.run,
-                    self.bridge.sync(job, run_id=run_id, should_stop=self.stopping.is_set),
-                )
-            if self.metrics is not None:
-                self.metrics.observe(self.bridge.config.jobs[job].connector, report)
-            log.info(
-                "run %s of %s: %s %s",
-                report.run_id,
-                job,
-                report.status,
-                " ".join(f"{k}={v}" for k, v in report.counts.items() if v),
-                extra={"run_id": report.run_id, "job": job},
-            )
-            return report
+            return await self._run_held(job, run_id)
         finally:
             await asyncio.to_thread(held.__exit__, None, None, None)
+
+    async def _run_held(self, job: str, run_id: str) -> RunReport:
+        """Run ``job`` as ``run_id`` (its lease held), count it and log how it ended."""
+        if self.children is not None:
+            report = await self.children(job, run_id)
+        else:
+            report = await asyncio.to_thread(
+                asyncio.run,
+                self.bridge.sync(job, run_id=run_id, should_stop=self.stopping.is_set),
+            )
+        if self.metrics is not None:
+            self.metrics.observe(self.bridge.config.jobs[job].connector, report)
+        log.info(
+            "run %s of %s: %s %s",
+            report.run_id,
+            job,
+            report.status,
+            " ".join(f"{k}={v}" for k, v in report.counts.items() if v),
+            extra={"run_id": report.run_id, "job": job},
+        )
+        return report
 
 
 def _server_class() -> Any:

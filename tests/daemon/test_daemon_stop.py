@@ -30,7 +30,9 @@ def test_a_tick_the_stopping_scheduler_cancels_ends_quietly(
     daemon._scheduler = SimpleNamespace(running=True)
     monkeypatch.setattr("crmbridge.daemon.next_fire_times", lambda scheduler: {})
     triggered: list[str] = []
-    registry = SimpleNamespace(trigger=lambda job, coalesce: triggered.append(job))
+    registry = SimpleNamespace(
+        trigger=lambda job, coalesce: triggered.append(job) or "r1", running=lambda job: None
+    )
 
     async def stop_mid_tick() -> None:
         tick = asyncio.create_task(daemon._fire(registry, "crm-sync"))
