@@ -19,6 +19,10 @@ store (at start, after each tick, and every third of ``server.lease_ttl_s``)
 and withdraws it when it stops; ``crmbridge status`` and ``GET /jobs`` show
 the earliest one published within ``server.lease_ttl_s``.
 
+At start, the jobs that pull from a connector with webhooks still waiting in
+the inbox run at once (interval jobs run at start anyway; cron and manual
+jobs would otherwise leave them waiting).
+
 SIGTERM or SIGINT: no new runs start, running ones stop at their next batch
 boundary (everything before it committed), leases are released, and the
 process exits 0 within ``server.shutdown_grace_s``. A second signal exits at
@@ -170,6 +174,9 @@ class Daemon:
         self._prune()
         scheduler.start()
         self._scheduler = scheduler
+        for job in self._jobs_with_webhooks_waiting():
+            log.info("job %s has webhooks waiting in the inbox: running it now", job)
+            registry.trigger(job, coalesce=True)
         publisher = asyncio.create_task(self._publish_schedules())
         channels = asyncio.create_task(self._keep_channels())
         log.info(
@@ -189,6 +196,20 @@ class Daemon:
                     self.children.close()
         log.info("stopped")
         return 0
+
+    def _jobs_with_webhooks_waiting(self) -> list[str]:
+        """Jobs that pull from a connector with webhooks still pending (taken before a stop),
+        and that the scheduler does not run at start anyway (cron and manual jobs)."""
+        config = self.bridge.config
+        at_start = {
+            name for name, job in config.jobs.items() if job.schedule and job.schedule.every
+        }
+        waiting = []
+        for connector in config.connectors:
+            jobs = [job for job in self.bridge.jobs_of(connector) if job not in at_start]
+            if jobs and self.bridge.store.list_pending_webhooks(connector, limit=1):
+                waiting.extend(jobs)
+        return waiting
 
     async def _wind_down(
         self, scheduler: Any, publisher: asyncio.Task[None], channels: asyncio.Task[None]
