@@ -552,3 +552,32 @@ def test_unset_keys_name_only_the_unset_variables(tmp_path: Path) -> None:
     config = load_config(path, environ, models, only_used=True)
     assert config.unset_keys("crm") == ["connectors.crm.refresh_token"]
     assert config.unset_keys("files") == []
+
+
+def test_an_unset_variable_is_reported_before_what_its_empty_value_caused(
+    tmp_path: Path,
+) -> None:
+    # the connector's own check ("needs a secret") sits on the section's line, above the
+    # secret's: `crmbridge run` named it and not the variable to set
+    path = write(
+        tmp_path,
+        """\
+        connectors:
+          hooks:
+            type: webhook
+            url: "https://x.example/in"
+            secret: "whsec_${HOOK_SECRET}"
+        """,
+    )
+    from crmbridge.registry import discover, settings_models
+
+    models = {"webhook": settings_models(discover())["webhook"]}
+    first, *rest = check_config(path, {}, models)
+    assert (first.key, first.line) == ("connectors.hooks.secret", 5)
+    assert "${HOOK_SECRET} is not set" in first.message
+    assert rest, "what the empty value caused is still listed, after it"
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, {}, models)
+    assert raised.value.key == "connectors.hooks.secret"
+    assert "${HOOK_SECRET} is not set" in raised.value.message
+    assert str(path) in str(raised.value)

@@ -97,7 +97,7 @@ def _analyse(
         add_validation_errors(exc, Config, (), report, skip=unset)
     if connector_models is not None:
         _check_raw_connectors(data.get("connectors"), connector_models, report, unset)
-    problems = sorted(report.problems, key=lambda problem: problem.line or 0)
+    problems = _in_file_order(report.problems, unset)
     held: dict[str, list[ConfigProblem]] = {}
     if only_used and config is not None:
         # a connector with an unset variable is held back whole: its settings' other
@@ -120,6 +120,26 @@ def _analyse(
     config._unusable = held
     config._unset = {name: [p.key for p in found if p.key in unset] for name, found in held.items()}
     return config, []
+
+
+def _in_file_order(problems: list[ConfigProblem], unset: Container[str]) -> list[ConfigProblem]:
+    """``problems`` by line, each unset variable before what its empty stand-in caused.
+
+    A section's own check (``signature: standard needs a secret``) is reported on
+    the section's line, above the variable's: it goes right after the variable,
+    so the first problem named is the variable to set.
+    """
+
+    def place(problem: ConfigProblem) -> tuple[int, bool]:
+        line = problem.line or 0
+        below = [
+            other.line or 0
+            for other in problems
+            if other.key in unset and other.key.startswith((problem.key + ".", problem.key + "["))
+        ]
+        return max([line, *below]), problem.key not in unset
+
+    return sorted(problems, key=place)
 
 
 def _connector_of(key: str) -> str | None:
