@@ -172,7 +172,7 @@ table once): an answer gone stale since is caught by :meth:`Prepared.holds` in t
 def _start(rebuild: Callable[[], Mapping[str, EntityMapper]], keep_on_hangup: bool) -> None:
     global _mappers
     if keep_on_hangup:
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # only asked where there is one
     tune()
     _mappers = rebuild()
 
@@ -408,7 +408,8 @@ def _main_script_hidden() -> Iterator[None]:
 
 def _keeps_on_hangup() -> bool:
     """Whether this process outlives a SIGHUP (``crmbridge run`` logs it), so its worker must."""
-    return signal.getsignal(signal.SIGHUP) not in (signal.SIG_DFL, None)
+    hangup = getattr(signal, "SIGHUP", None)  # none on Windows
+    return hangup is not None and signal.getsignal(hangup) not in (signal.SIG_DFL, None)
 
 
 class PagePreparer:
