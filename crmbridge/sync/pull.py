@@ -130,7 +130,13 @@ async def _pull_pipelined(
     async def settle() -> None:
         sent = held.popleft()
         following = held[0].at if held and held[0].future is not None else None
-        _apply(ctx, entity, sent.page, await _answer(preparer, sent, following))
+        try:
+            _apply(ctx, entity, sent.page, await _answer(preparer, sent, following))
+        except BaseException:
+            # the pages after one not applied (or a stop asked for) are not applied: the
+            # cursor one of them carries would skip the records of this one
+            held.clear()
+            raise
 
     try:
         async for page in ctx.connector.read_changes(entity, cursor):

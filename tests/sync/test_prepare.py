@@ -469,3 +469,67 @@ def test_the_worker_does_not_run_the_script_that_started_the_run_again(tmp_path:
     )
     assert done.returncode == 0, done.stderr
     assert marker.read_text().split() == ["__main__"]
+
+
+def _failing_first_stakeholders_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hub refuses the first page of stakeholders once (a lock, a dropped connection)."""
+    from crmbridge.errors import StoreError
+    from crmbridge.sync import pull
+
+    real = pull.apply_page
+    failed: list[int] = []
+
+    def apply_page(ctx: Any, tx: Any, entity: str, records: Any, *args: Any, **kw: Any) -> None:
+        if entity == "stakeholders" and records and not failed:
+            failed.append(1)
+            raise StoreError("the hub database failed: database is locked")
+        real(ctx, tx, entity, records, *args, **kw)
+
+    monkeypatch.setattr(pull, "apply_page", apply_page)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_pages_after_one_the_hub_refused_wait_for_the_next_run(
+    tmp_path: Path,
+    alone: tuple[RunReport, dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    workers: int,
+) -> None:
+    bridge = _bridge(tmp_path / "refused", workers)
+    with monkeypatch.context() as patched:
+        _failing_first_stakeholders_page(patched)
+        assert _import(bridge).status == "failed"
+    # the next run goes on from what was committed: the first page's rows are not skipped
+    report = _import(bridge)
+    assert report.status == "succeeded"
+    assert _hub(bridge) == alone[1]
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_stop_asked_for_ends_the_pull_after_the_page_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    from crmbridge.sync import pull
+
+    applied: list[int] = []
+    real = pull._apply
+
+    def counted(ctx: Any, entity: str, page: Any, prepared: Any) -> None:
+        if entity == "stakeholders":
+            applied.append(len(page.records))
+        real(ctx, entity, page, prepared)
+
+    monkeypatch.setattr(pull, "_apply", counted)
+    bridge = _bridge(tmp_path / "stopped", workers)
+    job = SyncJob("import", "source", ("organizations", "stakeholders"), direction="pull")
+    report = asyncio.run(
+        run_job(
+            bridge.store,
+            job,
+            bridge.connector("source"),
+            bridge.mappers("source"),
+            should_stop=lambda: bool(applied),
+        )
+    )
+    assert report.status == "interrupted"
+    assert applied == [MIN_PAGE + 30]  # the first page, and not one more
