@@ -146,25 +146,32 @@ def migrate_figure(rows: int, batch_size: int) -> None:
     with tempfile.TemporaryDirectory(prefix="crmbridge-csv-bench-") as name:
         config = prepare(Path(name), rows, batch_size)
         started = time.perf_counter()
-        child = subprocess.Popen(
-            [sys.executable, __file__, "--child-migrate", str(config)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        returncode, out, err, together = _watched(
+            [sys.executable, __file__, "--child-migrate", str(config)]
         )
-        together = 0
-        while child.poll() is None:
-            together = max(together, _tree_rss(child.pid))
-            time.sleep(0.1)
-        out, err = child.communicate()
         took = time.perf_counter() - started
-        if child.returncode != 0:
+        if returncode != 0:
             print(out, err, file=sys.stderr)
             raise SystemExit("the migration failed")
         print(
             f"migrate: {rows:,} rows CSV -> hub -> CSV in {took:.0f} s; {out.strip()}; "
             f"peak RSS of the process and its children at once: {together / 1024:.0f} MB"
         )
+
+
+def _watched(command: list[str]) -> tuple[int, str, str, int]:
+    """Run ``command``: its exit status, output, errors, and the peak RSS (KiB) of it and its
+    children at once, sampled every 0.1 s."""
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    together = 0
+    while True:
+        together = max(together, _tree_rss(child.pid))
+        try:
+            # read as it writes: a child whose output fills a pipe nobody reads never ends
+            out, err = child.communicate(timeout=0.1)
+        except subprocess.TimeoutExpired:
+            continue
+        return child.returncode, out, err, together
 
 
 def _tree_rss(pid: int) -> int:
