@@ -465,6 +465,11 @@ class PagePreparer:
             return False
         return True
 
+    @property
+    def broken(self) -> bool:
+        """Whether the worker failed this run (every page is mapped in the run since)."""
+        return self._broken
+
     def disable(self) -> None:
         """Stop using the worker for the rest of the run (it failed)."""
         self._broken = True

@@ -154,7 +154,8 @@ async def _pull_pipelined(
                 except Exception:  # a value that cannot be pickled: this page is mapped here
                     log.warning("cannot hand a page to the mapping worker", exc_info=True)
             held.append(_Sent(page, future, len(ahead), len(latest), time.monotonic()))
-            if len(held) > _IN_FLIGHT:
+            # a page the worker is not mapping is written at once, after those before it
+            while len(held) > _IN_FLIGHT or (held and future is None):
                 await settle()
     except CrmBridgeError:
         while held:
@@ -187,8 +188,8 @@ async def _answer(
     The page's timing steers :attr:`PagePreparer.balance` when the next page
     went to the worker too (the worker's wait for it is known then).
     """
-    if sent.future is None:
-        return None
+    if sent.future is None or preparer.broken:
+        return None  # a page sent before the worker failed may have been dropped with it
     ready = sent.future.done()
     waiting = time.monotonic()
     try:

@@ -533,3 +533,63 @@ def test_a_stop_asked_for_ends_the_pull_after_the_page_written(
     )
     assert report.status == "interrupted"
     assert applied == [MIN_PAGE + 30]  # the first page, and not one more
+
+
+def test_a_page_the_worker_is_not_mapping_is_written_before_the_next_is_read(
+    tmp_path: Path, alone: tuple[RunReport, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crmbridge.sync import pull
+
+    # small pages (an incremental sync) never go to the worker: they must not wait behind
+    # pages read after them, or a run's progress lags and a failed read drops them
+    monkeypatch.setattr(PagePreparer, "wants", lambda self, records: False)
+    events: list[str] = []
+    real_apply = pull._apply
+
+    def apply(ctx: Any, entity: str, page: Any, prepared: Any) -> None:
+        if entity == "stakeholders" and page.records:
+            events.append("written")
+        real_apply(ctx, entity, page, prepared)
+
+    monkeypatch.setattr(pull, "_apply", apply)
+    bridge = _bridge(tmp_path / "small", 1)
+    connector = bridge.connector("source")
+    real_read = type(connector).read_changes
+
+    async def read(self: Any, entity: str, cursor: Any) -> Any:
+        async for page in real_read(self, entity, cursor):
+            if entity == "stakeholders" and page.records:
+                events.append("read")
+            yield page
+
+    monkeypatch.setattr(type(connector), "read_changes", read)
+    report = _import(bridge)
+    assert events == ["read", "written"] * (len(events) // 2)
+    assert len(events) >= 6
+    assert report.by_entity == alone[0].by_entity
+    assert _hub(bridge) == alone[1]
+
+
+def test_pages_in_flight_when_the_worker_fails_are_mapped_in_the_run(
+    tmp_path: Path, alone: tuple[RunReport, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crmbridge.sync import pull
+
+    real_received = pull.received
+    answers: list[int] = []
+
+    def failing_once(shipped: bytes) -> Any:
+        answers.append(1)
+        if len(answers) == 1:
+            raise RuntimeError("the worker's answer is garbled")
+        return real_received(shipped)
+
+    monkeypatch.setattr(pull, "received", failing_once)
+    bridge = _bridge(tmp_path / "failing", 1)
+    report = _import(bridge)
+    # the first answer failed: the worker is given up, and the pages sent to it after that
+    # one (whatever the pool did with them) are mapped in the run
+    assert answers == [1]
+    assert report.status == "succeeded"
+    assert report.by_entity == alone[0].by_entity
+    assert _hub(bridge) == alone[1]
