@@ -200,7 +200,7 @@ class Shaped(Protocol):
     """
 
     @property
-    def shape(self) -> tuple[str, ...]:
+    def crmbridge_keys(self) -> tuple[str, ...]:
         """Its keys, as iterating it gives them (a tuple many records may share)."""
         ...
 

@@ -80,7 +80,7 @@ class RowView(Mapping[str, Any]):
         return len(self.columns.names) + 2
 
     @property
-    def shape(self) -> tuple[str, ...]:
+    def crmbridge_keys(self) -> tuple[str, ...]:
         """Its keys, shared by every row of the file (see :class:`~crmbridge.connector.Shaped`)."""
         return self.columns.keys
 

@@ -76,12 +76,12 @@ class _Group:
         columns, and most of a mapping's fields are often not among them.
 
         ``data`` is a ``dict``, or tells its keys as a
-        :class:`~crmbridge.connector.Shaped` ``shape``; other mappings run every pull.
+        :class:`~crmbridge.connector.Shaped` ``crmbridge_keys``; other mappings run every pull.
         """
         if type(data) is dict:
             shape: tuple[str, ...] = tuple(data)
         else:
-            told = getattr(data, "shape", None)
+            told = getattr(data, "crmbridge_keys", None)
             if type(told) is not tuple:
                 return self.pulls
             shape = told

@@ -116,7 +116,7 @@ def test_rows_of_files_with_other_columns_map_as_their_dicts_do(tmp_path: Path) 
     # file, with other columns in another order, is read for its own
     for folder, ext in ((first, "S1"), (second, "S2"), (first, "S1")):
         row = _rows(folder)[ext]
-        assert row.shape == tuple(row)
+        assert row.crmbridge_keys == tuple(row)
         mapped = mapper.to_canonical(row, _Lookups({}))
         assert mapped == mapper.to_canonical(dict(row), _Lookups({}))
     assert mapper.to_canonical(_rows(second)["S2"], _Lookups({})) == {
