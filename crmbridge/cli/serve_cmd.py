@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -10,6 +12,8 @@ import typer
 from crmbridge.cli.common import ConfigOption, bridge, err
 
 __all__ = ["register", "serve"]
+
+log = logging.getLogger("crmbridge.serve")
 
 
 def serve(
@@ -61,6 +65,7 @@ def serve(
     app = create_app(service, sync=children, lease_jobs=True)  # never beside a daemon's run
     ready_to_serve(service, children)
     err.print(f"crmbridge serving on http://{bind_host}:{bind_port} (docs at /docs)")
+    _ignore_hangup()
     try:
         uvicorn.run(
             app,
@@ -76,6 +81,22 @@ def serve(
         if children is not None:
             children.close()
         service.close()
+
+
+def _ignore_hangup() -> None:
+    """Log SIGHUP and go on (uvicorn handles only SIGINT and SIGTERM): a closed terminal or
+    ``systemctl kill -s HUP`` must not end the endpoint; its workers then ignore it too."""
+    hangup = getattr(signal, "SIGHUP", None)  # none on Windows
+    if hangup is None:
+        return
+
+    def ignored(signum: int, frame: FrameType | None) -> None:
+        log.warning(
+            "SIGHUP ignored: crmbridge serve does not reload its config; "
+            "restart it (SIGTERM, then start) to take a changed config"
+        )
+
+    signal.signal(hangup, ignored)
 
 
 def register(app: typer.Typer) -> None:

@@ -121,3 +121,17 @@ def test_requests_cannot_forge_log_lines_nor_put_their_payload_in_the_log(tmp_pa
     assert "does_not_fit_mapping" in refused[1]
     assert "malformed" in refused[2]
     assert "\\r\\n" in refused[0]  # the name it was sent to, its line breaks escaped
+
+
+def test_serve_outlives_a_sighup_and_says_so(tmp_path: Path) -> None:
+    # a closed terminal or `systemctl kill -s HUP` must not end the webhook endpoint
+    process, port, log = serve(tmp_path)
+    try:
+        process.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        assert process.poll() is None
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+    finally:
+        stop(process)
+    assert process.returncode == 0
+    assert "SIGHUP ignored" in log.read_text(encoding="utf-8")
