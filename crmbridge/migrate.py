@@ -188,8 +188,7 @@ def _entity_rank(entity: str) -> int:
 
 def latest_migration_run(bridge: Bridge, source: str, target: str) -> Run | None:
     """The newest migration run from ``source`` to ``target`` (not its legs' sync runs)."""
-    runs = bridge.store.list_runs(migration_job_name(source, target), limit=50)
-    return next((r for r in runs if r.kind == "migrate"), None)
+    return bridge.store.last_run(migration_job_name(source, target), kind="migrate")
 
 
 def resumed_migration(

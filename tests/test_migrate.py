@@ -410,3 +410,22 @@ def test_a_twin_linked_by_hand_keeps_the_target_values_the_source_never_held(
     assert emails(new).count("l@x.cn") == 2  # 李 still waits for a person: no third copy
     # the match leg lists the target whole: nothing is left queued to fetch
     assert "refetch" not in service.store.get_cursor("migrate-old-to-new", "new", "stakeholders")
+
+
+def test_the_migration_to_resume_is_found_behind_any_number_of_later_runs(
+    service: Bridge,
+) -> None:
+    from crmbridge.migrate import migration_job_name
+
+    seed(Shared("old"))
+    Shared("new").crash_after_send = True
+    with pytest.raises(KeyboardInterrupt):
+        migrate(service)
+    interrupted = latest_migration_run(service, "old", "new")
+    assert interrupted is not None
+    # sync runs recorded under the migration's job since (its legs, run after run)
+    for _ in range(60):
+        service.store.start_run(migration_job_name("old", "new"), "sync")
+    found = latest_migration_run(service, "old", "new")
+    assert found is not None
+    assert found.id == interrupted.id

@@ -105,9 +105,11 @@ class JobsMixin(Scope):
         with self._read() as conn:
             return [Run(*row) for row in conn.execute(query)]
 
-    def last_run(self, job: str, *, status: RunStatus | None = None) -> Run | None:
-        """The latest run of ``job`` (with ``status``, if given), however many runs came
-        after it; ``None`` if there is none."""
+    def last_run(
+        self, job: str, *, status: RunStatus | None = None, kind: RunKind | None = None
+    ) -> Run | None:
+        """The latest run of ``job`` (with ``status`` and of ``kind``, if given), however many
+        runs came after it; ``None`` if there is none."""
         query = (
             sa.select(*_RUN_COLUMNS)
             .where(runs.c.job == job)
@@ -116,6 +118,8 @@ class JobsMixin(Scope):
         )
         if status is not None:
             query = query.where(runs.c.status == status)
+        if kind is not None:
+            query = query.where(runs.c.kind == kind)
         with self._read() as conn:
             row = conn.execute(query).first()
         return None if row is None else Run(*row)
