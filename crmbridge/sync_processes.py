@@ -26,13 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 import logging
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -43,6 +40,7 @@ from crmbridge.config import Config
 from crmbridge.connector import ApiEvents
 from crmbridge.errors import CrmBridgeError
 from crmbridge.heap import tune
+from crmbridge.lifetime import die_with_parent
 from crmbridge.logs import JsonFormatter, setup_logging
 from crmbridge.sync.runner import RunReport
 
@@ -52,8 +50,6 @@ if TYPE_CHECKING:
 __all__ = ["ChildRunFailed", "SyncProcesses"]
 
 log = logging.getLogger(__name__)
-
-_PR_SET_PDEATHSIG = 1
 
 
 class ChildRunFailed(CrmBridgeError):
@@ -215,14 +211,6 @@ class _PipeEvents:
         self._send(("event", self._connector, "rate_limited"))
 
 
-def _die_with_parent() -> None:
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 def _logging_now() -> tuple[str, str] | None:
     """The service's log level and format, if it set logging up, for its children to copy."""
     root = logging.getLogger()
@@ -236,7 +224,7 @@ def _serve(
     conn: Connection, config: Config, parent: int, stop: Any, logs: tuple[str, str] | None
 ) -> None:
     """The child's loop: run each job it is handed, answer with the report."""
-    _die_with_parent()
+    die_with_parent()
     tune()
     # Ctrl-C and a hang-up reach the whole group: the service decides
     signal.signal(signal.SIGINT, signal.SIG_IGN)

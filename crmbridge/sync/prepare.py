@@ -48,6 +48,7 @@ import orjson
 from crmbridge.connector import RemoteRecord
 from crmbridge.errors import RecordRejected
 from crmbridge.heap import tune
+from crmbridge.lifetime import die_with_parent
 from crmbridge.model import content_hash, identity_index_keys
 from crmbridge.sync.balance import Balance
 from crmbridge.sync.matcher import identity_keys
@@ -171,6 +172,7 @@ table once): an answer gone stale since is caught by :meth:`Prepared.holds` in t
 
 def _start(rebuild: Callable[[], Mapping[str, EntityMapper]], keep_on_hangup: bool) -> None:
     global _mappers
+    die_with_parent()  # a run killed outright leaves no worker behind
     if keep_on_hangup:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # only asked where there is one
     tune()

@@ -593,3 +593,55 @@ def test_pages_in_flight_when_the_worker_fails_are_mapped_in_the_run(
     assert report.status == "succeeded"
     assert report.by_entity == alone[0].by_entity
     assert _hub(bridge) == alone[1]
+
+
+_ORPHAN_SCRIPT = """
+import time
+
+from crmbridge.sync.prepare import MIN_PAGE, PagePreparer
+
+if __name__ == "__main__":
+    PagePreparer.wait_for_start = True
+    preparer = PagePreparer(dict)
+    assert preparer.wants([None] * MIN_PAGE)
+    (worker,) = preparer._pool._processes
+    print(worker, flush=True)
+    time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting to be reaped has ended)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return "State:\tZ" not in status
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's parent-death signal")
+def test_a_run_killed_outright_leaves_no_mapping_worker_behind(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    script = tmp_path / "script.py"
+    script.write_text(_ORPHAN_SCRIPT, encoding="utf-8")
+    parent = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    try:
+        assert parent.stdout is not None
+        worker = int(parent.stdout.readline())
+        assert _alive(worker)
+        parent.send_signal(signal.SIGKILL)  # the OOM killer, kill -9: no clean-up runs
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(worker)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(timeout=30)
+        if parent.stdout is not None:
+            parent.stdout.close()
