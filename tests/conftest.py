@@ -20,6 +20,9 @@ import sqlalchemy as sa
 from hypothesis import settings
 from sqlalchemy.engine import make_url
 
+from crmbridge.config import load_config
+from crmbridge.registry import discover, settings_models
+from crmbridge.service import Bridge
 from crmbridge.store import Store, open_store, upgrade
 from crmbridge.testing import FakeClock
 
@@ -144,3 +147,32 @@ def store(store_url: str, clock: FakeClock) -> Iterator[Store]:
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture
+def clocked_bridge(
+    tmp_path: Path, store_url: str, clock: FakeClock
+) -> Iterator[Callable[[str], Bridge]]:
+    """Build a :class:`Bridge` from a config text (``{store}`` stands for ``store_url``) on an
+    upgraded hub whose clock, like the bridge's, is ``clock``; its store is closed after."""
+    built: list[Bridge] = []
+
+    def build(config: str) -> Bridge:
+        path = tmp_path / "crmbridge.yaml"
+        path.write_text(config.format(store=store_url), encoding="utf-8")
+        types = discover()
+        upgrade(store_url)
+        bridge = Bridge(
+            load_config(path, {}, settings_models(types)),
+            store=open_store(store_url, now=clock),
+            now=clock,
+            types=types,
+        )
+        built.append(bridge)
+        return bridge
+
+    try:
+        yield build
+    finally:
+        for bridge in built:
+            bridge.store.close()

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from crmbridge.config import load_config
 from crmbridge.daemon_metrics import SyncMetrics
-from crmbridge.registry import discover, settings_models
 from crmbridge.service import Bridge
-from crmbridge.store import open_store, upgrade
 from crmbridge.testing import FakeClock
 
 CONFIG = """
@@ -26,21 +22,8 @@ jobs:
 
 
 @pytest.fixture
-def bridge(tmp_path: Path, store_url: str, clock: FakeClock) -> Iterator[Bridge]:
-    path = tmp_path / "crmbridge.yaml"
-    path.write_text(CONFIG.format(store=store_url), encoding="utf-8")
-    types = discover()
-    upgrade(store_url)
-    built = Bridge(
-        load_config(path, {}, settings_models(types)),
-        store=open_store(store_url, now=clock),
-        now=clock,
-        types=types,
-    )
-    try:
-        yield built
-    finally:
-        built.store.close()
+def bridge(clocked_bridge: Callable[[str], Bridge]) -> Bridge:
+    return clocked_bridge(CONFIG)
 
 
 def gauge(registry: CollectorRegistry, name: str, job: str) -> float:

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from crmbridge.config import load_config
-from crmbridge.registry import discover, settings_models
 from crmbridge.service import Bridge
-from crmbridge.store import open_store, upgrade
 from crmbridge.testing import FakeClock
 from crmbridge.web import create_app
 
@@ -30,19 +26,8 @@ jobs:
 
 
 @pytest.fixture
-def bridge(tmp_path: Path, store_url: str, clock: FakeClock) -> Iterator[Bridge]:
-    path = tmp_path / "crmbridge.yaml"
-    path.write_text(CONFIG.format(store=store_url), encoding="utf-8")
-    types = discover()
-    upgrade(store_url)
-    store = open_store(store_url, now=clock)
-    built = Bridge(
-        load_config(path, {}, settings_models(types)), store=store, now=clock, types=types
-    )
-    try:
-        yield built
-    finally:
-        store.close()
+def bridge(clocked_bridge: Callable[[str], Bridge]) -> Bridge:
+    return clocked_bridge(CONFIG)
 
 
 def next_runs(rows: list[dict[str, object]]) -> dict[object, tuple[object, object]]:
