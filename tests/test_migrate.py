@@ -21,6 +21,7 @@ from crmbridge.migrate import (
 )
 from crmbridge.registry import ConnectorType
 from crmbridge.service import Bridge
+from crmbridge.store.rows import Run
 from crmbridge.sync.resolve import resolve_item
 from crmbridge.sync.runner import RunReport
 from crmbridge.testing import InMemoryConnector
@@ -122,13 +123,19 @@ def test_dry_run_changes_nothing_and_plans_both_legs(service: Bridge) -> None:
     assert service.store.count_records("stakeholders") == 0
 
 
-def test_interrupted_migration_resumes_without_duplicates(service: Bridge) -> None:
+def interrupted(service: Bridge) -> Run:
+    """The migration run of old -> new, interrupted by a crash right after a send."""
     seed(Shared("old"))
     Shared("new").crash_after_send = True
     with pytest.raises(KeyboardInterrupt):
         migrate(service)
     run = latest_migration_run(service, "old", "new")
     assert run is not None
+    return run
+
+
+def test_interrupted_migration_resumes_without_duplicates(service: Bridge) -> None:
+    run = interrupted(service)
     assert run.status == "interrupted"
     report = migrate(service, resume=run.id)
     assert report.status == "succeeded"
@@ -417,15 +424,10 @@ def test_the_migration_to_resume_is_found_behind_any_number_of_later_runs(
 ) -> None:
     from crmbridge.migrate import migration_job_name
 
-    seed(Shared("old"))
-    Shared("new").crash_after_send = True
-    with pytest.raises(KeyboardInterrupt):
-        migrate(service)
-    interrupted = latest_migration_run(service, "old", "new")
-    assert interrupted is not None
+    run = interrupted(service)
     # sync runs recorded under the migration's job since (its legs, run after run)
     for _ in range(60):
         service.store.start_run(migration_job_name("old", "new"), "sync")
     found = latest_migration_run(service, "old", "new")
     assert found is not None
-    assert found.id == interrupted.id
+    assert found.id == run.id
