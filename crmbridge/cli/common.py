@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # the engine is imported by the commands that run, not by --h
 __all__ = [
     "ConfigOption",
     "JsonOption",
+    "LogFormatOption",
+    "LogLevelOption",
     "bridge",
     "config_path",
     "emit_json",
@@ -35,6 +37,7 @@ __all__ = [
     "load",
     "out",
     "print_table",
+    "start_logging",
     "store_url",
 ]
 
@@ -120,3 +123,23 @@ def bridge(option: Path | None, *, every: bool = False) -> Bridge:
 def store_url(config: Config | None) -> str:
     """The hub store's URL from the config, or the embedded default."""
     return config.store.url if config is not None else DEFAULT_STORE_URL
+
+
+LogFormatOption = Annotated[
+    str | None, typer.Option("--log-format", help="text or json \\[default: log.format].")
+]
+LogLevelOption = Annotated[
+    str | None,
+    typer.Option("--log-level", help="DEBUG, INFO, WARNING ... \\[default: log.level]."),
+]
+
+
+def start_logging(settings: Config, log_format: str | None, log_level: str | None) -> None:
+    """Log as the config's ``log`` section says, ``--log-format``/``--log-level`` winning;
+    :class:`typer.BadParameter` for a format that is not text or json."""
+    from crmbridge.logs import setup_logging
+
+    fmt = log_format or settings.log.format
+    if fmt not in ("text", "json"):
+        raise typer.BadParameter("--log-format is text or json")
+    setup_logging(log_level or settings.log.level, fmt)

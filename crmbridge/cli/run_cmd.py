@@ -7,7 +7,13 @@ from typing import Annotated
 
 import typer
 
-from crmbridge.cli.common import ConfigOption, bridge
+from crmbridge.cli.common import (
+    ConfigOption,
+    LogFormatOption,
+    LogLevelOption,
+    bridge,
+    start_logging,
+)
 
 __all__ = ["register", "run"]
 
@@ -20,13 +26,8 @@ def run(
     port: Annotated[
         int | None, typer.Option(help="Port to bind \\[default: server.port].", min=1, max=65535)
     ] = None,
-    log_format: Annotated[
-        str | None, typer.Option("--log-format", help="text or json \\[default: log.format].")
-    ] = None,
-    log_level: Annotated[
-        str | None,
-        typer.Option("--log-level", help="DEBUG, INFO, WARNING ... \\[default: log.level]."),
-    ] = None,
+    log_format: LogFormatOption = None,
+    log_level: LogLevelOption = None,
 ) -> None:
     """Run every job on its schedule and serve the HTTP endpoint until SIGTERM or Ctrl-C.
 
@@ -36,14 +37,10 @@ def run(
     logged and ignored (the config is not reloaded: restart to change it).
     """
     from crmbridge.daemon import Daemon, sqlite_guard
-    from crmbridge.logs import setup_logging
 
     service = bridge(config, every=True)
     settings = service.config
-    fmt = log_format or settings.log.format
-    if fmt not in ("text", "json"):
-        raise typer.BadParameter("--log-format is text or json")
-    setup_logging(log_level or settings.log.level, fmt)
+    start_logging(settings, log_format, log_level)
     daemon = Daemon(service, host=host, port=port)
     try:
         with sqlite_guard(str(service.store.url)):

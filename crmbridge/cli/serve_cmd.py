@@ -9,7 +9,14 @@ from typing import Annotated
 
 import typer
 
-from crmbridge.cli.common import ConfigOption, bridge, err
+from crmbridge.cli.common import (
+    ConfigOption,
+    LogFormatOption,
+    LogLevelOption,
+    bridge,
+    err,
+    start_logging,
+)
 
 __all__ = ["register", "serve"]
 
@@ -28,13 +35,8 @@ def serve(
     access_log: Annotated[
         bool, typer.Option("--access-log/--no-access-log", help="Log every request.")
     ] = True,
-    log_format: Annotated[
-        str | None, typer.Option("--log-format", help="text or json \\[default: log.format].")
-    ] = None,
-    log_level: Annotated[
-        str | None,
-        typer.Option("--log-level", help="DEBUG, INFO, WARNING ... \\[default: log.level]."),
-    ] = None,
+    log_format: LogFormatOption = None,
+    log_level: LogLevelOption = None,
 ) -> None:
     """Serve the HTTP endpoint: POST /webhooks/{connector}, POST /jobs/{job}/run, GET /runs/{id},
     /jobs, /conflicts, /healthz, /readyz, /metrics and /docs. Stop with Ctrl-C.
@@ -43,17 +45,16 @@ def serve(
     line (the access log's query strings included)."""
     import uvicorn
 
-    from crmbridge.logs import setup_logging
     from crmbridge.sync_processes import SyncProcesses
     from crmbridge.web import create_app, ready_to_serve
 
     service = bridge(config, every=True)
     settings = service.config
-    fmt = log_format or settings.log.format
-    if fmt not in ("text", "json"):
+    try:
+        start_logging(settings, log_format, log_level)
+    except typer.BadParameter:
         service.close()
-        raise typer.BadParameter("--log-format is text or json")
-    setup_logging(log_level or settings.log.level, fmt)
+        raise
     server = settings.server
     bind_host = host or server.host
     bind_port = port or server.port
