@@ -52,6 +52,7 @@ from typing import IO, Any
 
 from crmbridge.errors import ConfigError, StoreError
 from crmbridge.job_lease import JobBusy, enter_in_thread, holding_job, leased
+from crmbridge.lifetime import hangup_ignored
 from crmbridge.scheduler import build_scheduler, next_fire_times
 from crmbridge.service import Bridge
 from crmbridge.sync.job import COUNT_KEYS
@@ -252,10 +253,7 @@ class Daemon:
 
     def _on_hangup(self) -> None:
         # a closed terminal or `systemctl kill -s HUP` would otherwise end the service
-        log.warning(
-            "SIGHUP ignored: crmbridge run does not reload its config; "
-            "restart it (SIGTERM, then start) to take a changed config"
-        )
+        hangup_ignored("run")
 
     async def _fire(self, registry: Any, job: str) -> None:
         # a coroutine, so the scheduler calls it in this loop, where the registry lives

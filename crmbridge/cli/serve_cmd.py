@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import signal
-from types import FrameType
 from typing import Annotated
 
 import typer
@@ -19,8 +18,6 @@ from crmbridge.cli.common import (
 )
 
 __all__ = ["register", "serve"]
-
-log = logging.getLogger("crmbridge.serve")
 
 
 def serve(
@@ -87,17 +84,11 @@ def serve(
 def _ignore_hangup() -> None:
     """Log SIGHUP and go on (uvicorn handles only SIGINT and SIGTERM): a closed terminal or
     ``systemctl kill -s HUP`` must not end the endpoint; its workers then ignore it too."""
+    from crmbridge.lifetime import hangup_ignored
+
     hangup = getattr(signal, "SIGHUP", None)  # none on Windows
-    if hangup is None:
-        return
-
-    def ignored(signum: int, frame: FrameType | None) -> None:
-        log.warning(
-            "SIGHUP ignored: crmbridge serve does not reload its config; "
-            "restart it (SIGTERM, then start) to take a changed config"
-        )
-
-    signal.signal(hangup, ignored)
+    if hangup is not None:
+        signal.signal(hangup, lambda signum, frame: hangup_ignored("serve"))
 
 
 def register(app: typer.Typer) -> None:
